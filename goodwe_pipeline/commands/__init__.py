@@ -1,0 +1,1 @@
+"""Subcommands of ``goodwe-pipeline`` (see ``goodwe_pipeline.cli``)."""

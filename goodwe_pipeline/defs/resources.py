@@ -1,0 +1,102 @@
+"""Resources shared by every domain: the raw store and the warehouse.
+
+Each setting comes from the environment (``EnvVar``, so secrets stay out of the
+UI and logs); an unset optional variable selects the embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from goodwe_pipeline.raw_store import RawStore, open_raw_store
+from goodwe_pipeline.warehouse import Warehouse
+
+
+def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
+    """``EnvVar(name)`` when the variable is set, else ``default``.
+
+    ``EnvVar`` of an unset variable fails at execution; optional settings must
+    fall back to their embedded default instead.
+    """
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+class RawStoreResource(dg.ConfigurableResource):
+    """Where readings live: InfluxDB when ``influx_url`` is set, else Parquet in ``data_dir``."""
+
+    data_dir: str = "./data"
+    influx_url: str | None = None
+    influx_db: str = "goodwe"
+    influx_rp: str | None = None
+    influx_token: str | None = None
+    influx_username: str | None = None
+    influx_password: str | None = None
+    create_database: bool = True
+
+    @property
+    def kind(self) -> str:
+        return "influxdb" if self.influx_url else "parquet"
+
+    def get_store(self) -> RawStore:
+        return open_raw_store(
+            data_dir=self.data_dir,
+            influx_url=self.influx_url,
+            influx_db=self.influx_db,
+            influx_rp=self.influx_rp,
+            influx_token=self.influx_token,
+            influx_username=self.influx_username,
+            influx_password=self.influx_password,
+            create_database=self.create_database,
+        )
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Prices, sessions, reports: PostgreSQL when ``url`` is set, else SQLite in ``data_dir``."""
+
+    data_dir: str = "./data"
+    url: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if not self.url or self.url.startswith("sqlite") else "postgres"
+
+    def get_warehouse(self) -> Warehouse:
+        return Warehouse.from_settings(url=self.url, data_dir=self.data_dir)
+
+
+def raw_store_from_env() -> RawStoreResource:
+    return RawStoreResource(
+        data_dir=env_or("GOODWE_DATA_DIR", "./data"),
+        influx_url=env_or("GOODWE_INFLUX_URL"),
+        influx_db=env_or("GOODWE_INFLUX_DB", "goodwe"),
+        influx_rp=env_or("GOODWE_INFLUX_RP"),
+        influx_token=env_or("GOODWE_INFLUX_TOKEN"),
+        influx_username=env_or("GOODWE_INFLUX_USERNAME"),
+        influx_password=env_or("GOODWE_INFLUX_PASSWORD"),
+    )
+
+
+def warehouse_from_env() -> WarehouseResource:
+    return WarehouseResource(
+        data_dir=env_or("GOODWE_DATA_DIR", "./data"),
+        url=env_or("GOODWE_WAREHOUSE_URL"),
+    )
+
+
+def raw_store_kind() -> str:
+    """``influxdb`` or ``parquet``, for asset ``kinds`` at load time."""
+    return "influxdb" if os.environ.get("GOODWE_INFLUX_URL") else "parquet"
+
+
+def warehouse_kind() -> str:
+    url = os.environ.get("GOODWE_WAREHOUSE_URL") or ""
+    return "postgres" if url.startswith("postgres") else "sqlite"
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={"raw_store": raw_store_from_env(), "warehouse": warehouse_from_env()}
+    )

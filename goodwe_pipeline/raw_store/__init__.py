@@ -1,0 +1,38 @@
+"""Raw store: canonical readings in InfluxDB (production) or Parquet files (embedded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError
+
+__all__ = ["Health", "RawStore", "StoreUnavailableError", "open_raw_store"]
+
+
+def open_raw_store(
+    *,
+    data_dir: str | Path,
+    influx_url: str | None = None,
+    influx_db: str = "goodwe",
+    influx_rp: str | None = None,
+    influx_token: str | None = None,
+    influx_username: str | None = None,
+    influx_password: str | None = None,
+    create_database: bool = False,
+) -> RawStore:
+    """InfluxDB when ``influx_url`` is set, else Parquet files under ``data_dir/raw``."""
+    if influx_url:
+        from goodwe_pipeline.raw_store.influx import InfluxRawStore
+
+        return InfluxRawStore(
+            url=influx_url,
+            database=influx_db,
+            retention_policy=influx_rp,
+            token=influx_token,
+            username=influx_username,
+            password=influx_password,
+            create_database=create_database,
+        )
+    from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+
+    return ParquetRawStore(Path(data_dir) / "raw")

@@ -1,0 +1,48 @@
+"""Shared fixtures: real servers (influxd, PostgreSQL) and a clean environment."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from goodwe_pipeline_tests.servers import (
+    InfluxServer,
+    create_postgres_database,
+    drop_postgres_database,
+)
+
+_OUR_ENV_PREFIX = "GOODWE_"
+
+
+@pytest.fixture(autouse=True)
+def _clean_goodwe_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Tests start with no GOODWE_* configuration and a private data dir."""
+    for name in list(os.environ):
+        if name.startswith(_OUR_ENV_PREFIX) and not name.startswith("GOODWE_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def influx_server(tmp_path_factory) -> Iterator[InfluxServer]:
+    server = InfluxServer(tmp_path_factory.mktemp("influxd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_db(influx_server: InfluxServer) -> str:
+    """A database name unique to the test (created by the store or the test)."""
+    return f"goodwe_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
