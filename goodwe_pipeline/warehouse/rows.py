@@ -1,0 +1,193 @@
+"""Turning caller data into bind values, and query results into frames.
+
+Rows arrive as dicts or DataFrames holding pandas/numpy values (NaN, NaT,
+``Timestamp``, ``numpy.float64``); the database drivers want plain Python.
+Results leave as DataFrames whose datetime columns are tz-aware UTC on both
+backends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from goodwe_pipeline.warehouse.schema import UTCDateTime, metadata
+
+Rows = Iterable[Mapping[str, Any]] | pd.DataFrame
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA (scalars only: lists and dicts are values)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def plain(value: Any) -> Any:
+    """A numpy or pandas scalar as the equivalent Python value; missing values as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if is_missing(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy: NaN becomes null, numpy and datetime values become plain JSON."""
+    value = plain(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | np.ndarray):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    return value
+
+
+def _to_datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (give a timezone-aware one)")
+    return value
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if not isinstance(value, date):
+        raise TypeError(f"expected a date, got {value!r}")
+    return value
+
+
+def _coercer(column: sa.Column):
+    column_type = column.type
+    if isinstance(column_type, UTCDateTime | sa.DateTime):
+        return _to_datetime
+    if isinstance(column_type, sa.Date):
+        return _to_date
+    if isinstance(column_type, sa.JSON):
+        return jsonable
+    return None
+
+
+def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
+    """Validate column names and convert every value for the driver.
+
+    Raises ``ValueError`` naming unknown columns or a value of the wrong kind.
+    """
+    if isinstance(rows, pd.DataFrame):
+        records: Sequence[Mapping[str, Any]] = rows.to_dict("records")
+    else:
+        records = list(rows)
+    coercers = {c.name: _coercer(c) for c in table.columns}
+    out: list[dict[str, Any]] = []
+    for index, record in enumerate(records):
+        unknown = set(record) - set(coercers)
+        if unknown:
+            raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)} in row {index}")
+        row: dict[str, Any] = {}
+        for name, value in record.items():
+            value = jsonable(value) if coercers[name] is jsonable else plain(value)
+            if value is not None and coercers[name] is not None and coercers[name] is not jsonable:
+                try:
+                    value = coercers[name](value)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
+            row[name] = value
+        out.append(row)
+    return out
+
+
+def dedupe(
+    table: sa.Table, rows: list[dict[str, Any]], keys: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per natural key, the last occurrence winning (an upsert of the same key twice
+    in one statement is an error on PostgreSQL)."""
+    latest: dict[tuple, dict[str, Any]] = {}
+    for index, row in enumerate(rows):
+        missing = [k for k in keys if row.get(k) is None]
+        if missing:
+            raise ValueError(f"{table.name}: row {index} has no value for key column(s) {missing}")
+        key = tuple(row[k] for k in keys)
+        latest.pop(key, None)
+        latest[key] = row
+    return list(latest.values())
+
+
+def group_by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], list[dict]]]:
+    """Rows split by the set of columns they carry, so one statement fits each group."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    yield from groups.items()
+
+
+def chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _decoders() -> dict[str, Any]:
+    """Decoders for untyped (textual SQL) results, keyed by schema column name.
+
+    SQLite returns datetimes, dates and JSON as text when the query carries no
+    type information; these make ``read_frame("SELECT ...")`` give the same
+    values as on PostgreSQL.
+    """
+    decoders: dict[str, Any] = {}
+    for table in metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, UTCDateTime):
+                decoders[column.name] = _utc
+            elif isinstance(column.type, sa.Date):
+                decoders.setdefault(column.name, lambda v: date.fromisoformat(v[:10]))
+            elif isinstance(column.type, sa.JSON):
+                decoders.setdefault(column.name, json.loads)
+    return decoders
+
+
+_DECODERS = _decoders()
+_FLOAT_COLUMNS = frozenset(
+    c.name for t in metadata.tables.values() for c in t.columns if isinstance(c.type, sa.Float)
+)
+
+
+def _all_numbers_or_missing(column: pd.Series) -> bool:
+    return bool(column.map(lambda v: v is None or isinstance(v, int | float)).all())
+
+
+def frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A DataFrame of query results, with datetime columns as tz-aware UTC."""
+    data = pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+    for name in data.columns:
+        column = data[name]
+        decoder = _DECODERS.get(name)
+        if decoder is not None and column.map(lambda v: isinstance(v, str)).any():
+            column = column.map(lambda v, d=decoder: d(v) if isinstance(v, str) else v)
+        if column.map(lambda v: isinstance(v, datetime)).any():
+            column = pd.to_datetime(column, utc=True)
+        elif name in _FLOAT_COLUMNS and column.dtype == object and _all_numbers_or_missing(column):
+            column = column.astype("float64")
+        data[name] = column
+    return data

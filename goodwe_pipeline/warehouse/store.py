@@ -1,0 +1,334 @@
+"""The warehouse: prices, sessions, reports and legacy decisions in PostgreSQL or SQLite.
+
+One code path for both databases (SQLAlchemy Core, dialect upserts); the schema
+is ``schema.py`` and Alembic migrations are applied on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+
+from goodwe_pipeline.raw_store.base import Health
+from goodwe_pipeline.warehouse import migrate, rows
+from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
+
+SQLITE_FILE = "warehouse.sqlite"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# Rows per executed statement: bounds memory and statement size on large inputs
+# (SQLAlchemy pages multi-row VALUES further for psycopg2).
+BATCH_ROWS = 2_000
+_SQLITE_BEGIN = "goodwe_sqlite_begin"
+
+
+class WarehouseUnavailableError(RuntimeError):
+    """The warehouse database could not be reached.
+
+    ``url`` never carries the password, so the message is safe to log.
+    """
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"warehouse at {url} is unavailable: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _normalise_url(url: str | sa.URL) -> sa.URL:
+    """``postgres://`` and driverless ``postgresql://`` URLs use psycopg2, the installed driver
+    (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+class Warehouse:
+    """Prices, sessions and reports: PostgreSQL in production, a SQLite file by default.
+
+    Migrations run on first use (any method, or ``engine``), once per database
+    even when several processes start together. Datetimes go in and come out
+    tz-aware UTC.
+    """
+
+    def __init__(self, url: str | sa.URL):
+        self._url = _normalise_url(url)
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+        self._engine = self._create_engine()
+
+    @classmethod
+    def from_settings(cls, url: str | None = None, data_dir: str | Path = "./data") -> Warehouse:
+        """``url`` when given, else a SQLite file ``<data_dir>/warehouse.sqlite``."""
+        if url:
+            return cls(url)
+        directory = Path(data_dir).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(sa.URL.create("sqlite", database=str(directory / SQLITE_FILE)))
+
+    def _create_engine(self) -> sa.Engine:
+        url = self._url
+        if url.get_backend_name() == "sqlite":
+            path = _sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+            _configure_sqlite(engine, wal=path is not None)
+            return engine
+        connect_args = {}
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2":
+            connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password masked."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine, after migrations have been applied."""
+        self.migrate()
+        return self._engine
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.url!r})"
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[sa.Connection]:
+        """A connection in a transaction; unreachable databases raise ``WarehouseUnavailableError``."""
+        try:
+            connection = self._engine.connect()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise WarehouseUnavailableError(self.url, self._reason(exc)) from None
+        with connection:
+            if write:
+                connection = connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            with connection.begin():
+                yield connection
+
+    def _reason(self, exc: BaseException) -> str:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        text = " ".join(line.strip() for line in reason if line.strip()) or type(exc).__name__
+        password = self._url.password
+        return text.replace(str(password), "***") if password else text
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the revisions this call applied (usually none)."""
+        if self._migrated:
+            return []
+        with self._migrate_lock:
+            if self._migrated:
+                return []
+            with self._connect(write=True) as connection:
+                applied = migrate.upgrade(connection)
+            self._migrated = True
+            return applied
+
+    def revision(self) -> str | None:
+        """The Alembic revision the database is at."""
+        with self._connect(write=False) as connection:
+            return migrate.current_revision(connection)
+
+    def _table(self, name: str) -> sa.Table:
+        try:
+            return metadata.tables[name]
+        except KeyError:
+            raise ValueError(f"unknown warehouse table {name!r}") from None
+
+    def _insert(self, table: sa.Table):
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def upsert(self, table_name: str, data: rows.Rows) -> int:
+        """Insert rows, or update every given non-key column of rows whose natural key exists.
+
+        ``data`` is a list of dicts or a DataFrame (NaN/NaT become NULL). Rows
+        repeating a key keep the last one. Returns the number of rows written.
+        """
+        table = self._table(table_name)
+        keys = NATURAL_KEYS.get(table_name)
+        if not keys:
+            raise ValueError(f"{table_name} has no natural key: use insert()")
+        records = rows.dedupe(table, rows.coerce_rows(table, data), keys)
+        if not records:
+            return 0
+        self.migrate()
+        with self._connect(write=True) as connection:
+            for columns, group in rows.group_by_columns(records):
+                statement = self._insert(table)
+                updates = {c: statement.excluded[c] for c in columns if c not in keys}
+                if updates:
+                    statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
+                else:
+                    statement = statement.on_conflict_do_nothing(index_elements=keys)
+                for batch in rows.chunks(group, BATCH_ROWS):
+                    connection.execute(statement, batch)
+        return len(records)
+
+    def insert(self, table_name: str, data: rows.Rows) -> int:
+        """Insert rows (a conflict on a key raises ``sqlalchemy.exc.IntegrityError``, nothing written)."""
+        table = self._table(table_name)
+        records = rows.coerce_rows(table, data)
+        if not records:
+            return 0
+        self.migrate()
+        with self._connect(write=True) as connection:
+            self._insert_all(connection, table, records)
+        return len(records)
+
+    def replace(self, table_name: str, where: Mapping[str, Any], data: rows.Rows) -> int:
+        """Delete the rows matching ``where`` (column equality) and insert ``data``, atomically.
+
+        For re-derivable slices, e.g. one partition's sessions: a re-run leaves
+        exactly the new rows. Every new row must match ``where``. Returns the
+        number of rows inserted.
+        """
+        table = self._table(table_name)
+        if not where:
+            raise ValueError("replace() needs a non-empty where filter")
+        condition = rows.coerce_rows(table, [dict(where)])[0]
+        records = rows.coerce_rows(table, data)
+        for index, record in enumerate(records):
+            for column, value in condition.items():
+                if column in record and record[column] != value:
+                    raise ValueError(
+                        f"{table_name}: row {index} has {column}={record[column]!r}, "
+                        f"outside the replaced slice {column}={value!r}"
+                    )
+            for column, value in condition.items():
+                record.setdefault(column, value)
+        self.migrate()
+        with self._connect(write=True) as connection:
+            connection.execute(
+                sa.delete(table).where(*(table.c[c] == v for c, v in condition.items()))
+            )
+            self._insert_all(connection, table, records)
+        return len(records)
+
+    def _insert_all(self, connection: sa.Connection, table: sa.Table, records: list[dict]) -> None:
+        for _, group in rows.group_by_columns(records):
+            for batch in rows.chunks(group, BATCH_ROWS):
+                connection.execute(sa.insert(table), batch)
+
+    def read_frame(
+        self, statement: str | sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Run a query (SQL text with ``:name`` parameters, or a SQLAlchemy selectable).
+
+        Datetime columns come back tz-aware UTC; on SQLite, textual queries get
+        schema columns' datetimes, dates and JSON decoded by column name.
+        """
+        statement, bound = _prepare(statement, params)
+        self.migrate()
+        with self._connect(write=False) as connection:
+            result = connection.execute(statement, bound)
+            return rows.frame(list(result.keys()), result.fetchall())
+
+    def execute(
+        self, statement: str | sa.Executable, params: Mapping[str, Any] | None = None
+    ) -> int:
+        """Run one statement in its own transaction; return the affected row count."""
+        statement, bound = _prepare(statement, params)
+        self.migrate()
+        with self._connect(write=True) as connection:
+            return connection.execute(statement, bound).rowcount
+
+    def health(self) -> Health:
+        """Whether the database answers a trivial query, and how fast. Never raises."""
+        started = time.perf_counter()
+        try:
+            with self._connect(write=False) as connection:
+                connection.execute(sa.text("SELECT 1")).scalar_one()
+        except WarehouseUnavailableError as exc:
+            return Health(False, _elapsed_ms(started), exc.reason)
+        except Exception as exc:  # health reports every failure, it never raises
+            return Health(False, _elapsed_ms(started), f"{type(exc).__name__}: {self._reason(exc)}")
+        return Health(True, _elapsed_ms(started), f"{self.dialect} at {self.url}")
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self._engine.dispose()
+
+
+def _prepare(
+    statement: str | sa.Executable, params: Mapping[str, Any] | None
+) -> tuple[sa.Executable, dict[str, Any]]:
+    """Textual SQL gets typed datetime and date parameters.
+
+    Without a type, SQLite would compare an aware datetime's text with the
+    stored naive-UTC text and match nothing; typed, both backends compare
+    instants.
+    """
+    bound = {name: rows.plain(value) for name, value in (params or {}).items()}
+    if isinstance(statement, str):
+        statement = sa.text(statement)
+    if isinstance(statement, sa.TextClause):
+        typed = []
+        for name, value in bound.items():
+            if isinstance(value, datetime):
+                typed.append(sa.bindparam(name, type_=UTCDateTime()))
+            elif isinstance(value, date):
+                typed.append(sa.bindparam(name, type_=sa.Date()))
+        if typed:
+            statement = statement.bindparams(*typed)
+    return statement, bound
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 3)
+
+
+def _configure_sqlite(engine: sa.Engine, *, wal: bool) -> None:
+    """WAL, foreign keys, and transactions that SQLite really begins.
+
+    pysqlite's own transaction handling neither wraps DDL nor lets a writer
+    take its lock up front; with ``isolation_level=None`` we emit ``BEGIN``
+    ourselves (SQLAlchemy's documented recipe), ``BEGIN IMMEDIATE`` for writes
+    so concurrent writers queue on the busy timeout instead of failing.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")

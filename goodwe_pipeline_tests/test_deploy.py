@@ -1,0 +1,528 @@
+"""The deployable stack: docker-compose.yml, the Dagster instance config, Grafana.
+
+No Docker engine runs here, so the compose file is checked statically (files it
+references exist, no credential is written into it), while everything the
+stack's services would run against a database is run against the real local
+PostgreSQL and a real ``influxd``: Dagster's instance from ``deploy/dagster.yaml``,
+PostgreSQL's init script, and every query of the provisioned Grafana dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from goodwe_pipeline import readings
+from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline_tests.servers import (
+    POSTGRES_ADMIN_URL,
+    create_postgres_database,
+    drop_postgres_database,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "goodwe.json"
+SERVICES = {"influxdb", "postgres", "user_code", "dagster_webserver", "dagster_daemon", "grafana"}
+DAGSTER_SERVICES = ("user_code", "dagster_webserver", "dagster_daemon")
+# DESIGN.md's configuration table, plus GOODWE_HISTORY_START (settings.py).
+DESIGN_VARIABLES = (
+    "GOODWE_INVERTERS GOODWE_POLL_SECONDS GOODWE_TIMEZONE GOODWE_DATA_DIR GOODWE_INFLUX_URL "
+    "GOODWE_INFLUX_DB GOODWE_INFLUX_RP GOODWE_INFLUX_TOKEN GOODWE_INFLUX_USERNAME "
+    "GOODWE_INFLUX_PASSWORD GOODWE_WAREHOUSE_URL GOODWE_LEGACY_DIR GOODWE_LEGACY_DEVICE_ID "
+    "GOODWE_TARIFF_FILE GOODWE_PRICE_SOURCE GOODWE_HISTORY_START"
+).split()
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_?KEY", re.IGNORECASE)
+REQUIRED_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+:\?[^}]*\}")
+COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)")
+GRAFANA_VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
+URL_CREDENTIALS = re.compile(r"://[^:/@\s]+:([^@\s]+)@")
+UNEXPANDED = re.compile(r"\$\{?[A-Za-z_]")  # a Grafana variable or macro left in a query
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every (key path, string value) in a parsed YAML/JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}[{index}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _env_example() -> dict[str, str]:
+    """Variables documented in .env.example, set or commented out (``#NAME=value``)."""
+    documented = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^#?([A-Z][A-Z0-9_]*)=(.*)$", line.strip())
+        if match:
+            documented[match.group(1)] = match.group(2) if not line.startswith("#") else ""
+    return documented
+
+
+def test_compose_has_the_stack_services(compose):
+    services = compose["services"]
+    assert SERVICES <= set(services)
+    assert services["influxdb"]["image"].startswith("influxdb:2.7")
+    influx_env = _environment(services["influxdb"])
+    assert influx_env["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    for name in ("ORG", "BUCKET", "RETENTION", "USERNAME", "PASSWORD", "ADMIN_TOKEN"):
+        assert REQUIRED_REFERENCE.fullmatch(influx_env[f"DOCKER_INFLUXDB_INIT_{name}"]), name
+
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:16")
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+
+    assert services["user_code"]["command"] == [
+        "dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "goodwe_pipeline.definitions",
+    ]  # fmt: skip
+    assert services["dagster_webserver"]["command"] == [
+        "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "workspace.yaml",
+    ]  # fmt: skip
+    assert services["dagster_daemon"]["command"][:2] == ["dagster-daemon", "run"]
+    for name in DAGSTER_SERVICES:
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    server = workspace["load_from"][0]["grpc_server"]
+    assert (server["host"], server["port"]) == ("user_code", 4000)
+
+
+def test_every_file_the_stack_references_exists(compose):
+    missing = []
+    for name, service in compose["services"].items():
+        build = service.get("build")
+        if build:
+            context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
+            dockerfile = (
+                "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            )
+            missing += [f"{name}: {p}" for p in (context, context / dockerfile) if not p.exists()]
+        env_files = service.get("env_file") or []
+        for env_file in [env_files] if isinstance(env_files, str) else env_files:
+            path = env_file if isinstance(env_file, str) else env_file["path"]
+            if not (ROOT / path).exists():
+                missing.append(f"{name}: env_file {path}")
+        for volume in service.get("volumes") or []:
+            source = volume.split(":", 1)[0]
+            # ./relative binds belong to the repo; ${...} ones are the user's own folders.
+            if source.startswith(".") and not (ROOT / source).exists():
+                missing.append(f"{name}: volume {source}")
+    assert missing == []
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert re.search(r"^USER (?!root)\S+", dockerfile, re.MULTILINE), (
+        "the image must not run as root"
+    )
+    for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE):
+        for source in line.split()[:-1]:
+            assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".env" in ignored and ".venv" in ignored
+
+    providers = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "goodwe.yaml").read_text()
+    )
+    grafana_mounts = dict(
+        reversed(v.split(":")[:2]) for v in compose["services"]["grafana"]["volumes"]
+    )
+    for provider in providers["providers"]:
+        host_dir = ROOT / grafana_mounts[provider["options"]["path"]]
+        assert list(host_dir.glob("*.json")), f"no dashboard in {host_dir}"
+    assert DASHBOARD.is_file()
+
+
+def test_no_literal_secret_in_the_deployment_files(compose):
+    offenders = []
+    for path, value in _strings(compose):
+        key = path.rsplit(".", 1)[-1]
+        if SECRET_NAME.search(key) and not REQUIRED_REFERENCE.fullmatch(value):
+            offenders.append(f"{path}={value}")
+        masked = REQUIRED_REFERENCE.sub("REF", value)
+        for password in URL_CREDENTIALS.findall(masked):
+            if password != "REF":
+                offenders.append(f"{path}: URL password {password}")
+    for path in (GRAFANA / "provisioning").rglob("*.yaml"):
+        for key_path, value in _strings(yaml.safe_load(path.read_text())):
+            key = key_path.rsplit(".", 1)[-1]
+            if (SECRET_NAME.search(key) or "secureJsonData" in key_path or key == "user") and not (
+                re.fullmatch(r"(Token )?\$[A-Z][A-Z0-9_]*", value)
+            ):
+                offenders.append(f"{path.name}{key_path}={value}")
+    instance = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
+    password = instance["storage"]["postgres"]["postgres_db"]["password"]
+    if password != {"env": "DAGSTER_POSTGRES_PASSWORD"}:
+        offenders.append(f"deploy/dagster.yaml password={password}")
+    for name, value in _env_example().items():
+        if SECRET_NAME.search(name) and value:
+            offenders.append(f".env.example {name} has a value")
+    assert offenders == []
+
+
+def test_env_example_documents_every_variable(compose):
+    documented = set(_env_example())
+    used = {name for _, value in _strings(compose) for name in COMPOSE_VARIABLE.findall(value)}
+    assert used - documented == set(), "compose variables missing from .env.example"
+    assert set(DESIGN_VARIABLES) - documented == set()
+    assert "POSTGRES_PASSWORD" in used and "INFLUXDB_ADMIN_TOKEN" in used
+
+
+def test_services_receive_every_variable_their_config_files_read(compose):
+    services = compose["services"]
+    grafana_env = _environment(services["grafana"])
+    for path in (GRAFANA / "provisioning").rglob("*.yaml"):
+        for _, value in _strings(yaml.safe_load(path.read_text())):
+            for name in GRAFANA_VARIABLE.findall(value):
+                assert name in grafana_env, f"{path.name} reads ${name}, not given to grafana"
+
+    init_script = (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+    postgres_env = _environment(services["postgres"])
+    for name in set(re.findall(r"\"\$([A-Z_]+)\"", init_script)):
+        assert name in postgres_env, f"init.sh reads ${name}, not given to postgres"
+
+    instance_env = {
+        v["env"]
+        for _, v in _walk_env(yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text()))
+    }
+    for name in DAGSTER_SERVICES:
+        assert instance_env <= set(_environment(services[name])), name
+
+
+def _walk_env(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    if isinstance(node, dict):
+        if set(node) == {"env"}:
+            yield path, node
+            return
+        for key, value in node.items():
+            yield from _walk_env(value, f"{path}.{key}")
+
+
+def _postgres_env(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = sa.engine.make_url(url)
+    monkeypatch.setenv("DAGSTER_POSTGRES_HOST", parsed.host or "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_POSTGRES_PORT", str(parsed.port or 5432))
+    monkeypatch.setenv("DAGSTER_POSTGRES_USER", parsed.username or "postgres")
+    monkeypatch.setenv("DAGSTER_POSTGRES_PASSWORD", parsed.password or "")
+    monkeypatch.setenv("DAGSTER_POSTGRES_DB", parsed.database)
+
+
+def test_the_stacks_dagster_instance_stores_runs_in_postgres(tmp_path, monkeypatch):
+    url = create_postgres_database()
+    try:
+        _postgres_env(url, monkeypatch)
+        shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
+        instance = dg.DagsterInstance.from_config(str(tmp_path))
+        try:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+
+            @dg.asset
+            def deploy_probe() -> int:
+                return 42
+
+            result = dg.materialize([deploy_probe], instance=instance)
+            assert result.success
+            run_id = result.run_id
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+            assert (
+                instance.get_latest_materialization_event(dg.AssetKey("deploy_probe")).run_id
+                == run_id
+            )
+        finally:
+            instance.dispose()
+
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            runs = (
+                connection.execute(
+                    sa.text("SELECT status FROM runs WHERE run_id = :id"), {"id": run_id}
+                )
+                .scalars()
+                .all()
+            )
+            events = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM event_logs WHERE run_id = :id "
+                    "AND dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key LIKE '%deploy_probe%'"
+                ),
+                {"id": run_id},
+            ).scalar_one()
+        engine.dispose()
+        assert runs == ["SUCCESS"] and events == 1
+    finally:
+        drop_postgres_database(url)
+
+
+# --- Grafana ---------------------------------------------------------------------------
+
+WINDOW_START = datetime(2025, 10, 6, 0, 0, tzinfo=UTC)
+WINDOW_END = datetime(2025, 10, 6, 23, 59, 59, tzinfo=UTC)
+DEVICES = ("9010KETU000001", "garage (ET) 2.0")
+
+
+def _grafana_regex(value: str) -> str:
+    """Grafana's regex escaping of a variable value (public/app/core/utils/kbn escapeRegex)."""
+    return re.sub(r"[\\^$*+?.()|[\]{}/-]", lambda m: "\\" + m.group(0), value)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _influxql(query: str) -> str:
+    """Expand the macros Grafana's InfluxDB data source expands before sending InfluxQL.
+
+    ``$timeFilter`` becomes the epoch-millisecond range Grafana sends, ``$__interval``
+    a fixed 1m, and ``$device`` (multi-value, default "All") the regex alternation of
+    every device, each escaped as Grafana escapes regex values.
+    """
+    start_ms = int(WINDOW_START.timestamp() * 1000)
+    end_ms = int(WINDOW_END.timestamp() * 1000)
+    expanded = (
+        query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
+        .replace("$__interval", "1m")
+        .replace("$device", "(" + "|".join(_grafana_regex(d) for d in DEVICES) + ")")
+    )
+    assert not UNEXPANDED.search(expanded), expanded
+    return expanded
+
+
+def _sql(query: str) -> str:
+    """Expand the macros Grafana's PostgreSQL data source expands.
+
+    ``$__timeFilter(col)`` becomes ``col BETWEEN 'from' AND 'to'`` (RFC 3339 UTC),
+    ``$__timeFrom()``/``$__timeTo()`` those quoted instants, and ``$device`` (multi-value,
+    default "All") the comma-separated SQL string literals of every device.
+    """
+    start, end = (f"'{t.strftime('%Y-%m-%dT%H:%M:%SZ')}'" for t in (WINDOW_START, WINDOW_END))
+    expanded = re.sub(r"\$__timeFilter\(([^)]+)\)", rf"\1 BETWEEN {start} AND {end}", query)
+    expanded = (
+        expanded.replace("$__timeFrom()", start)
+        .replace("$__timeTo()", end)
+        .replace("$device", ", ".join(_sql_literal(d) for d in DEVICES))
+    )
+    assert not UNEXPANDED.search(expanded), expanded
+    return expanded
+
+
+def _canonical_readings():
+    rows = []
+    for index, device in enumerate(DEVICES):
+        for step in range(40):
+            moment = datetime(2025, 10, 6, 9, 0, tzinfo=UTC) + timedelta(seconds=30 * step)
+            rows.append(
+                {
+                    "time": moment,
+                    "device_id": device,
+                    "pv_power_w": 3000.0 + 10 * step,
+                    "load_power_w": 800.0 + index * 100,
+                    "grid_power_w": 1200.0 - index * 50,
+                    "battery_power_w": -1000.0 + step,
+                    "battery_soc_pct": 40.0 + step / 2,
+                    "pv_energy_today_kwh": 5.0 + step * 0.025,
+                }
+            )
+    return readings.from_records(rows)
+
+
+def _warehouse_rows(warehouse: Warehouse) -> None:
+    day = date(2025, 10, 6)
+    prices = []
+    for quarter in range(96):
+        start = WINDOW_START + timedelta(minutes=15 * quarter)
+        prices.append(
+            {
+                "time_start": start,
+                "time_end": start + timedelta(minutes=15),
+                "zone": "PL",
+                "buy_pln_kwh": 0.6 + quarter / 1000,
+                "sell_pln_kwh": 0.3,
+                "source": "fixed",
+                "partition_date": day,
+            }
+        )
+    warehouse.upsert("electricity_prices", prices)
+    energy = {
+        "pv_kwh": 21.0,
+        "load_kwh": 14.0,
+        "grid_import_kwh": 3.0,
+        "grid_export_kwh": 8.0,
+        "battery_charge_kwh": 5.0,
+        "battery_discharge_kwh": 4.5,
+        "savings_pln": np.float64(9.25),
+        "energy_source": "counters",
+    }
+    warehouse.upsert(
+        "daily_energy",
+        [
+            {"day": d, "device_id": device, **energy}
+            for device in DEVICES
+            for d in (day, day - timedelta(days=1))
+        ],
+    )
+    sessions = []
+    for kind, hour in (("charge", 2), ("discharge", 18)):
+        start = WINDOW_START + timedelta(hours=hour)
+        sessions.append(
+            {
+                "session_id": f"{DEVICES[0]}-{kind}-{hour}",
+                "device_id": DEVICES[0],
+                "kind": kind,
+                "start_time": start,
+                "end_time": start + timedelta(hours=1, minutes=30),
+                "duration_s": 5400.0,
+                "soc_start": 20.0 if kind == "charge" else 90.0,
+                "soc_end": 90.0 if kind == "charge" else 30.0,
+                "energy_kwh": 7.0,
+                "grid_energy_kwh": 7.0 if kind == "charge" else 0.0,
+                "avg_price_pln_kwh": 0.45,
+                "cost_pln": 3.15 if kind == "charge" else None,
+                "value_pln": 5.6 if kind == "discharge" else None,
+                "status": "completed",
+                "partition_date": day,
+            }
+        )
+    warehouse.upsert("battery_sessions", sessions)
+
+
+@pytest.fixture
+def grafana_warehouse(tmp_path) -> Iterator[tuple[str, str]]:
+    """The warehouse as the stack builds it: deploy/postgres/init.sh on a fresh database,
+    the pipeline's rows written by the owner; yields (owner URL, Grafana reader URL)."""
+    warehouse_url = create_postgres_database()
+    admin = sa.engine.make_url(POSTGRES_ADMIN_URL)
+    suffix = uuid.uuid4().hex[:10]
+    env = {
+        **os.environ,
+        "PGHOST": admin.host or "127.0.0.1",
+        "PGPORT": str(admin.port or 5432),
+        "POSTGRES_USER": admin.username or "postgres",
+        "POSTGRES_DB": sa.engine.make_url(warehouse_url).database,
+        "DAGSTER_POSTGRES_DB": f"goodwe_test_dagster_{suffix}",
+        "GRAFANA_DB_USER": f"goodwe_test_grafana_{suffix}",
+        "GRAFANA_DB_PASSWORD": uuid.uuid4().hex,
+    }
+    if admin.password:
+        env["PGPASSWORD"] = admin.password
+    reader_url = sa.engine.make_url(warehouse_url).set(
+        username=env["GRAFANA_DB_USER"], password=env["GRAFANA_DB_PASSWORD"]
+    )
+    dagster_url = sa.engine.make_url(warehouse_url).set(database=env["DAGSTER_POSTGRES_DB"])
+    try:
+        init = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "postgres" / "init.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert init.returncode == 0, init.stderr
+        yield warehouse_url, reader_url.render_as_string(hide_password=False)
+    finally:
+        drop_postgres_database(dagster_url.render_as_string(hide_password=False))
+        drop_postgres_database(warehouse_url)
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'DROP ROLE IF EXISTS "{env["GRAFANA_DB_USER"]}"'))
+        engine.dispose()
+
+
+def _targets() -> list[tuple[str, dict[str, Any]]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    found = []
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["targets"], f"panel {panel['title']!r} has no query"
+        found += [(panel["title"], target) for target in panel["targets"]]
+    return found
+
+
+def test_dashboard_uses_only_the_provisioned_data_sources():
+    provisioned = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "goodwe.yaml").read_text()
+    )["datasources"]
+    kinds = {source["uid"]: source["type"] for source in provisioned}
+    dashboard = json.loads(DASHBOARD.read_text())
+    references = [t["datasource"] for _, t in _targets()]
+    references += [v["datasource"] for v in dashboard["templating"]["list"]]
+    assert references and all(kinds.get(ref["uid"]) == ref["type"] for ref in references)
+
+
+def test_every_dashboard_query_returns_rows(influx_server, influx_db, grafana_warehouse, tmp_path):
+    owner_url, reader_url = grafana_warehouse
+    store = open_raw_store(
+        data_dir=tmp_path, influx_url=influx_server.url, influx_db=influx_db, create_database=True
+    )
+    assert store.write(_canonical_readings()) == 40 * len(DEVICES)
+    with Warehouse(owner_url) as warehouse:
+        _warehouse_rows(warehouse)
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    (variable,) = dashboard["templating"]["list"]
+    answer = json.loads(influx_server.query(variable["query"], db=influx_db))
+    values = [row[1] for row in answer["results"][0]["series"][0]["values"]]
+    assert sorted(values) == sorted(DEVICES)
+
+    reader = sa.create_engine(reader_url)
+    empty = []
+    try:
+        for title, target in _targets():
+            if target["datasource"]["type"] == "influxdb":
+                answer = json.loads(influx_server.query(_influxql(target["query"]), db=influx_db))
+                result = answer["results"][0]
+                assert "error" not in result, (title, result)
+                values = [
+                    value
+                    for series in result.get("series", [])
+                    for row in series["values"]
+                    for value in row[1:]
+                    if value is not None
+                ]
+                if not values:
+                    empty.append(title)
+            else:
+                with reader.connect() as connection:
+                    rows = connection.execute(sa.text(_sql(target["rawSql"]))).all()
+                if not rows:
+                    empty.append(title)
+        with (
+            reader.connect() as connection,
+            pytest.raises(sa.exc.ProgrammingError, match="permission"),
+        ):
+            connection.execute(sa.text("DELETE FROM battery_sessions"))
+    finally:
+        reader.dispose()
+    assert empty == [], f"dashboard panels whose queries returned no rows: {empty}"

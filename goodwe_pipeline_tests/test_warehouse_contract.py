@@ -1,0 +1,398 @@
+"""One contract for the warehouse, run against the real PostgreSQL and a SQLite file.
+
+Each PostgreSQL test gets its own fresh database, so tests never see each
+other's rows or migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migrate, schema
+from goodwe_pipeline_tests.servers import (
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+)
+
+T0 = datetime(2025, 10, 5, 22, 0, tzinfo=UTC)
+DAY = date(2025, 10, 6)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def warehouse_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'wh' / 'warehouse.sqlite'}"
+        return
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def warehouse(warehouse_url) -> Iterator[Warehouse]:
+    wh = Warehouse(warehouse_url)
+    yield wh
+    wh.dispose()
+
+
+def _session(session_id: str, *, kind="charge", day=DAY, start=T0, **extra) -> dict:
+    return {
+        "session_id": session_id,
+        "device_id": "9010KETU000001",
+        "kind": kind,
+        "start_time": start,
+        "end_time": start + timedelta(hours=1),
+        "soc_start": 20.0,
+        "soc_end": 80.0,
+        "energy_kwh": 6.0,
+        "avg_price_pln_kwh": 0.42,
+        "cost_pln": 2.52,
+        "status": "completed",
+        "partition_date": day,
+        **extra,
+    }
+
+
+def _count(wh: Warehouse, table: str) -> int:
+    return int(
+        wh.read_frame(sa.select(sa.func.count()).select_from(schema.metadata.tables[table])).iat[
+            0, 0
+        ]
+    )
+
+
+def test_migrations_from_empty_create_the_schema_without_drift(warehouse):
+    assert warehouse.revision() is None
+    assert warehouse.migrate() == [migrate.head_revision()]
+    engine = warehouse.engine
+    inspector = sa.inspect(engine)
+    assert set(schema.metadata.tables) <= set(inspector.get_table_names())
+    assert "charging_sessions" in inspector.get_view_names()
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, schema.metadata)
+    assert diff == [], f"migrations and schema.py differ: {diff}"
+    assert warehouse.revision() == migrate.head_revision()
+
+
+def test_second_start_runs_no_statement_that_changes_the_schema(warehouse_url):
+    first = Warehouse(warehouse_url)
+    assert first.migrate() == ["0001"]
+    first.dispose()
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        second = Warehouse(warehouse_url)
+        assert second.migrate() == []
+        assert second.migrate() == []
+        assert second.revision() == "0001"
+        second.dispose()
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+    changes = [
+        s
+        for s in statements
+        if s.lstrip().upper().startswith(("CREATE", "ALTER", "DROP", "INSERT", "UPDATE"))
+    ]
+    assert statements and changes == []
+
+
+def test_downgrade_removes_everything_and_upgrade_restores_it(warehouse):
+    warehouse.migrate()
+    config = migrate.alembic_config()
+    with warehouse.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+    inspector = sa.inspect(warehouse.engine)
+    assert set(inspector.get_table_names()) & set(schema.metadata.tables) == set()
+    assert inspector.get_view_names() == []
+    with warehouse.engine.begin() as connection:
+        assert migrate.upgrade(connection) == ["0001"]
+    assert set(schema.metadata.tables) <= set(sa.inspect(warehouse.engine).get_table_names())
+
+
+def test_upsert_is_idempotent_and_updated_values_win(warehouse):
+    rows = pd.DataFrame(
+        {
+            "day": [DAY, DAY, DAY + timedelta(days=1)],
+            "device_id": ["A", "B", "A"],
+            "pv_kwh": np.array([10.5, np.nan, 12.0]),
+            "savings_pln": [1.0, 2.0, 3.0],
+            "energy_source": ["counters", None, "integrated"],
+            "updated_at": pd.to_datetime([T0, T0, T0], utc=True),
+        }
+    )
+    assert warehouse.upsert("daily_energy", rows) == 3
+    assert warehouse.upsert("daily_energy", rows) == 3
+    assert _count(warehouse, "daily_energy") == 3
+
+    changed = rows.iloc[[0]].assign(pv_kwh=11.25, savings_pln=np.float32(4.5))
+    assert warehouse.upsert("daily_energy", changed) == 1
+    stored = warehouse.read_frame(
+        "SELECT day, device_id, pv_kwh, savings_pln, energy_source, updated_at "
+        "FROM daily_energy ORDER BY day, device_id"
+    )
+    assert len(stored) == 3
+    assert stored.loc[0, "pv_kwh"] == 11.25 and stored.loc[0, "savings_pln"] == 4.5
+    assert math.isnan(stored.loc[1, "pv_kwh"]) and pd.isna(stored.loc[1, "energy_source"])
+    assert list(stored["day"]) == [DAY, DAY, DAY + timedelta(days=1)]
+    assert (stored["updated_at"] == pd.Timestamp(T0)).all()
+
+
+def test_upsert_keeps_the_last_of_repeated_keys_and_handles_large_inputs(warehouse):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    prices = [
+        {
+            "time_start": start + timedelta(minutes=15 * i),
+            "time_end": start + timedelta(minutes=15 * (i + 1)),
+            "zone": "PL",
+            "buy_pln_kwh": 0.5 + i / 10_000,
+            "sell_pln_kwh": 0.2,
+            "source": "pse",
+            "partition_date": (start + timedelta(minutes=15 * i)).date(),
+        }
+        for i in range(9_000)
+    ]
+    repeated = dict(prices[0], buy_pln_kwh=9.99)
+    assert warehouse.upsert("electricity_prices", [*prices, repeated]) == 9_000
+    assert _count(warehouse, "electricity_prices") == 9_000
+    first = warehouse.read_frame(
+        "SELECT buy_pln_kwh FROM electricity_prices WHERE time_start = :t", {"t": start}
+    )
+    assert first["buy_pln_kwh"].tolist() == [9.99]
+
+
+def test_json_columns_round_trip(warehouse):
+    data = {
+        "summary": {"pv_kwh": 21.5, "days": [1, 2, 3], "ok": True, "none": None},
+        "notes": "Zużycie własne — 100 % ☀",
+        "nested": [{"a": [{"b": "ąę"}]}, [], {}],
+        "unknown": float("nan"),
+        "count": np.int64(7),
+    }
+    row = {
+        "report_type": "daily",
+        "report_date": DAY,
+        "device_id": "A",
+        "report_data": data,
+        "created_at": T0,
+    }
+    expected = {**data, "unknown": None, "count": 7}
+    assert warehouse.upsert("analytics_reports", [row]) == 1
+    table = schema.analytics_reports
+    typed = warehouse.read_frame(sa.select(table.c.report_data))
+    assert typed["report_data"].tolist() == [expected]
+    textual = warehouse.read_frame("SELECT report_data FROM analytics_reports")
+    assert textual["report_data"].tolist() == [expected]
+
+    assert warehouse.upsert("analytics_reports", [dict(row, report_data={"v": 2})]) == 1
+    assert warehouse.read_frame(sa.select(table.c.report_data))["report_data"].tolist() == [
+        {"v": 2}
+    ]
+    assert _count(warehouse, "analytics_reports") == 1
+
+
+def test_aware_datetimes_round_trip_as_utc_and_naive_ones_are_refused(warehouse):
+    warsaw = datetime(2025, 10, 26, 2, 30, tzinfo=ZoneInfo("Europe/Warsaw"), fold=1)
+    warehouse.upsert("battery_sessions", [_session("s1", start=warsaw)])
+    for frame in (
+        warehouse.read_frame(sa.select(schema.battery_sessions.c.start_time)),
+        warehouse.read_frame("SELECT start_time FROM battery_sessions"),
+    ):
+        value = frame["start_time"].iloc[0]
+        assert str(frame["start_time"].dt.tz) == "UTC"
+        assert value == pd.Timestamp(warsaw) and value.hour == 1
+    with pytest.raises(ValueError, match="naive"):
+        warehouse.upsert("battery_sessions", [_session("s2", start=datetime(2025, 10, 5, 12))])
+    assert _count(warehouse, "battery_sessions") == 1
+
+
+def test_charging_sessions_view_keeps_the_roadmap_column_names(warehouse):
+    warehouse.upsert(
+        "battery_sessions",
+        [_session("c1"), _session("d1", kind="discharge", soc_start=80.0, soc_end=30.0)],
+    )
+    view = warehouse.read_frame("SELECT * FROM charging_sessions")
+    assert list(view.columns) == [
+        "session_id",
+        "start_time",
+        "end_time",
+        "battery_soc_start",
+        "battery_soc_end",
+        "energy_charged_kwh",
+        "average_price_pln",
+        "total_cost_pln",
+        "status",
+    ]
+    assert view["session_id"].tolist() == ["c1"]
+    assert view.loc[0, "battery_soc_end"] == 80.0 and view.loc[0, "total_cost_pln"] == 2.52
+    assert view.loc[0, "start_time"] == pd.Timestamp(T0)
+
+
+def test_replace_swaps_one_slice_atomically(warehouse):
+    other_day = DAY + timedelta(days=1)
+    warehouse.upsert("battery_sessions", [_session("a"), _session("b"), _session("c")])
+    warehouse.upsert("battery_sessions", [_session("x", day=other_day)])
+
+    assert (
+        warehouse.replace(
+            "battery_sessions", {"partition_date": DAY}, [_session("a"), _session("d")]
+        )
+        == 2
+    )
+    by_day = warehouse.read_frame(
+        "SELECT session_id, partition_date FROM battery_sessions ORDER BY session_id"
+    )
+    assert by_day["session_id"].tolist() == ["a", "d", "x"]
+
+    with pytest.raises(ValueError, match="outside the replaced slice"):
+        warehouse.replace(
+            "battery_sessions", {"partition_date": DAY}, [_session("e", day=other_day)]
+        )
+    with pytest.raises(sa.exc.IntegrityError):
+        warehouse.replace("battery_sessions", {"partition_date": DAY}, [_session("x")])
+    assert warehouse.read_frame("SELECT session_id FROM battery_sessions ORDER BY session_id")[
+        "session_id"
+    ].tolist() == ["a", "d", "x"]
+
+    assert warehouse.replace("battery_sessions", {"partition_date": DAY.isoformat()}, []) == 0
+    assert _count(warehouse, "battery_sessions") == 1
+
+
+def test_bad_input_gets_a_clear_error_and_writes_nothing(warehouse):
+    with pytest.raises(ValueError, match="unknown warehouse table"):
+        warehouse.upsert("no_such_table", [{"a": 1}])
+    with pytest.raises(ValueError, match=r"unknown column\(s\) \['colour'\]"):
+        warehouse.upsert("battery_sessions", [_session("a"), _session("b", colour="red")])
+    with pytest.raises(ValueError, match="no value for key column"):
+        warehouse.upsert("battery_sessions", [_session(None)])
+    with pytest.raises(ValueError, match="no natural key"):
+        warehouse.upsert("storage_health", [{"time": T0, "component": "disk", "ok": True}])
+    assert _count(warehouse, "battery_sessions") == 0
+    assert (
+        warehouse.insert(
+            "storage_health",
+            [{"time": T0, "component": "disk", "ok": True, "latency_ms": np.float64(1.5)}],
+        )
+        == 1
+    )
+    assert warehouse.execute("DELETE FROM storage_health WHERE component = :c", {"c": "disk"}) == 1
+
+
+def test_health_of_a_running_warehouse(warehouse):
+    health = warehouse.health()
+    assert health.ok and health.latency_ms >= 0
+    assert warehouse.dialect in health.detail
+
+
+def test_a_warehouse_that_is_down_raises_a_typed_error_without_the_password():
+    port = free_port()
+    secret = "s3cr3t-Pa55"
+    wh = Warehouse(f"postgresql+psycopg2://goodwe:{secret}@127.0.0.1:{port}/goodwe")
+    try:
+        with pytest.raises(WarehouseUnavailableError) as caught:
+            wh.upsert("battery_sessions", [_session("a")])
+        message = str(caught.value)
+        assert f"127.0.0.1:{port}" in message and "goodwe:***@" in message
+        assert secret not in message and secret not in repr(caught.value.args)
+        health = wh.health()
+        assert not health.ok and secret not in health.detail
+        assert secret not in wh.url and secret not in repr(wh)
+    finally:
+        wh.dispose()
+
+
+def test_from_settings_defaults_to_sqlite_in_the_data_dir(tmp_path):
+    wh = Warehouse.from_settings(None, tmp_path / "new" / "dir")
+    try:
+        assert wh.dialect == "sqlite"
+        assert wh.url.endswith(f"{tmp_path}/new/dir/warehouse.sqlite")
+        assert wh.migrate() == ["0001"]
+        assert (tmp_path / "new" / "dir" / "warehouse.sqlite").is_file()
+    finally:
+        wh.dispose()
+
+
+_CONCURRENT_MIGRATION = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from goodwe_pipeline.warehouse import Warehouse
+
+    url, ready, go = sys.argv[1:4]
+    wh = Warehouse(url)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    print(json.dumps(wh.migrate()))
+    wh.dispose()
+    """
+)
+
+
+def test_concurrent_first_use_from_two_processes_migrates_once(warehouse_url, tmp_path):
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready{i}" for i in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT_MIGRATION, warehouse_url, str(flag), str(go)],
+            cwd=tmp_path,  # the packaged migrations are found without the repo as CWD
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag in ready
+    ]
+    deadline = time.monotonic() + 120
+    while not all(flag.exists() for flag in ready):
+        assert all(p.poll() is None for p in processes), "a migrating process died early"
+        assert time.monotonic() < deadline, "the migrating processes did not start"
+        time.sleep(0.01)
+    go.touch()  # release both at once
+    outcomes = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    assert sorted(outcomes) == [[], ["0001"]]
+    wh = Warehouse(warehouse_url)
+    try:
+        assert wh.revision() == "0001"
+        assert wh.read_frame("SELECT version_num FROM alembic_version")["version_num"].tolist() == [
+            "0001"
+        ]
+    finally:
+        wh.dispose()
+
+
+def test_a_driverless_postgresql_url_uses_the_installed_psycopg2(postgres_url):
+    plain = sa.engine.make_url(postgres_url).set(drivername="postgresql")
+    as_text = plain.render_as_string(hide_password=False)
+    for url in (as_text, as_text.replace("postgresql://", "postgres://", 1)):
+        wh = Warehouse(url)
+        try:
+            assert wh.url.startswith("postgresql+psycopg2://")
+            assert wh.health().ok, wh.health().detail
+        finally:
+            wh.dispose()
