@@ -1,0 +1,83 @@
+"""``poll_inverters``: reads every inverter each tick and lands the readings in the raw store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from goodwe_pipeline import ingest, settings
+from goodwe_pipeline.defs.ingest.assets import inverter_readings
+from goodwe_pipeline.defs.ingest.resources import InvertersResource
+from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.resources import RawStoreResource
+from goodwe_pipeline.spool import Spool
+
+
+@dg.sensor(
+    name="poll_inverters",
+    minimum_interval_seconds=settings.poll_seconds(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Every GOODWE_POLL_SECONDS: reads each inverter in GOODWE_INVERTERS and writes the "
+        "readings to the raw store. When the store is down the readings wait in a local "
+        "spool and are written, oldest first, once it is back. Records an "
+        "`inverter_readings` event for today at most every 5 minutes, and one when a "
+        "spooled backlog has been written."
+    ),
+)
+def poll_inverters(
+    context: dg.SensorEvaluationContext,
+    inverters: InvertersResource,
+    raw_store: RawStoreResource,
+) -> dg.SensorResult:
+    state = ingest.TickState.from_cursor(context.cursor)
+    try:
+        return _tick(context, inverters, raw_store, state)
+    except Exception as exc:  # noqa: BLE001 - a tick must never raise
+        context.log.exception("poll_inverters tick failed")
+        return dg.SensorResult(skip_reason=f"tick failed: {exc}", cursor=state.to_cursor())
+
+
+def _tick(
+    context: dg.SensorEvaluationContext,
+    inverters: InvertersResource,
+    raw_store: RawStoreResource,
+    state: ingest.TickState,
+) -> dg.SensorResult:
+    try:
+        addresses = inverters.addresses()
+    except ValueError as exc:
+        return dg.SensorResult(skip_reason=f"GOODWE_INVERTERS: {exc}", cursor=state.to_cursor())
+    spool = Spool(Path(raw_store.data_dir) / "spool")
+    outcome = ingest.run_tick(inverters.poll, raw_store.get_store, spool)
+    state = ingest.advance_state(state, outcome)
+    summary = ingest.tick_summary(outcome)
+    if not addresses:
+        summary = f"GOODWE_INVERTERS is empty: {summary}"
+    for problem in outcome.problems:
+        context.log.warning(problem)
+
+    now = datetime.now(UTC)
+    partition = ingest.partition_key(now, daily_partitions.timezone)
+    drained = outcome.replayed > 0 and outcome.backlog == 0
+    if state.written_since_event and (drained or state.event_due(now, partition)):
+        event = dg.AssetMaterialization(
+            asset_key=inverter_readings.key,
+            partition=partition,
+            description=summary,
+            metadata=_metadata(outcome, state),
+        )
+        state.last_event_at = now
+        state.last_event_partition = partition
+        state.written_since_event = 0
+        context.log.info(summary)
+        return dg.SensorResult(asset_events=[event], cursor=state.to_cursor())
+    return dg.SensorResult(skip_reason=summary, cursor=state.to_cursor())
+
+
+def _metadata(outcome: ingest.TickOutcome, state: ingest.TickState) -> dict:
+    metadata = ingest.summary_metadata(outcome, state)
+    metadata["devices"] = dg.MetadataValue.md(metadata["devices"])
+    return metadata

@@ -1,0 +1,197 @@
+"""The ``poll_inverters`` sensor: emulated inverters, real stores, real spool."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster import DagsterInstance
+
+from goodwe_pipeline import ingest, settings
+from goodwe_pipeline.days import day_window, local_date
+from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_from_env
+from goodwe_pipeline.defs.ingest.sensors import poll_inverters
+from goodwe_pipeline.defs.resources import RawStoreResource
+from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
+from goodwe_pipeline.inverter_client import close_shared_pollers
+from goodwe_pipeline.readings import MEASUREMENT
+from goodwe_pipeline.spool import Spool
+
+TZ = settings.DEFAULT_TIMEZONE
+
+
+@pytest.fixture(autouse=True)
+def _close_pollers():
+    yield
+    close_shared_pollers()
+
+
+def tcp(serial: str, **faults) -> Emulator:
+    return Emulator(
+        EmulatorConfig(udp_port=None, tcp_port=0, serial=serial), faults=Faults(**faults)
+    )
+
+
+def inverters_for(*emulators: Emulator, **kwargs) -> InvertersResource:
+    spec = ",".join(f"{e.address}/ET" for e in emulators)
+    return InvertersResource(inverters=spec, timeout_s=0.3, retries=1, **kwargs)
+
+
+def tick(sensor_resources: dict, cursor: str | None, instance: DagsterInstance):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources)
+    return poll_inverters.evaluate_tick(context)
+
+
+def today_window() -> tuple[datetime, datetime]:
+    return day_window(local_date(datetime.now(UTC), TZ), TZ)
+
+
+def test_sensor_definition():
+    assert poll_inverters.name == "poll_inverters"
+    assert poll_inverters.minimum_interval_seconds == settings.DEFAULT_POLL_SECONDS
+    assert poll_inverters.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_resource_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("GOODWE_INVERTERS", "192.168.1.50/ET, 192.168.1.51:502/ET")
+    monkeypatch.setenv("GOODWE_POLL_SECONDS", "12")
+    with dg.build_resources({"inverters": inverters_from_env()}) as built:
+        resource = built.inverters
+    assert [a.label for a in resource.addresses()] == ["192.168.1.50:8899", "192.168.1.51:502"]
+    assert resource.poll_seconds == 12
+    assert resource.budget_s < 12
+
+
+def test_ticks_write_readings_and_summarise_at_most_every_five_minutes(tmp_path: Path):
+    emulators = [tcp("9010KETU23EM0801"), tcp("9010KETU23EM0802")]
+    emulators[0].set_values({"battery_soc": 77, "ppv1": 1000, "ppv2": 500})
+    raw_store = RawStoreResource(data_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    with EmulatorThread(*emulators):
+        resources = {"inverters": inverters_for(*emulators), "raw_store": raw_store}
+        first = tick(resources, None, instance)
+        second = tick(resources, first.cursor, instance)
+    store = raw_store.get_store()
+    frame = store.read(*today_window())
+    assert sorted(frame["device_id"].unique()) == ["9010KETU23EM0801", "9010KETU23EM0802"]
+    assert len(frame) == 4
+
+    assert len(first.asset_events) == 1
+    event = first.asset_events[0]
+    assert event.asset_key == dg.AssetKey(MEASUREMENT)
+    assert event.partition == local_date(datetime.now(UTC), TZ).isoformat()
+    metadata = {k: v.value for k, v in event.metadata.items()}
+    assert metadata["devices_polled"] == 2 and metadata["devices_failed"] == 0
+    assert metadata["readings_written"] == 2 and metadata["spool_backlog_rows"] == 0
+    assert metadata["9010KETU23EM0801/battery_soc_pct"] == 77.0
+    assert metadata["9010KETU23EM0801/pv_power_w"] == 1500.0
+    assert "9010KETU23EM0802" in metadata["devices"]
+
+    assert not second.asset_events
+    assert "2 reading(s) written" in second.skip_message
+    assert json.loads(second.cursor)["written_since_event"] == 2
+
+
+def test_failing_inverter_is_counted_and_named_while_others_are_written(tmp_path: Path):
+    good, silent = tcp("9010KETU23EM0901"), tcp("9010KETU23EM0902", silent=True)
+    raw_store = RawStoreResource(data_dir=str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    with EmulatorThread(good, silent):
+        resources = {"inverters": inverters_for(good, silent), "raw_store": raw_store}
+        first = tick(resources, None, instance)
+        second = tick(resources, first.cursor, instance)
+    failures = json.loads(second.cursor)["failures"]
+    assert failures == {good.address: 0, silent.address: 2}
+    assert f"{silent.address}: no answer" in second.skip_message
+    metadata = first.asset_events[0].metadata
+    assert metadata["devices_failed"].value == 1
+    assert "failed (1x)" in metadata["devices"].value
+    assert len(raw_store.get_store().read(*today_window())) == 2
+
+
+def test_bad_configuration_and_broken_store_never_raise(tmp_path: Path):
+    instance = DagsterInstance.ephemeral()
+    raw_store = RawStoreResource(data_dir=str(tmp_path))
+    bad = {"inverters": InvertersResource(inverters="host:port"), "raw_store": raw_store}
+    result = tick(bad, None, instance)
+    assert (
+        "GOODWE_INVERTERS" in result.skip_message
+        and "'port' is not a number" in result.skip_message
+    )
+
+    empty = {"inverters": InvertersResource(), "raw_store": raw_store}
+    assert (
+        tick(empty, None, instance).skip_message == "GOODWE_INVERTERS is empty: no inverter polled"
+    )
+
+    emulator = tcp("9010KETU23EM1001")
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the raw store wants a folder")
+    with EmulatorThread(emulator):
+        broken = {
+            "inverters": inverters_for(emulator),
+            "raw_store": RawStoreResource(data_dir=str(blocked)),
+        }
+        result = tick(broken, "not json", instance)
+    assert not result.asset_events
+    assert "spool failed too" in result.skip_message or "LOST" in result.skip_message
+
+
+def test_store_outage_spools_and_replays_exactly_once_in_order(tmp_path, influx_server, influx_db):
+    emulators = [tcp("9010KETU23EM1101"), tcp("9010KETU23EM1102")]
+    raw_store = RawStoreResource(
+        data_dir=str(tmp_path), influx_url=influx_server.url, influx_db=influx_db
+    )
+    instance = DagsterInstance.ephemeral()
+    spool = Spool(tmp_path / "spool")
+    results = []
+    with EmulatorThread(*emulators):
+        resources = {"inverters": inverters_for(*emulators), "raw_store": raw_store}
+        results.append(tick(resources, None, instance))
+        influx_server.stop()
+        try:
+            for _ in range(3):
+                results.append(tick(resources, results[-1].cursor, instance))
+            assert spool.backlog_rows() == 6
+        finally:
+            influx_server.start()
+        results.append(tick(resources, results[-1].cursor, instance))
+    outage = results[1:4]
+    assert all(not r.asset_events for r in outage)
+    assert all("unavailable" in r.skip_message for r in outage)
+    assert "spool backlog 6" in outage[-1].skip_message
+    assert spool.backlog_rows() == 0
+    assert "6 replayed from the spool" in (results[-1].asset_events[0].description or "")
+    assert results[-1].asset_events[0].metadata["readings_written"].value == 8
+
+    body = json.loads(
+        influx_server.query(
+            'SELECT "battery_soc_pct" FROM "inverter_readings" GROUP BY "device_id"', db=influx_db
+        )
+    )
+    series = body["results"][0]["series"]
+    assert sorted(s["tags"]["device_id"] for s in series) == [
+        "9010KETU23EM1101",
+        "9010KETU23EM1102",
+    ]
+    for s in series:
+        times = [row[0] for row in s["values"]]
+        assert len(times) == 5
+        assert times == sorted(set(times))
+
+
+def test_event_throttle_and_cursor_round_trip():
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    state = ingest.TickState(
+        failures={"h:1": 2}, last_event_at=now, last_event_partition="2025-06-01"
+    )
+    again = ingest.TickState.from_cursor(state.to_cursor())
+    assert again == state
+    assert not again.event_due(now + timedelta(minutes=4), "2025-06-01")
+    assert again.event_due(now + timedelta(minutes=5), "2025-06-01")
+    assert again.event_due(now + timedelta(minutes=1), "2025-06-02")
+    assert ingest.TickState.from_cursor("{broken") == ingest.TickState()
+    assert ingest.partition_key(datetime(2025, 6, 1, 22, 30, tzinfo=UTC), TZ) == "2025-06-02"
