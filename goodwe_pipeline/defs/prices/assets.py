@@ -1,0 +1,126 @@
+"""``electricity_prices``: what a kWh cost to buy and earned when sold, per quarter hour."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pandas as pd
+
+from goodwe_pipeline import days
+from goodwe_pipeline.defs.partitions import price_partitions
+from goodwe_pipeline.defs.prices.resources import PricesResource
+from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
+from goodwe_pipeline.prices import PriceSourceError, day_prices, days_summary
+from goodwe_pipeline.tariffs import CONFIG_NAME, Tariff, TariffError
+from goodwe_pipeline.warehouse import Warehouse
+
+PRICE_RETRY = dg.RetryPolicy(max_retries=6, delay=1200)
+"""Tomorrow's prices appear in the early afternoon: try again every 20 minutes for two hours."""
+MAX_TABLE_DAYS = 31
+
+
+def run_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """First and last local day of the run's partition (range)."""
+    key_range = context.partition_key_range
+    return days.parse_day(key_range.start), days.parse_day(key_range.end)
+
+
+def record_tariff(warehouse: Warehouse, tariff: Tariff) -> None:
+    """Keep each distinct tariff once in ``system_configs`` (first-seen ``created_at``)."""
+    known = warehouse.read_frame(
+        "SELECT version FROM system_configs WHERE config_name = :name AND version = :version",
+        {"name": CONFIG_NAME, "version": tariff.version},
+    )
+    if known.empty:
+        warehouse.upsert(
+            "system_configs",
+            [
+                {
+                    "config_name": CONFIG_NAME,
+                    "version": tariff.version,
+                    "config_data": tariff.config_data(),
+                    "created_at": datetime.now(UTC),
+                }
+            ],
+        )
+
+
+def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
+    local = pd.to_datetime(frame["time_start"], utc=True).dt.tz_convert(tz)
+    table = (
+        frame.assign(hour=local.dt.strftime("%H:00 %Z"))
+        .groupby("hour", sort=False)
+        .agg(zone=("zone", "first"), buy=("buy_pln_kwh", "mean"), sell=("sell_pln_kwh", "mean"))
+        .round(4)
+    )
+    return table.to_markdown()
+
+
+@dg.asset(
+    partitions_def=price_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="prices",
+    kinds={warehouse_kind()},
+    retry_policy=PRICE_RETRY,
+    description=(
+        "The price of electricity in every quarter hour of the day, in PLN/kWh: what you pay "
+        "to buy (market price plus your tariff's fees, distribution rate of the hour's zone "
+        "and VAT) and what exported energy earns (RCE under net-billing). Tomorrow's prices "
+        "are fetched in the early afternoon, when PSE publishes them. Source and tariff: "
+        "`GOODWE_PRICE_SOURCE`, `GOODWE_TARIFF_FILE`."
+    ),
+)
+def electricity_prices(
+    context: dg.AssetExecutionContext, prices: PricesResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    first, last = run_days(context)
+    tz = price_partitions.timezone
+    try:
+        tariff = prices.get_tariff()
+        source = prices.get_source(tariff)
+    except (TariffError, ValueError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    frames: list[pd.DataFrame] = []
+    for day in days.iter_days(first, last):
+        try:
+            frames.append(day_prices(source.rows(day, tz), day, tz, tariff, source.name))
+        except PriceSourceError as exc:
+            raise dg.Failure(
+                description=f"No prices written for {first}..{last}: {exc}",
+                metadata={"day": day.isoformat(), "source": source.describe()},
+                allow_retries=exc.transient,
+            ) from None
+    store = warehouse.get_warehouse()
+    try:
+        record_tariff(store, tariff)
+        for frame in frames:
+            store.replace(
+                "electricity_prices", {"partition_date": frame["partition_date"].iloc[0]}, frame
+            )
+    finally:
+        store.dispose()
+    every = pd.concat(frames, ignore_index=True)
+    summary = days_summary(every, tz)
+    table = (
+        _hourly_table(every, tz)
+        if first == last
+        else summary.tail(MAX_TABLE_DAYS).to_markdown(index=False)
+    )
+    context.log.info(
+        f"prices {first}..{last}: {len(every)} quarter hours from {source.describe()}, "
+        f"tariff {tariff.label}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(every),
+            "days": len(frames),
+            "source": source.describe(),
+            "tariff": tariff.label,
+            "tariff_name": tariff.name,
+            "buy_min_pln_kwh": float(every["buy_pln_kwh"].min()),
+            "buy_mean_pln_kwh": round(float(every["buy_pln_kwh"].mean()), 4),
+            "buy_max_pln_kwh": float(every["buy_pln_kwh"].max()),
+            "sell_mean_pln_kwh": round(float(every["sell_pln_kwh"].mean()), 4),
+            "negative_buy_quarters": int((every["buy_pln_kwh"] < 0).sum()),
+            "prices": dg.MetadataValue.md(table),
+        }
+    )

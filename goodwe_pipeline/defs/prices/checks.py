@@ -1,0 +1,69 @@
+"""Checks of ``electricity_prices``."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from goodwe_pipeline import days
+from goodwe_pipeline.defs.partitions import price_partitions
+from goodwe_pipeline.defs.prices.assets import electricity_prices
+from goodwe_pipeline.defs.resources import WarehouseResource
+from goodwe_pipeline.prices import quarter_hours
+
+DEFAULT_CHECK_DAYS = 7
+
+
+def checked_days(context: dg.AssetCheckExecutionContext, tz: str) -> tuple[date, date]:
+    """The run's partition days, or the last week up to today when run without partitions."""
+    if context.has_partition_key_range or context.has_partition_key:
+        key_range = context.partition_key_range
+        return days.parse_day(key_range.start), days.parse_day(key_range.end)
+    today = days.local_date(datetime.now(UTC), tz)
+    return today - timedelta(days=DEFAULT_CHECK_DAYS - 1), today
+
+
+@dg.asset_check(
+    asset=electricity_prices,
+    description=(
+        "Every quarter hour of each day has a buy and a sell price (92 on the spring DST day, "
+        "100 on the autumn one). Protects session costs and daily savings from being "
+        "computed over holes, e.g. rows removed by hand or a day whose prices never arrived."
+    ),
+)
+def every_quarter_hour_priced(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    tz = price_partitions.timezone
+    first, last = checked_days(context, tz)
+    start, end = days.range_window(first, last, tz)
+    store = warehouse.get_warehouse()
+    try:
+        present = store.read_frame(
+            "SELECT time_start FROM electricity_prices "
+            "WHERE time_start >= :start AND time_start < :end "
+            "AND buy_pln_kwh IS NOT NULL AND sell_pln_kwh IS NOT NULL",
+            {"start": start, "end": end},
+        )
+    finally:
+        store.dispose()
+    have = set(pd.to_datetime(present["time_start"], utc=True).dt.as_unit("us"))
+    incomplete = []
+    for day in days.iter_days(first, last):
+        expected = quarter_hours(day, tz)
+        missing = [t for t in expected if t not in have]
+        if missing:
+            incomplete.append(
+                {
+                    "day": day.isoformat(),
+                    "expected": len(expected),
+                    "missing": len(missing),
+                    "first_missing": f"{missing[0].tz_convert(tz):%H:%M}",
+                }
+            )
+    metadata = {"days_checked": (last - first).days + 1, "days_incomplete": len(incomplete)}
+    if incomplete:
+        metadata["incomplete"] = dg.MetadataValue.md(
+            pd.DataFrame(incomplete).head(31).to_markdown(index=False)
+        )
+    return dg.AssetCheckResult(passed=not incomplete, metadata=metadata)

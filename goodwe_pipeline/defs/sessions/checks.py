@@ -1,0 +1,122 @@
+"""Checks of ``battery_sessions``: physically possible sessions only."""
+
+from datetime import timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.prices.checks import checked_days
+from goodwe_pipeline.defs.resources import WarehouseResource
+from goodwe_pipeline.defs.sessions.assets import battery_sessions
+from goodwe_pipeline.defs.sessions.resources import SessionsResource
+
+CAPACITY_FACTOR = 1.2
+SOC_TOLERANCE_PCT = 1.0
+MAX_EXAMPLES = 20
+
+
+def _sessions(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, *, days_before: int = 0
+) -> pd.DataFrame:
+    first, last = checked_days(context, daily_partitions.timezone)
+    store = warehouse.get_warehouse()
+    try:
+        return store.read_frame(
+            "SELECT session_id, device_id, kind, start_time, end_time, energy_kwh, soc_start, "
+            "soc_end, partition_date FROM battery_sessions "
+            "WHERE partition_date >= :first AND partition_date <= :last "
+            "ORDER BY device_id, start_time",
+            {"first": first - timedelta(days=days_before), "last": last},
+        )
+    finally:
+        store.dispose()
+
+
+def _examples(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame[columns].head(MAX_EXAMPLES).to_markdown(index=False))
+
+
+@dg.asset_check(
+    asset=battery_sessions,
+    description=(
+        "No two sessions of one inverter overlap in time. Protects charge totals and costs "
+        "from counting the same energy twice, e.g. after a change of thresholds left stale "
+        "sessions beside new ones."
+    ),
+)
+def sessions_do_not_overlap(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    frame = _sessions(context, warehouse, days_before=1)
+    previous_end = frame.groupby("device_id")["end_time"].shift()
+    overlapping = frame[frame["start_time"] < previous_end]
+    metadata: dict[str, object] = {"sessions": len(frame), "overlapping": len(overlapping)}
+    if len(overlapping):
+        metadata["examples"] = _examples(
+            overlapping, ["device_id", "kind", "start_time", "end_time", "session_id"]
+        )
+    return dg.AssetCheckResult(passed=overlapping.empty, metadata=metadata)
+
+
+@dg.asset_check(
+    asset=battery_sessions,
+    description=(
+        "No session moves more energy than 1.2 times the battery's capacity "
+        "(`GOODWE_BATTERY_CAPACITY_KWH`, default 10 kWh). Protects costs and savings from "
+        "impossible energies: a glitching battery counter, a wrong power sign or unit."
+    ),
+)
+def session_energy_within_capacity(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    sessions: SessionsResource,
+) -> dg.AssetCheckResult:
+    frame = _sessions(context, warehouse)
+    limit = CAPACITY_FACTOR * sessions.battery_capacity_kwh
+    too_big = frame[frame["energy_kwh"] > limit]
+    metadata: dict[str, object] = {
+        "sessions": len(frame),
+        "limit_kwh": float(limit),
+        "largest_kwh": float(frame["energy_kwh"].max()) if len(frame) else 0.0,
+        "beyond_limit": len(too_big),
+    }
+    if len(too_big):
+        metadata["examples"] = _examples(
+            too_big, ["device_id", "kind", "start_time", "energy_kwh", "session_id"]
+        )
+    return dg.AssetCheckResult(passed=too_big.empty, metadata=metadata)
+
+
+@dg.asset_check(
+    asset=battery_sessions,
+    description=(
+        "A charge ends with the battery at least as full as it began, a discharge at most "
+        "as full (1 % tolerance; sessions without SOC readings are skipped). Protects "
+        "against a battery-power sign flipped by a firmware or mapping change, which "
+        "would swap charges and discharges and their costs."
+    ),
+)
+def soc_moves_with_session_kind(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    frame = _sessions(context, warehouse)
+    change = frame["soc_end"].to_numpy(dtype="float64") - frame["soc_start"].to_numpy(
+        dtype="float64"
+    )
+    charge = (frame["kind"] == "charge").to_numpy()
+    known = np.isfinite(change)
+    wrong = known & np.where(charge, change < -SOC_TOLERANCE_PCT, change > SOC_TOLERANCE_PCT)
+    bad = frame[wrong]
+    metadata: dict[str, object] = {
+        "sessions_with_soc": int(known.sum()),
+        "wrong_direction": int(wrong.sum()),
+    }
+    if len(bad):
+        metadata["examples"] = _examples(
+            bad, ["device_id", "kind", "start_time", "soc_start", "soc_end", "session_id"]
+        )
+    return dg.AssetCheckResult(
+        passed=not wrong.any(), severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+    )
