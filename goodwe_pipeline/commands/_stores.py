@@ -1,0 +1,46 @@
+"""Opening the stores from the environment, for commands that run outside Dagster."""
+
+from __future__ import annotations
+
+from goodwe_pipeline import settings
+from goodwe_pipeline.raw_store import RawStore, open_raw_store
+from goodwe_pipeline.warehouse import Warehouse
+
+
+def raw_store_from_env(*, create_database: bool = False) -> RawStore:
+    return open_raw_store(
+        data_dir=settings.data_dir(),
+        influx_url=settings.env("GOODWE_INFLUX_URL"),
+        influx_db=settings.env("GOODWE_INFLUX_DB", "goodwe") or "goodwe",
+        influx_rp=settings.env("GOODWE_INFLUX_RP"),
+        influx_token=settings.env("GOODWE_INFLUX_TOKEN"),
+        influx_username=settings.env("GOODWE_INFLUX_USERNAME"),
+        influx_password=settings.env("GOODWE_INFLUX_PASSWORD"),
+        create_database=create_database,
+    )
+
+
+def warehouse_from_env() -> Warehouse:
+    return Warehouse.from_settings(
+        url=settings.env("GOODWE_WAREHOUSE_URL"), data_dir=settings.data_dir()
+    )
+
+
+def secret_values() -> list[str]:
+    """Every secret the environment holds, to keep them out of anything printed."""
+    from sqlalchemy.engine import make_url
+
+    secrets = [settings.env(name) for name in ("GOODWE_INFLUX_TOKEN", "GOODWE_INFLUX_PASSWORD")]
+    url = settings.env("GOODWE_WAREHOUSE_URL")
+    if url:
+        try:
+            secrets.append(make_url(url).password)
+        except Exception:  # an unparsable URL is reported by the warehouse check itself
+            secrets.append(url)
+    return [s for s in secrets if s]
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

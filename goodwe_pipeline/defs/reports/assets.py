@@ -1,0 +1,227 @@
+"""``daily_energy_report`` and ``energy_trends``: what each day produced, used and saved."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from goodwe_pipeline import days
+from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.reports.resources import ReportsResource
+from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
+from goodwe_pipeline.pipeline_config import CONFIG_NAME, config_row, pipeline_config
+from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
+from goodwe_pipeline.reports import (
+    DAILY_ENERGY_COLUMNS,
+    daily_energy,
+    report_documents,
+    summary_markdown,
+)
+from goodwe_pipeline.trends import WINDOWS, trend_reports, trends_markdown
+from goodwe_pipeline.warehouse import Warehouse
+
+READ_MARGIN = timedelta(hours=1)
+"""Read past both ends of the days, so counters bridge midnight."""
+REPORT_DEPS = (MEASUREMENT, "legacy_readings", "electricity_prices", "battery_sessions")
+LONGEST_WINDOW = max(WINDOWS)
+
+
+def run_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The local days of the run's partition range."""
+    key_range = context.partition_key_range
+    return list(days.iter_days(days.parse_day(key_range.start), days.parse_day(key_range.end)))
+
+
+def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
+    return warehouse.read_frame(
+        "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
+        "WHERE time_end > :start AND time_start < :end ORDER BY time_start",
+        {"start": start, "end": end},
+    )
+
+
+def record_config(warehouse: Warehouse, config: dict[str, Any]) -> str:
+    """Store the configuration once (first-seen ``created_at``); return its version."""
+    row = config_row(config)
+    known = warehouse.read_frame(
+        "SELECT version FROM system_configs WHERE config_name = :name AND version = :version",
+        {"name": CONFIG_NAME, "version": row["version"]},
+    )
+    if known.empty:
+        warehouse.upsert("system_configs", [row])
+    return row["version"]
+
+
+def _day_metadata(row: pd.Series) -> dict[str, Any]:
+    """The figures of a single day and device, as plain metadata values."""
+    out: dict[str, Any] = {}
+    for name in DAILY_ENERGY_COLUMNS:
+        if name in ("day", DEVICE_ID):
+            continue
+        value = row[name]
+        if isinstance(value, str):
+            out[name] = value
+        elif pd.notna(value):
+            out[name] = round(float(value), 3)
+    return out
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="reports",
+    kinds={warehouse_kind()},
+    deps=[dg.AssetKey(name) for name in REPORT_DEPS],
+    description=(
+        "Each day in one row per inverter: how much your panels produced, the house used, "
+        "you bought and sold, and the battery took in and gave back; the lowest and highest "
+        "battery charge, the peaks; what you paid for imports, earned for exports, what the "
+        "same house would have paid with no panels and no battery, and so what the system "
+        "saved. Energies come from the inverter's energy counters when it has them, else "
+        "from its power readings (`energy_source`). Costs use the quarter-hour prices. "
+        "Today's row is partial and refreshed every hour."
+    ),
+)
+def daily_energy_report(
+    context: dg.AssetExecutionContext,
+    raw_store: RawStoreResource,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> dg.MaterializeResult:
+    run = run_days(context)
+    tz = daily_partitions.timezone
+    now = datetime.now(UTC)
+    start, end = days.range_window(run[0], run[-1], tz)
+    store = raw_store.get_store()
+    readings = store.read(start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN))
+    wh = warehouse.get_warehouse()
+    try:
+        prices = read_prices(wh, start, end)
+        result = daily_energy(
+            readings,
+            prices,
+            run,
+            tz,
+            limits=reports.limits(),
+            now=now,
+            gap_factor=reports.gap_factor,
+        )
+        config = pipeline_config(
+            raw_store_kind=store.kind, warehouse_dialect=wh.dialect, report=reports.settings()
+        )
+        version = record_config(wh, config)
+        frame = result.days
+        rows = frame[list(DAILY_ENERGY_COLUMNS)].copy()
+        rows["config_version"] = version
+        rows["updated_at"] = now
+        wh.upsert("daily_energy", rows)
+        documents = [
+            {
+                "report_type": "daily",
+                "report_date": day,
+                "device_id": device,
+                "report_data": {**document, "config_version": version},
+                "created_at": now,
+            }
+            for day, device, document in zip(
+                frame["day"], frame[DEVICE_ID], report_documents(result, tz), strict=True
+            )
+        ]
+        wh.upsert("analytics_reports", documents)
+    finally:
+        wh.dispose()
+
+    reported = set(frame["day"])
+    without = [d.isoformat() for d in run if d not in reported]
+    if without:
+        context.log.warning(
+            f"no readings for {len(without)} of {len(run)} days (e.g. {', '.join(without[:5])}); "
+            "their earlier reports, if any, are kept"
+        )
+    metadata: dict[str, Any] = {
+        "rows": len(frame),
+        "days": len(run),
+        "days_without_readings": len(without),
+        "rows_without_complete_prices": int(
+            ((frame["unpriced_quarters"] > 0) | frame["net_cost_pln"].isna()).sum()
+        ),
+        "devices": dg.MetadataValue.json(sorted(str(d) for d in frame[DEVICE_ID].unique())),
+        "config_version": version,
+        "report": dg.MetadataValue.md(summary_markdown(frame)),
+    }
+    if len(frame):
+        counts = frame["energy_source"].value_counts()
+        metadata["energy_source"] = dg.MetadataValue.json(
+            {str(k): int(v) for k, v in counts.items()}
+        )
+        for column in ("pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "savings_pln"):
+            metadata[f"total_{column}"] = round(float(frame[column].sum()), 3)
+    if len(frame) == 1:
+        metadata.update(_day_metadata(frame.iloc[0]))
+    context.log.info(
+        f"daily energy {run[0]}..{run[-1]}: {len(frame)} rows, "
+        f"{len(readings)} readings, {len(prices)} price rows"
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+WINDOW_MAPPING = dg.TimeWindowPartitionMapping(
+    start_offset=-(LONGEST_WINDOW - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="reports",
+    kinds={warehouse_kind()},
+    deps=[
+        dg.AssetDep(daily_energy_report, partition_mapping=WINDOW_MAPPING),
+        dg.AssetDep("battery_sessions", partition_mapping=WINDOW_MAPPING),
+    ],
+    description=(
+        "Where things are heading: for the 7, 30 and 90 days up to each day, your production, "
+        "consumption, imports, exports and savings (totals, daily averages and whether they "
+        "are rising, falling or flat, with how clear that trend is), and the average price "
+        "the battery's charges cost against the average price of what you imported. Stored "
+        "as `analytics_reports` rows `trend_7d`, `trend_30d` and `trend_90d`."
+    ),
+)
+def energy_trends(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    run = run_days(context)
+    first = run[0] - timedelta(days=LONGEST_WINDOW - 1)
+    wh = warehouse.get_warehouse()
+    try:
+        daily = wh.read_frame(
+            "SELECT day, device_id, pv_kwh, load_kwh, grid_import_kwh, grid_export_kwh, "
+            "savings_pln, import_cost_pln FROM daily_energy WHERE day >= :first AND day <= :last",
+            {"first": first, "last": run[-1]},
+        )
+        sessions = wh.read_frame(
+            "SELECT device_id, kind, partition_date, energy_kwh, cost_pln FROM battery_sessions "
+            "WHERE kind = 'charge' AND partition_date >= :first AND partition_date <= :last",
+            {"first": first, "last": run[-1]},
+        )
+        if len(daily):
+            daily["day"] = pd.to_datetime(daily["day"]).dt.date
+        if len(sessions):
+            sessions["partition_date"] = pd.to_datetime(sessions["partition_date"]).dt.date
+        rows = trend_reports(daily, sessions, run)
+        now = datetime.now(UTC)
+        for row in rows:
+            row["created_at"] = now
+        wh.upsert("analytics_reports", rows)
+    finally:
+        wh.dispose()
+    latest = [r for r in rows if r["report_date"] == run[-1]]
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(rows),
+            "days": len(run),
+            "latest_day": run[-1].isoformat(),
+            "trends": dg.MetadataValue.md(trends_markdown(latest)),
+        }
+    )

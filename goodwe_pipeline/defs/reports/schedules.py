@@ -1,0 +1,141 @@
+"""When the reports run, unattended, in local time (``GOODWE_TIMEZONE``).
+
+- 00:05 ``yesterday_prices_if_missing``: fetch yesterday's prices if the early-afternoon
+  fetch did not get them all.
+- 00:30 (then hourly until 05:30, until it has run once) ``nightly_reports``: yesterday's
+  readings checks, battery sessions, daily report, archive, then trends. It waits while
+  a prices run for yesterday is still going, so costs use complete prices; at 05:30 it
+  runs regardless (a report without costs is better than none; re-run it later).
+- every hour at :05 ``hourly_reports``: today's partial sessions and report.
+"""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from goodwe_pipeline import days
+from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends, read_prices
+from goodwe_pipeline.defs.reports.checks import readings_quality
+from goodwe_pipeline.defs.resources import WarehouseResource
+from goodwe_pipeline.reports import priced_share
+
+TZ = daily_partitions.timezone
+PRICES_CRON = "5 0 * * *"
+NIGHTLY_CRON = "30 0-5 * * *"
+LAST_NIGHTLY_HOUR = 5
+HOURLY_CRON = "5 * * * *"
+PARTITION_TAG = "dagster/partition"
+SCHEDULE_TAG = "dagster/schedule_name"
+PENDING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+READINGS_CHECKS = dg.AssetSelection.checks(readings_quality)
+
+nightly_reports_job = dg.define_asset_job(
+    "nightly_reports_job",
+    selection=dg.AssetSelection.assets(
+        "battery_sessions", daily_energy_report, energy_trends, "raw_archive"
+    )
+    | READINGS_CHECKS,
+    description=(
+        "A finished day: readings checks, battery sessions, the daily report, the archive "
+        "copy, then the 7/30/90-day trends."
+    ),
+)
+
+hourly_reports_job = dg.define_asset_job(
+    "hourly_reports_job",
+    selection=dg.AssetSelection.assets("battery_sessions", daily_energy_report) | READINGS_CHECKS,
+    description="Today so far: readings checks, battery sessions and the partial daily report.",
+)
+
+
+def local_date(context: dg.ScheduleEvaluationContext) -> date:
+    return context.scheduled_execution_time.astimezone(ZoneInfo(TZ)).date()
+
+
+def prices_complete(warehouse: WarehouseResource, day: date) -> bool:
+    start, end = days.day_window(day, TZ)
+    wh = warehouse.get_warehouse()
+    try:
+        return priced_share(read_prices(wh, start, end), start, end) >= 1.0
+    finally:
+        wh.dispose()
+
+
+@dg.schedule(
+    name="yesterday_prices_if_missing",
+    cron_schedule=PRICES_CRON,
+    execution_timezone=TZ,
+    target=dg.AssetSelection.assets("electricity_prices"),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "Just after midnight: fetch yesterday's quarter-hour prices if any are missing, so "
+        "the night's report can put a price on every quarter hour."
+    ),
+)
+def yesterday_prices_if_missing(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> dg.RunRequest | dg.SkipReason:
+    day = local_date(context) - timedelta(days=1)
+    if prices_complete(warehouse, day):
+        return dg.SkipReason(f"every quarter hour of {day} already has a price")
+    return dg.RunRequest(run_key=f"yesterday_prices:{day}", partition_key=day.isoformat())
+
+
+def _runs(context: dg.ScheduleEvaluationContext, tags: dict[str, str], statuses=None) -> list:
+    return list(
+        context.instance.get_run_records(
+            filters=dg.RunsFilter(tags=tags, statuses=statuses), limit=1
+        )
+    )
+
+
+@dg.schedule(
+    name="nightly_reports",
+    cron_schedule=NIGHTLY_CRON,
+    job=nightly_reports_job,
+    execution_timezone=TZ,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=(
+        "After midnight: yesterday's readings checks, battery sessions, daily report, "
+        "archive and trends, once. Waits (up to 05:30) while yesterday's prices are still "
+        "being fetched."
+    ),
+)
+def nightly_reports(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
+) -> dg.RunRequest | dg.SkipReason:
+    local = context.scheduled_execution_time.astimezone(ZoneInfo(TZ))
+    day = local.date() - timedelta(days=1)
+    key = day.isoformat()
+    if _runs(context, {SCHEDULE_TAG: "nightly_reports", PARTITION_TAG: key}):
+        return dg.SkipReason(f"the reports of {key} already ran tonight")
+    fetching = _runs(
+        context, {SCHEDULE_TAG: "yesterday_prices_if_missing", PARTITION_TAG: key}, PENDING
+    )
+    if fetching and local.hour < LAST_NIGHTLY_HOUR and not prices_complete(warehouse, day):
+        return dg.SkipReason(f"waiting for the prices of {key}, still being fetched")
+    return dg.RunRequest(run_key=f"nightly_reports:{key}", partition_key=key)
+
+
+@dg.schedule(
+    name="hourly_reports",
+    cron_schedule=HOURLY_CRON,
+    job=hourly_reports_job,
+    execution_timezone=TZ,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour: today's battery sessions and partial daily report.",
+)
+def hourly_reports(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    moment: datetime = context.scheduled_execution_time
+    return dg.RunRequest(
+        run_key=f"hourly_reports:{moment.isoformat()}",
+        partition_key=local_date(context).isoformat(),
+    )

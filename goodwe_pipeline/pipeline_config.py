@@ -1,0 +1,72 @@
+"""The pipeline configuration a report was computed with, free of secrets.
+
+Built from an allow-list: only settings that shape the figures and carry no
+credential are recorded (never tokens, passwords, user names or URLs with
+credentials). The version is a short hash of the content, so each distinct
+configuration is stored once in ``system_configs`` and a ``daily_energy`` row
+names the one it was computed with (``config_version``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from goodwe_pipeline import settings
+
+CONFIG_NAME = "pipeline"
+RECORDED_VARIABLES: tuple[str, ...] = (
+    "GOODWE_TIMEZONE",
+    "GOODWE_HISTORY_START",
+    "GOODWE_POLL_SECONDS",
+    "GOODWE_PRICE_SOURCE",
+    "GOODWE_TARIFF_FILE",
+    "GOODWE_RATED_POWER_W",
+    "GOODWE_BATTERY_CAPACITY_KWH",
+    "GOODWE_INFLUX_DB",
+    "GOODWE_INFLUX_RP",
+)
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with any user name, password, query and fragment removed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def pipeline_config(
+    *, raw_store_kind: str, warehouse_dialect: str, report: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The recorded configuration: allowed environment settings, store kinds, report rules."""
+    environment = {name: settings.env(name) for name in RECORDED_VARIABLES}
+    influx_url = settings.env("GOODWE_INFLUX_URL")
+    return {
+        "environment": {k: v for k, v in environment.items() if v is not None},
+        "influx_url": without_credentials(influx_url) if influx_url else None,
+        "raw_store": raw_store_kind,
+        "warehouse": warehouse_dialect,
+        "timezone": settings.timezone(),
+        "report": dict(report),
+    }
+
+
+def config_version(config: Mapping[str, Any]) -> str:
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def config_row(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``system_configs`` row for ``config``."""
+    return {
+        "config_name": CONFIG_NAME,
+        "version": config_version(config),
+        "config_data": dict(config),
+        "created_at": datetime.now(UTC),
+    }

@@ -1,0 +1,259 @@
+"""Data quality of canonical readings, per device and local day (no Dagster import).
+
+Shared by the readings checks and the daily report: the physical limits that make
+a value impossible, the day index of each reading, the sampling cadence and the
+coverage of a day. Everything is vectorised over all days at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from goodwe_pipeline import days as days_mod
+from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, TIME
+
+DEFAULT_RATED_POWER_W = 10_000.0
+SOC_FIELDS: tuple[str, ...] = ("battery_soc_pct",)
+POWER_FIELDS: tuple[str, ...] = (
+    "pv_power_w",
+    "pv1_power_w",
+    "pv2_power_w",
+    "battery_power_w",
+    "grid_power_w",
+    "load_power_w",
+)
+TEMPERATURE_FIELDS: tuple[str, ...] = ("battery_temperature_c", "inverter_temperature_c")
+SOC_RANGE = (0.0, 100.0)
+TEMPERATURE_RANGE = (-40.0, 100.0)
+POWER_FACTOR = 3.0
+"""A power beyond this many times the rated power is a bad frame, not physics."""
+
+COVERAGE_WARN_PCT = 95.0
+COVERAGE_ERROR_PCT = 50.0
+MIN_CADENCE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reading can physically be; ``rated_power_w`` from ``GOODWE_RATED_POWER_W``."""
+
+    rated_power_w: float = DEFAULT_RATED_POWER_W
+
+    @property
+    def max_power_w(self) -> float:
+        return POWER_FACTOR * self.rated_power_w
+
+
+def impossible_masks(readings: pd.DataFrame, limits: Limits) -> dict[str, np.ndarray]:
+    """Per checked field, a boolean array: True where the value is impossible (NaN is not)."""
+    masks: dict[str, np.ndarray] = {}
+    for name in SOC_FIELDS:
+        values = readings[name].to_numpy(dtype="float64")
+        masks[name] = (values < SOC_RANGE[0]) | (values > SOC_RANGE[1])
+    for name in POWER_FIELDS:
+        values = readings[name].to_numpy(dtype="float64")
+        masks[name] = np.abs(values) > limits.max_power_w
+    for name in TEMPERATURE_FIELDS:
+        values = readings[name].to_numpy(dtype="float64")
+        masks[name] = (values < TEMPERATURE_RANGE[0]) | (values > TEMPERATURE_RANGE[1])
+    return masks
+
+
+def without_impossible(readings: pd.DataFrame, limits: Limits) -> pd.DataFrame:
+    """A copy with impossible values replaced by NaN (unknown), the rest untouched."""
+    masks = impossible_masks(readings, limits)
+    if not any(mask.any() for mask in masks.values()):
+        return readings
+    out = readings.copy()
+    for name, mask in masks.items():
+        if mask.any():
+            out[name] = out[name].mask(mask)
+    return out
+
+
+def time_seconds(readings: pd.DataFrame) -> np.ndarray:
+    """Reading times as float seconds since the epoch."""
+    return readings[TIME].dt.as_unit("us").array.asi8 / 1e6
+
+
+@dataclass(frozen=True)
+class DayGrid:
+    """Local days as UTC windows, and the day of each reading (``-1``: outside every day)."""
+
+    days: tuple[date, ...]
+    starts: np.ndarray
+    ends: np.ndarray
+
+    @classmethod
+    def build(cls, days: Sequence[date], tz: str) -> DayGrid:
+        ordered = tuple(sorted(set(days)))
+        windows = [days_mod.day_window(day, tz) for day in ordered]
+        starts = np.array([w[0].timestamp() for w in windows], dtype="float64")
+        ends = np.array([w[1].timestamp() for w in windows], dtype="float64")
+        return cls(ordered, starts, ends)
+
+    def index(self, seconds: np.ndarray) -> np.ndarray:
+        if not self.days:
+            return np.full(len(seconds), -1, dtype="int64")
+        idx = np.searchsorted(self.starts, seconds, side="right") - 1
+        inside = (idx >= 0) & (seconds < self.ends[np.clip(idx, 0, None)])
+        return np.where(inside, idx, -1)
+
+    def window_seconds(self, now: datetime | None) -> np.ndarray:
+        """Seconds of each day that have elapsed by ``now`` (whole days when ``now`` is None)."""
+        ends = self.ends if now is None else np.minimum(self.ends, now.timestamp())
+        return np.clip(ends - self.starts, 0.0, None)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Consecutive readings of one device: ``dt[i]`` is the time to the next reading (NaN at
+    the last reading of a device), grouped by device code and day index."""
+
+    seconds: np.ndarray
+    device_codes: np.ndarray
+    devices: tuple[str, ...]
+    day: np.ndarray
+    dt: np.ndarray
+
+    @classmethod
+    def build(cls, readings: pd.DataFrame, grid: DayGrid) -> Intervals:
+        seconds = time_seconds(readings)
+        codes, uniques = pd.factorize(readings[DEVICE_ID], sort=True)
+        dt = np.full(len(seconds), np.nan)
+        if len(seconds) > 1:
+            same = codes[1:] == codes[:-1]
+            dt[:-1] = np.where(same, np.diff(seconds), np.nan)
+        return cls(
+            seconds=seconds,
+            device_codes=codes.astype("int64"),
+            devices=tuple(str(u) for u in uniques),
+            day=grid.index(seconds),
+            dt=dt,
+        )
+
+    def group_keys(self, n_days: int) -> np.ndarray:
+        """``device * n_days + day`` for rows inside a day, else -1."""
+        return np.where(self.day >= 0, self.device_codes * n_days + self.day, -1)
+
+
+def cadence_by_group(intervals: Intervals, keys: np.ndarray) -> pd.Series:
+    """Median spacing of readings per group key (the sampling cadence, seconds)."""
+    valid = (keys >= 0) & np.isfinite(intervals.dt) & (intervals.dt > 0)
+    if not valid.any():
+        return pd.Series(dtype="float64")
+    frame = pd.DataFrame({"key": keys[valid], "dt": intervals.dt[valid]})
+    return frame.groupby("key")["dt"].median().clip(lower=MIN_CADENCE_S)
+
+
+def day_quality(
+    readings: pd.DataFrame,
+    days: Sequence[date],
+    tz: str,
+    limits: Limits,
+    *,
+    now: datetime | None = None,
+) -> pd.DataFrame:
+    """One row per (device_id, day) that has readings, plus one row with ``device_id`` None
+    for each day that has none.
+
+    Columns: ``samples``, ``cadence_s``, ``coverage_pct`` (samples present out of those
+    expected at the cadence over the elapsed part of the day), ``duplicates`` (readings
+    closer than half the cadence to the previous one, the same instant recorded twice),
+    ``counter_decreases`` (lifetime counters lower than their previous value) and
+    ``impossible_<field>`` counts.
+    """
+    grid = DayGrid.build(days, tz)
+    n_days = len(grid.days)
+    intervals = Intervals.build(readings, grid)
+    keys = intervals.group_keys(n_days)
+    inside = keys >= 0
+    columns: dict[str, np.ndarray] = {"key": keys[inside]}
+
+    prev_dt = np.full(len(keys), np.nan)
+    prev_dt[1:] = intervals.dt[:-1]
+    cadence = cadence_by_group(intervals, keys)
+    row_cadence = cadence.reindex(keys[inside]).to_numpy()
+    columns["duplicate"] = (prev_dt[inside] < 0.5 * np.nan_to_num(row_cadence, nan=np.inf)) | (
+        prev_dt[inside] == 0
+    )
+
+    decreases = np.zeros(len(keys), dtype="int64")
+    for name in LIFETIME_COUNTERS:
+        decreases += _counter_decreases(readings[name].to_numpy("float64"), intervals)
+    columns["counter_decreases"] = decreases[inside]
+
+    masks = impossible_masks(readings, limits)
+    for name, mask in masks.items():
+        columns[f"impossible_{name}"] = mask[inside]
+
+    frame = pd.DataFrame(columns)
+    grouped = frame.groupby("key")
+    out = grouped.sum()
+    out["samples"] = grouped.size()
+    out["duplicates"] = out.pop("duplicate")
+    out["cadence_s"] = cadence.reindex(out.index)
+    elapsed = grid.window_seconds(now)
+    day_idx = (out.index.to_numpy() % max(n_days, 1)).astype("int64")
+    expected = elapsed[day_idx] / out["cadence_s"].to_numpy()
+    out["coverage_pct"] = np.where(
+        expected > 0, np.minimum(100.0, 100.0 * out["samples"] / np.maximum(expected, 1)), 0.0
+    )
+    device_idx = (out.index.to_numpy() // max(n_days, 1)).astype("int64")
+    out.insert(0, "day", [grid.days[i] for i in day_idx])
+    out.insert(0, DEVICE_ID, [intervals.devices[i] for i in device_idx])
+    out = out.reset_index(drop=True)
+
+    seen_days = set(out["day"])
+    missing = [
+        day
+        for i, day in enumerate(grid.days)
+        if day not in seen_days and grid.window_seconds(now)[i] > 0
+    ]
+    if missing:
+        empty = pd.DataFrame({DEVICE_ID: [None] * len(missing), "day": missing})
+        empty["samples"] = 0
+        empty["coverage_pct"] = 0.0
+        out = pd.concat([out, empty], ignore_index=True)
+    int_columns = ["samples", "duplicates", "counter_decreases"] + [
+        f"impossible_{name}" for name in masks
+    ]
+    for column in int_columns:
+        out[column] = out[column].fillna(0).astype("int64")
+    return out.sort_values(["day", DEVICE_ID], na_position="first").reset_index(drop=True)
+
+
+def _counter_decreases(values: np.ndarray, intervals: Intervals) -> np.ndarray:
+    """1 at each reading whose counter is lower than the device's previous known value."""
+    out = np.zeros(len(values), dtype="int64")
+    idx = np.flatnonzero(~np.isnan(values))
+    if len(idx) < 2:
+        return out
+    same = intervals.device_codes[idx[1:]] == intervals.device_codes[idx[:-1]]
+    lower = np.diff(values[idx]) < 0
+    out[idx[1:][same & lower]] = 1
+    return out
+
+
+def impossible_examples(
+    readings: pd.DataFrame, limits: Limits, *, limit: int = 10
+) -> list[dict[str, object]]:
+    """The first few impossible values: device, time, field and value, for a person to look at."""
+    examples: list[dict[str, object]] = []
+    for name, mask in impossible_masks(readings, limits).items():
+        for i in np.flatnonzero(mask)[:limit]:
+            examples.append(
+                {
+                    "device_id": str(readings[DEVICE_ID].iat[i]),
+                    "time": readings[TIME].iat[i].isoformat(),
+                    "field": name,
+                    "value": float(readings[name].iat[i]),
+                }
+            )
+    examples.sort(key=lambda e: str(e["time"]))
+    return examples[:limit]

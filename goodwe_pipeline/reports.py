@@ -1,0 +1,649 @@
+"""Daily energy figures per device and local day (pure: no Dagster, no I/O).
+
+How each day's energies are found, best first:
+
+1. lifetime counters (``*_total_kwh``): the sum of the increments between consecutive
+   readings. A counter that drops to near zero was reset (the increment is its new
+   value); any other drop, or a rise faster than 3x the rated power could produce, is a
+   glitch and adds nothing. An increment spanning midnight is shared between the days
+   in proportion to time, so counters also measure through gaps in the readings;
+2. daily counters (``*_today_kwh``, reset at the inverter's midnight): the same rule, the
+   reset counting as a drop to near zero. Both count as ``energy_source='counters'``;
+3. integration of powers: each reading's power held until the next one, never across a
+   gap longer than ``gap_factor`` times the cadence (the median spacing of the day).
+
+A counter is used for a day only when its increments span at least 90 % of the time the
+powers do (a counter that only appears at noon does not replace a whole day of powers).
+``energy_source`` is ``counters`` when all six energies came from counters.
+
+Quarter-hour energies follow the integrated powers, scaled so that they sum to the day's
+totals; when the powers say nothing (all zero or missing) the total is spread evenly over
+the day's quarter hours. Costs use the quarter-hour prices: import at the buy price,
+export at the sell price, and a baseline with no PV and no battery in which the whole
+load is bought at the buy price. A day with energy in a quarter hour that has no price
+gets no costs (``NaN``) rather than a partial sum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goodwe_pipeline.quality import DayGrid, Intervals, Limits, cadence_by_group, without_impossible
+from goodwe_pipeline.readings import DEVICE_ID
+
+QUARTER_S = 900.0
+KWH_PER_WS = 1.0 / 3.6e6
+COUNTER_RESOLUTION_KWH = 0.2
+"""Slack on counter plausibility: GoodWe counters step in 0.1 kWh."""
+MIN_COUNTER_SPAN = 0.9
+
+COUNTERS = "counters"
+INTEGRATED = "integrated"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str
+    power: str
+    sign: float
+    lifetime: str
+    daily: str
+
+    @property
+    def column(self) -> str:
+        return f"{self.name}_kwh"
+
+
+QUANTITIES: tuple[Quantity, ...] = (
+    Quantity("pv", "pv_power_w", 1.0, "pv_energy_total_kwh", "pv_energy_today_kwh"),
+    Quantity("load", "load_power_w", 1.0, "load_energy_total_kwh", "load_energy_today_kwh"),
+    Quantity("grid_import", "grid_power_w", -1.0, "grid_import_total_kwh", "grid_import_today_kwh"),
+    Quantity("grid_export", "grid_power_w", 1.0, "grid_export_total_kwh", "grid_export_today_kwh"),
+    Quantity(
+        "battery_charge",
+        "battery_power_w",
+        -1.0,
+        "battery_charge_total_kwh",
+        "battery_charge_today_kwh",
+    ),
+    Quantity(
+        "battery_discharge",
+        "battery_power_w",
+        1.0,
+        "battery_discharge_total_kwh",
+        "battery_discharge_today_kwh",
+    ),
+)
+
+DAILY_ENERGY_COLUMNS: tuple[str, ...] = (
+    "day",
+    DEVICE_ID,
+    *(q.column for q in QUANTITIES),
+    "self_consumption_pct",
+    "self_sufficiency_pct",
+    "soc_min",
+    "soc_max",
+    "peak_pv_w",
+    "peak_load_w",
+    "import_cost_pln",
+    "export_revenue_pln",
+    "net_cost_pln",
+    "baseline_cost_pln",
+    "savings_pln",
+    "coverage_pct",
+    "energy_source",
+    "balance_error_pct",
+)
+"""The ``daily_energy`` columns this module computes (the asset adds config and time)."""
+
+DETAIL_COLUMNS: tuple[str, ...] = (
+    "samples",
+    "cadence_s",
+    *(
+        f"{q.name}_{what}"
+        for q in QUANTITIES
+        for what in ("integrated_kwh", "counter_kwh", "source")
+    ),
+    "unpriced_quarters",
+)
+"""Further columns of ``DailyEnergy.days``: how each figure was found."""
+
+
+@dataclass(frozen=True)
+class DailyEnergy:
+    """``days``: one row per (day, device) with ``DAILY_ENERGY_COLUMNS`` and details
+    (``samples``, ``cadence_s``, ``<q>_integrated_kwh``, ``<q>_counter_kwh``,
+    ``<q>_source``, ``unpriced_quarters``); ``quarters``: one row per device, day and
+    quarter hour with the energies, prices and money of that quarter."""
+
+    days: pd.DataFrame
+    quarters: pd.DataFrame
+
+
+def daily_energy(
+    readings: pd.DataFrame,
+    prices: pd.DataFrame,
+    days: Sequence[date],
+    tz: str,
+    *,
+    limits: Limits | None = None,
+    now: datetime | None = None,
+    gap_factor: float = 2.0,
+) -> DailyEnergy:
+    """Compute the figures of every (device, day) with readings, all days in one pass.
+
+    ``readings`` is a canonical frame (sorted by device and time) that may reach past the
+    days on both sides: readings just outside let counters bridge midnight. ``prices``
+    has ``time_start``, ``time_end``, ``buy_pln_kwh`` and ``sell_pln_kwh`` (quarter-hour
+    or hourly rows). ``now`` marks a partial day: coverage counts only elapsed time.
+    """
+    limits = limits or Limits()
+    grid = DayGrid.build(days, tz)
+    n_days = len(grid.days)
+    readings = without_impossible(readings, limits)
+    iv = Intervals.build(readings, grid)
+    keys = iv.group_keys(n_days)
+    inside = np.flatnonzero(keys >= 0)
+    if len(inside) == 0 or n_days == 0:
+        return DailyEnergy(_empty_days(), _empty_quarters())
+    if np.any(iv.dt < 0) or np.any(np.diff(keys[inside]) < 0):
+        raise ValueError("readings must be sorted by device_id and time (use readings.normalize)")
+
+    n_groups = len(iv.devices) * n_days
+    cadence = np.full(n_groups, np.nan)
+    by_group = cadence_by_group(iv, keys)
+    cadence[by_group.index.to_numpy()] = by_group.to_numpy()
+    row_cadence = cadence[np.clip(keys, 0, None)]
+    usable = (keys >= 0) & np.isfinite(iv.dt) & (iv.dt > 0) & (iv.dt <= gap_factor * row_cadence)
+    held_s = np.where(usable, iv.dt, 0.0)
+
+    k_in = keys[inside]
+    starts, groups = _runs(k_in)
+    slot = np.floor(iv.seconds[inside] / QUARTER_S).astype("int64")
+    q_starts, _ = _runs(k_in * 1_000_000_000 + (slot - slot.min()))
+    q_group = k_in[q_starts]
+    q_slot = slot[q_starts]
+
+    integrated_q: dict[str, np.ndarray] = {}
+    for q in QUANTITIES:
+        power = np.clip(q.sign * readings[q.power].to_numpy("float64")[inside], 0.0, None)
+        energy = np.nan_to_num(power) * held_s[inside] * KWH_PER_WS
+        integrated_q[q.name] = np.add.reduceat(energy, q_starts)
+
+    qg = _QuarterGrid.build(groups, grid, now)
+    g_day = groups % n_days
+    n_slots, offsets = qg.n_slots, qg.offsets
+    q_pos, in_grid = qg.positions(q_group, q_slot)
+
+    span_power = np.bincount(k_in, weights=held_s[inside], minlength=n_groups)[groups]
+    table: dict[str, Any] = {
+        "samples": np.diff(np.append(starts, len(k_in))),
+        "cadence_s": cadence[groups],
+    }
+    quarter_energy: dict[str, np.ndarray] = {}
+    all_counters = np.ones(len(groups), dtype=bool)
+    steps_cache: dict[str, _Steps] = {}
+    for q in QUANTITIES:
+        integ_full = np.zeros(offsets[-1])
+        np.add.at(integ_full, q_pos[in_grid], integrated_q[q.name][in_grid])
+        integ_total = _segment_sums(integ_full, offsets)
+        total, source = integ_total.copy(), np.full(len(groups), INTEGRATED)
+        counter_total = np.full(len(groups), np.nan)
+        for column in (q.lifetime, q.daily):
+            if column == q.daily and not (source == INTEGRATED).any():
+                break
+            c_total, c_span = _counter_totals(
+                readings[column].to_numpy("float64"),
+                iv,
+                grid,
+                limits,
+                steps_cache,
+                daily=column == q.daily,
+            )
+            c_total, c_span = c_total[groups], c_span[groups]
+            use = (source == INTEGRATED) & (c_span > 0) & (c_span >= MIN_COUNTER_SPAN * span_power)
+            total = np.where(use, c_total, total)
+            source = np.where(use, COUNTERS, source)
+            known = np.where(c_span > 0, c_total, np.nan)
+            counter_total = np.where(np.isnan(counter_total), known, counter_total)
+        all_counters &= source == COUNTERS
+        scale = np.divide(total, integ_total, out=np.zeros_like(total), where=integ_total > 0)
+        uniform = np.divide(total, n_slots, out=np.zeros_like(total), where=n_slots > 0)
+        uniform = np.where(integ_total > 0, 0.0, uniform)
+        quarter_energy[q.name] = integ_full * np.repeat(scale, n_slots) + np.repeat(
+            uniform, n_slots
+        )
+        table[q.column] = total
+        table[f"{q.name}_integrated_kwh"] = integ_total
+        table[f"{q.name}_counter_kwh"] = counter_total
+        table[f"{q.name}_source"] = source
+
+    buy, sell = _prices_for_slots(prices, qg.slot)
+    money = _money(quarter_energy, buy, sell, offsets, n_slots)
+    table.update(money)
+
+    for name, reducer, field in (
+        ("soc_min", np.fmin, "battery_soc_pct"),
+        ("soc_max", np.fmax, "battery_soc_pct"),
+        ("peak_pv_w", np.fmax, "pv_power_w"),
+        ("peak_load_w", np.fmax, "load_power_w"),
+    ):
+        table[name] = reducer.reduceat(readings[field].to_numpy("float64")[inside], starts)
+
+    frame = pd.DataFrame(table)
+    frame.insert(0, DEVICE_ID, [iv.devices[g // n_days] for g in groups])
+    frame.insert(0, "day", [grid.days[d] for d in g_day])
+    elapsed = grid.window_seconds(now)[g_day]
+    expected = np.divide(
+        elapsed, frame["cadence_s"].to_numpy(), where=elapsed > 0, out=np.zeros(len(groups))
+    )
+    frame["coverage_pct"] = np.where(
+        expected > 0, np.minimum(100.0, 100.0 * frame["samples"] / np.maximum(expected, 1.0)), 0.0
+    )
+    _ratios(frame)
+    frame["energy_source"] = np.where(all_counters, COUNTERS, INTEGRATED)
+
+    quarters = pd.DataFrame(
+        {
+            DEVICE_ID: [iv.devices[g // n_days] for g in qg.group],
+            "day": [grid.days[g % n_days] for g in qg.group],
+            "time_start": pd.to_datetime(qg.slot * int(QUARTER_S), unit="s", utc=True),
+            "buy_pln_kwh": buy,
+            "sell_pln_kwh": sell,
+            **{f"{q.name}_kwh": quarter_energy[q.name] for q in QUANTITIES},
+        }
+    )
+    quarters["import_cost_pln"] = quarters["grid_import_kwh"] * quarters["buy_pln_kwh"]
+    quarters["export_revenue_pln"] = quarters["grid_export_kwh"] * quarters["sell_pln_kwh"]
+    return DailyEnergy(frame[[*DAILY_ENERGY_COLUMNS, *DETAIL_COLUMNS]], quarters)
+
+
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start positions and values of the runs of equal values in a non-decreasing array."""
+    if len(sorted_keys) == 0:
+        return np.array([], dtype="int64"), np.array([], dtype="int64")
+    starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+    return starts, sorted_keys[starts]
+
+
+def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sums of ``values[offsets[i]:offsets[i+1]]`` (0 for empty segments)."""
+    sums = np.add.reduceat(np.append(values, 0.0), offsets[:-1])
+    return np.where(np.diff(offsets) > 0, sums, 0.0)
+
+
+@dataclass(frozen=True)
+class _QuarterGrid:
+    """Every quarter hour of every group (device and day) that has readings, in group
+    order: group ``i`` owns positions ``offsets[i]:offsets[i+1]`` (to ``now`` on a
+    partial day). Quarter hours are UTC-aligned slots of 900 s, which are local quarter
+    hours in every time zone whose offset is a multiple of 15 minutes."""
+
+    groups: np.ndarray
+    n_days: int
+    first_slot: np.ndarray
+    """First slot of each day."""
+    n_slots: np.ndarray
+    offsets: np.ndarray
+    group: np.ndarray
+    slot: np.ndarray
+
+    @classmethod
+    def build(cls, groups: np.ndarray, grid: DayGrid, now: datetime | None) -> _QuarterGrid:
+        ends = grid.ends if now is None else np.minimum(grid.ends, max(now.timestamp(), 0.0))
+        first = np.floor(grid.starts / QUARTER_S).astype("int64")
+        last = np.maximum(np.ceil(ends / QUARTER_S).astype("int64"), first)
+        n_days = len(grid.days)
+        day = groups % n_days
+        n_slots = last[day] - first[day]
+        offsets = np.concatenate([[0], np.cumsum(n_slots)])
+        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_slots)
+        slot = within + np.repeat(first[day], n_slots)
+        return cls(groups, n_days, first, n_slots, offsets, np.repeat(groups, n_slots), slot)
+
+    def positions(self, group: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid position of each (group, slot), and whether it lies inside the grid."""
+        index = np.searchsorted(self.groups, group)
+        position = self.offsets[index] + (slot - self.first_slot[group % self.n_days])
+        inside = (position >= self.offsets[index]) & (position < self.offsets[index + 1])
+        return position, inside
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """Consecutive known values of a counter: the time steps between them and the days
+    they fall in. The same for every counter known at every reading, so built once."""
+
+    idx: np.ndarray | None
+    t0: np.ndarray
+    t1: np.ndarray
+    dt: np.ndarray
+    device: np.ndarray
+    day1: np.ndarray
+    whole: np.ndarray
+    """Step within one day of the grid (and one device)."""
+    keys: np.ndarray
+    """Group key of a whole step (0 elsewhere, with zero weight)."""
+    span: np.ndarray
+    """Seconds covered by whole steps, per group."""
+    crossing: np.ndarray
+    """Steps of one device that span a day boundary of the grid."""
+    max_increment: np.ndarray
+
+    @classmethod
+    def build(cls, iv: Intervals, grid: DayGrid, limits: Limits, idx: np.ndarray | None) -> _Steps:
+        n_days = len(grid.days)
+        n_groups = len(iv.devices) * n_days
+        pick = (lambda a: a) if idx is None else (lambda a: a[idx])
+        t, dev, day = pick(iv.seconds), pick(iv.device_codes), pick(iv.day)
+        same = dev[1:] == dev[:-1]
+        dt = np.diff(t)
+        day0 = day[:-1]
+        day1 = _day_before_end(day[1:], t[1:], grid)
+        whole = same & (day0 == day1) & (day0 >= 0)
+        keys = np.where(whole, dev[:-1] * n_days + day0, 0)
+        span = np.bincount(keys, weights=np.where(whole, dt, 0.0), minlength=n_groups)
+        crossing = same & ~whole & (dt > 0)
+        max_increment = limits.max_power_w * KWH_PER_WS * dt + COUNTER_RESOLUTION_KWH
+        return cls(
+            idx, t[:-1], t[1:], dt, dev[:-1], day1, whole, keys, span, crossing, max_increment
+        )
+
+
+def _counter_totals(
+    values: np.ndarray,
+    iv: Intervals,
+    grid: DayGrid,
+    limits: Limits,
+    steps_cache: dict[str, _Steps],
+    *,
+    daily: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Energy and time span (s) a counter accounts for, per group key (device * days + day)."""
+    n_days = len(grid.days)
+    n_groups = len(iv.devices) * n_days
+    known = ~np.isnan(values)
+    if known.sum() < 2:
+        return np.zeros(n_groups), np.zeros(n_groups)
+    if known.all():
+        if "all" not in steps_cache:
+            steps_cache["all"] = _Steps.build(iv, grid, limits, None)
+        steps, v = steps_cache["all"], values
+    else:
+        idx = np.flatnonzero(known)
+        steps, v = _Steps.build(iv, grid, limits, idx), values[idx]
+    delta = np.diff(v)
+    after = v[1:]
+    dropped = delta < 0
+    reset = dropped & (after <= steps.max_increment)
+    increment = np.where(dropped, after, delta)
+    increment[(increment > steps.max_increment) | (dropped & ~reset)] = 0.0
+    total = np.bincount(
+        steps.keys, weights=np.where(steps.whole, increment, 0.0), minlength=n_groups
+    )
+    span = steps.span.copy()
+    crossing = steps.crossing
+    if daily:
+        # A daily counter restarts at midnight: what it shows after the reset is the later day's.
+        to_end = steps.crossing & reset & (steps.day1 >= 0)
+        if to_end.any():
+            end_keys = steps.device[to_end] * n_days + steps.day1[to_end]
+            total += np.bincount(end_keys, weights=increment[to_end], minlength=n_groups)
+            since_midnight = steps.t1[to_end] - grid.starts[steps.day1[to_end]]
+            span += np.bincount(end_keys, weights=since_midnight, minlength=n_groups)
+            crossing = crossing & ~to_end
+    candidates = np.flatnonzero(crossing)
+    t0, t1, dt = steps.t0, steps.t1, steps.dt
+    first = np.searchsorted(grid.ends, t0[candidates], side="right")
+    last = np.searchsorted(grid.starts, t1[candidates], side="left")
+    for i, lo, hi in zip(candidates, first, last, strict=True):
+        for k in range(lo, hi):
+            overlap = min(t1[i], grid.ends[k]) - max(t0[i], grid.starts[k])
+            if overlap > 0:
+                key = steps.device[i] * n_days + k
+                total[key] += increment[i] * overlap / dt[i]
+                span[key] += overlap
+    return total, span
+
+
+def _day_before_end(day: np.ndarray, end: np.ndarray, grid: DayGrid) -> np.ndarray:
+    """Day index of the instant just before ``end`` (a reading exactly at midnight ends the
+    interval of the previous day), given the day index of ``end`` itself."""
+    out = day.copy()
+    at_start = (day >= 0) & (end == grid.starts[np.clip(day, 0, None)])
+    if at_start.any():
+        previous = day[at_start] - 1
+        contiguous = (previous >= 0) & (grid.ends[np.clip(previous, 0, None)] == end[at_start])
+        out[at_start] = np.where(contiguous, previous, -1)
+    outside = day < 0
+    if outside.any():
+        # Just past the last day, or in a hole between days: the previous day may end here.
+        previous = np.searchsorted(grid.ends, end[outside], side="left")
+        ok = (previous < len(grid.ends)) & (
+            grid.ends[np.clip(previous, 0, len(grid.ends) - 1)] == end[outside]
+        )
+        out[outside] = np.where(ok, previous, -1)
+    return out
+
+
+def _prices_for_slots(prices: pd.DataFrame, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Buy and sell price (PLN/kWh) of each quarter-hour slot; NaN where none is known."""
+    buy = np.full(len(slots), np.nan)
+    sell = np.full(len(slots), np.nan)
+    if prices is None or prices.empty or len(slots) == 0:
+        return buy, sell
+    start = pd.to_datetime(prices["time_start"], utc=True).dt.as_unit("us").array.asi8 / 1e6
+    end = pd.to_datetime(prices["time_end"], utc=True).dt.as_unit("us").array.asi8 / 1e6
+    first = np.floor(start / QUARTER_S).astype("int64")
+    count = np.maximum(np.round((end - start) / QUARTER_S).astype("int64"), 1)
+    offsets = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    table = pd.DataFrame(
+        {
+            "slot": np.repeat(first, count) + offsets,
+            "buy": np.repeat(prices["buy_pln_kwh"].to_numpy("float64"), count),
+            "sell": np.repeat(prices["sell_pln_kwh"].to_numpy("float64"), count),
+        }
+    ).drop_duplicates("slot", keep="last")
+    table = table.sort_values("slot")
+    known = table["slot"].to_numpy()
+    pos = np.clip(np.searchsorted(known, slots), 0, len(known) - 1)
+    found = known[pos] == slots
+    buy[found] = table["buy"].to_numpy()[pos[found]]
+    sell[found] = table["sell"].to_numpy()[pos[found]]
+    return buy, sell
+
+
+def priced_share(prices: pd.DataFrame, start: datetime, end: datetime) -> float:
+    """Share (0-1) of the quarter hours of ``[start, end)`` that have a buy and a sell price."""
+    slots = np.arange(
+        math.floor(start.timestamp() / QUARTER_S), math.ceil(end.timestamp() / QUARTER_S)
+    )
+    if len(slots) == 0:
+        return 1.0
+    buy, sell = _prices_for_slots(prices, slots)
+    return float((~np.isnan(buy) & ~np.isnan(sell)).sum() / len(slots))
+
+
+def _money(
+    energy: dict[str, np.ndarray],
+    buy: np.ndarray,
+    sell: np.ndarray,
+    offsets: np.ndarray,
+    n_slots: np.ndarray,
+) -> dict[str, np.ndarray]:
+    def per_day(values: np.ndarray) -> np.ndarray:
+        return _segment_sums(values, offsets)
+
+    eps = 1e-12
+    imp, exp, load = energy["grid_import"], energy["grid_export"], energy["load"]
+    unpriced = ((imp > eps) | (load > eps)) & np.isnan(buy) | (exp > eps) & np.isnan(sell)
+    missing = per_day(unpriced.astype("float64"))
+    import_cost = per_day(np.nan_to_num(imp * buy))
+    export_revenue = per_day(np.nan_to_num(exp * sell))
+    baseline = per_day(np.nan_to_num(load * buy))
+    any_price = per_day((~np.isnan(buy)).astype("float64")) > 0
+    valid = (missing == 0) & any_price
+    nan = np.full(len(n_slots), np.nan)
+    import_cost = np.where(valid, import_cost, nan)
+    export_revenue = np.where(valid, export_revenue, nan)
+    net = import_cost - export_revenue
+    baseline = np.where(valid, baseline, nan)
+    return {
+        "import_cost_pln": import_cost,
+        "export_revenue_pln": export_revenue,
+        "net_cost_pln": net,
+        "baseline_cost_pln": baseline,
+        "savings_pln": baseline - net,
+        "unpriced_quarters": missing.astype("int64"),
+    }
+
+
+def _ratios(frame: pd.DataFrame) -> None:
+    pv, load = frame["pv_kwh"], frame["load_kwh"]
+    imp, exp = frame["grid_import_kwh"], frame["grid_export_kwh"]
+    frame["self_consumption_pct"] = (100.0 * (pv - exp) / pv.where(pv > 0)).clip(0.0, 100.0)
+    frame["self_sufficiency_pct"] = (100.0 * (load - imp) / load.where(load > 0)).clip(0.0, 100.0)
+    energy_in = pv + imp + frame["battery_discharge_kwh"]
+    energy_out = load + exp + frame["battery_charge_kwh"]
+    larger = np.maximum(energy_in, energy_out)
+    frame["balance_error_pct"] = 100.0 * (energy_in - energy_out) / larger.where(larger > 0)
+
+
+def _empty_days() -> pd.DataFrame:
+    columns = (*DAILY_ENERGY_COLUMNS, *DETAIL_COLUMNS)
+    frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    for name in ("day", DEVICE_ID, "energy_source", *(c for c in columns if c.endswith("_source"))):
+        frame[name] = pd.Series(dtype="object")
+    for name in ("samples", "unpriced_quarters"):
+        frame[name] = pd.Series(dtype="int64")
+    return frame
+
+
+def _empty_quarters() -> pd.DataFrame:
+    columns = ["buy_pln_kwh", "sell_pln_kwh", *(q.column for q in QUANTITIES)]
+    frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
+    frame.insert(0, "time_start", pd.Series(dtype="datetime64[us, UTC]"))
+    frame.insert(0, "day", pd.Series(dtype="object"))
+    frame.insert(0, DEVICE_ID, pd.Series(dtype="object"))
+    return frame
+
+
+HOURLY_COLUMNS: tuple[str, ...] = (
+    *(q.column for q in QUANTITIES),
+    "import_cost_pln",
+    "export_revenue_pln",
+    "buy_pln_kwh",
+    "sell_pln_kwh",
+)
+
+
+def hourly_profile(quarters: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Quarter hours summed into local clock hours (prices: the mean of the quarters).
+
+    One row per device, day and local hour, with ``start`` (local ISO 8601 with offset):
+    the day's 23, 24 or 25 hours.
+    """
+    if quarters.empty:
+        return pd.DataFrame(columns=[DEVICE_ID, "day", "start", *HOURLY_COLUMNS])
+    local = quarters["time_start"].dt.tz_convert(tz)
+    hour_start = quarters["time_start"] - pd.to_timedelta(local.dt.minute, unit="m")
+    grouped = quarters.assign(hour=hour_start).groupby([DEVICE_ID, "day", "hour"], sort=True)
+    energies = [c for c in HOURLY_COLUMNS if not c.endswith("_pln_kwh")]
+    hours = grouped[energies].sum(min_count=1)
+    hours[["buy_pln_kwh", "sell_pln_kwh"]] = grouped[["buy_pln_kwh", "sell_pln_kwh"]].mean()
+    hours = hours.reset_index()
+    hours["start"] = hours["hour"].dt.tz_convert(tz).map(pd.Timestamp.isoformat)
+    return hours[[DEVICE_ID, "day", "start", *HOURLY_COLUMNS]]
+
+
+def report_documents(result: DailyEnergy, tz: str) -> list[dict[str, Any]]:
+    """The full report of each device and day as plain JSON, in ``result.days`` order.
+
+    Each holds the figures, where each energy came from (counters or integration, with
+    both totals), the day's data quality and the hourly profile as columns (``start``
+    and one list per figure), compact enough for a year of reports in one run.
+    """
+    profile = hourly_profile(result.quarters, tz)
+    rounded = profile[list(HOURLY_COLUMNS)].round(5).astype(object)
+    rounded = rounded.where(rounded.notna(), None)
+    by_key: dict[tuple[Any, Any], dict[str, list[Any]]] = {}
+    if len(profile):
+        keys = list(zip(profile[DEVICE_ID], profile["day"], strict=True))
+        starts = profile["start"].tolist()
+        columns = {c: rounded[c].tolist() for c in HOURLY_COLUMNS}
+        bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            by_key[keys[lo]] = {"start": starts[lo:hi], **{c: v[lo:hi] for c, v in columns.items()}}
+    documents = []
+    for record in result.days.to_dict("records"):
+        figures = {name: _plain(record[name]) for name in DAILY_ENERGY_COLUMNS}
+        figures["day"] = record["day"].isoformat()
+        documents.append(
+            {
+                "figures": figures,
+                "sources": {
+                    q.name: {
+                        "source": str(record[f"{q.name}_source"]),
+                        "kwh": _plain(record[q.column]),
+                        "integrated_kwh": _plain(record[f"{q.name}_integrated_kwh"]),
+                        "counter_kwh": _plain(record[f"{q.name}_counter_kwh"]),
+                    }
+                    for q in QUANTITIES
+                },
+                "quality": {
+                    "samples": int(record["samples"]),
+                    "cadence_s": _plain(record["cadence_s"]),
+                    "coverage_pct": _plain(record["coverage_pct"]),
+                    "unpriced_quarters": int(record["unpriced_quarters"]),
+                },
+                "hours": by_key.get((record[DEVICE_ID], record["day"]), {}),
+                "timezone": tz,
+            }
+        )
+    return documents
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("day", "day"),
+    (DEVICE_ID, "device"),
+    ("pv_kwh", "PV kWh"),
+    ("load_kwh", "load kWh"),
+    ("grid_import_kwh", "import kWh"),
+    ("grid_export_kwh", "export kWh"),
+    ("battery_charge_kwh", "charged kWh"),
+    ("battery_discharge_kwh", "discharged kWh"),
+    ("net_cost_pln", "net cost PLN"),
+    ("savings_pln", "saved PLN"),
+    ("self_sufficiency_pct", "self-sufficiency %"),
+    ("coverage_pct", "coverage %"),
+    ("energy_source", "from"),
+)
+
+
+def summary_markdown(days: pd.DataFrame, *, max_rows: int = 31) -> str:
+    """A Markdown table of the days' key figures, newest first, for the Dagster UI."""
+    if days.empty:
+        return "_No readings in these days._"
+    shown = days.sort_values(["day", DEVICE_ID], ascending=[False, True]).head(max_rows)
+    table = pd.DataFrame({label: shown[name].to_numpy() for name, label in SUMMARY_COLUMNS})
+    text = table.to_markdown(index=False, floatfmt=".2f")
+    if len(days) > max_rows:
+        text += f"\n\n_{len(days) - max_rows} older rows not shown._"
+    return text

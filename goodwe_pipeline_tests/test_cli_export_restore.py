@@ -1,0 +1,186 @@
+"""``goodwe-pipeline export``, ``restore`` and ``doctor`` against real stores and sockets."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from goodwe_pipeline import days
+from goodwe_pipeline.archive import Archive, archive_root
+from goodwe_pipeline.cli import main
+from goodwe_pipeline.emulator import (
+    Emulator,
+    EmulatorConfig,
+    EmulatorThread,
+    free_loopback_udp_host,
+)
+from goodwe_pipeline.raw_store.influx import InfluxRawStore
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline.readings import normalize
+from goodwe_pipeline.reports import DAILY_ENERGY_COLUMNS, daily_energy
+from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline_tests.synthetic_days import constant, make_readings, sine_pv
+
+TZ = "Europe/Warsaw"
+FIRST = date(2025, 6, 9)
+LAST = date(2025, 6, 11)
+
+
+def data_dir() -> Path:
+    return Path(os.environ["GOODWE_DATA_DIR"])
+
+
+def _fill_warehouse() -> None:
+    readings = make_readings(
+        FIRST, LAST, TZ, cadence_s=60, device_id="SN1", pv=sine_pv(3000), load=constant(400)
+    )
+    report = daily_energy(readings, pd.DataFrame(), list(days.iter_days(FIRST, LAST)), TZ).days
+    sessions = []
+    for i, day in enumerate(days.iter_days(FIRST, LAST)):
+        start = days.day_window(day, TZ)[0] + timedelta(hours=2)
+        sessions.append(
+            {
+                "session_id": f"s{i}",
+                "device_id": "SN1",
+                "kind": "charge",
+                "start_time": start,
+                "end_time": start + timedelta(hours=2),
+                "duration_s": 7200.0,
+                "energy_kwh": 4.0,
+                "cost_pln": 2.0,
+                "status": "completed",
+                "partition_date": day,
+            }
+        )
+    with Warehouse.from_settings(data_dir=data_dir()) as warehouse:
+        warehouse.upsert("daily_energy", report[list(DAILY_ENERGY_COLUMNS)])
+        warehouse.upsert("battery_sessions", sessions)
+
+
+def test_export_writes_the_range_as_csv(tmp_path, capsys) -> None:
+    _fill_warehouse()
+    out = tmp_path / "export"
+    argv = ["export", "--start", "2025-06-10", "--end", "2025-06-11", "--out", str(out)]
+    assert main(argv) == 0
+    daily = pd.read_csv(out / "daily_energy.csv")
+    assert list(daily["day"]) == ["2025-06-10", "2025-06-11"]
+    assert daily["load_kwh"].to_numpy() == pytest.approx([9.6, 9.6])
+    assert set(DAILY_ENERGY_COLUMNS) <= set(daily.columns)
+    sessions = pd.read_csv(out / "battery_sessions.csv")
+    assert list(sessions["session_id"]) == ["s1", "s2"]
+    assert sessions["start_time"].iloc[0] == "2025-06-10T02:00:00+02:00"
+    assert "2 daily reports" in capsys.readouterr().out
+    # Again: same files, not appended to.
+    assert main(argv) == 0
+    assert len(pd.read_csv(out / "daily_energy.csv")) == 2
+    assert not list(out.glob(".*"))
+    assert main([*argv, "--device", "nobody"]) == 0
+    assert pd.read_csv(out / "daily_energy.csv").empty
+
+
+def test_export_refuses_bad_dates(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--start", "10.06.2025", "--end", "2025-06-11", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not a date" in capsys.readouterr().err
+    assert (
+        main(["export", "--start", "2025-06-11", "--end", "2025-06-10", "--out", str(tmp_path)])
+        == 2
+    )
+
+
+def _archive_days() -> pd.DataFrame:
+    readings = make_readings(
+        FIRST, LAST, TZ, cadence_s=120, device_id="SN1", load=constant(400), include_end=False
+    )
+    archive = Archive(archive_root(data_dir()))
+    for day in days.iter_days(FIRST, LAST):
+        start, end = days.day_window(day, TZ)
+        archive.write_day(day, readings[(readings["time"] >= start) & (readings["time"] < end)])
+    return readings
+
+
+def test_restore_into_the_configured_parquet_store(capsys) -> None:
+    readings = _archive_days()
+    assert main(["restore", "2025-06-10", "2025-06-11"]) == 0
+    output = capsys.readouterr().out
+    assert "2025-06-10: 720 readings from 1 files" in output
+    store = ParquetRawStore(data_dir() / "raw")
+    window = days.range_window(date(2025, 6, 10), LAST, TZ)
+    restored = store.read(*window)
+    assert len(restored) == 2 * 720
+    assert main(["restore", "2025-06-10", "2025-06-11"]) == 0
+    pd.testing.assert_frame_equal(store.read(*window), restored)
+    assert store.read(*days.day_window(FIRST, TZ)).empty
+    assert len(readings) == 3 * 720
+
+
+def test_restore_into_influxdb_and_its_failures(
+    monkeypatch, capsys, influx_server, influx_db
+) -> None:
+    _archive_days()
+    assert main(["restore", "2025-07-01", "2025-07-02"]) == 1
+    assert "nothing archived" in capsys.readouterr().err
+
+    monkeypatch.setenv("GOODWE_INFLUX_URL", "http://127.0.0.1:9")
+    assert main(["restore", "2025-06-10", "2025-06-10"]) == 1
+    assert "run the restore again later" in capsys.readouterr().err
+
+    monkeypatch.setenv("GOODWE_INFLUX_URL", influx_server.url)
+    monkeypatch.setenv("GOODWE_INFLUX_DB", influx_db)
+    assert main(["restore", "2025-06-09", "2025-06-09"]) == 0
+    back = InfluxRawStore(influx_server.url, influx_db).read(*days.day_window(FIRST, TZ))
+    assert len(back) == 720
+
+
+def test_doctor_all_healthy_with_an_emulated_inverter(monkeypatch, capsys, influx_server) -> None:
+    emulator = Emulator(EmulatorConfig(host=free_loopback_udp_host(), serial="9010KETU23DOC001"))
+    with EmulatorThread(emulator):
+        host, port = emulator.udp_address
+        monkeypatch.setenv("GOODWE_INVERTERS", f"{host}:{port}/ET")
+        monkeypatch.setenv("GOODWE_INFLUX_URL", influx_server.url)
+        monkeypatch.setenv("GOODWE_INFLUX_DB", "doctor_check")
+        code = main(["doctor"])
+    output = capsys.readouterr().out
+    lines = output.strip().splitlines()
+    assert lines[0].startswith("ok   inverter ") and "9010KETU23DOC001" in lines[0]
+    assert any(line.startswith("ok   influxdb:") for line in lines)
+    assert any(line.startswith("ok   warehouse:") for line in lines)
+    assert any(line.startswith("ok   spool:") for line in lines)
+    # Nothing has written readings yet, and an inverter is configured: readings are stale.
+    assert lines[-1].startswith("FAIL readings:")
+    assert code == 1
+    fresh = normalize(
+        pd.DataFrame(
+            {
+                "time": [datetime.now(UTC) - timedelta(seconds=30)],
+                "device_id": ["9010KETU23DOC001"],
+                "load_power_w": [100.0],
+            }
+        )
+    )
+    InfluxRawStore(influx_server.url, "doctor_check", create_database=True).write(fresh)
+    monkeypatch.delenv("GOODWE_INVERTERS")
+    assert main(["doctor"]) == 0
+
+
+def test_doctor_reports_failures_without_secrets(monkeypatch, capsys) -> None:
+    password = "pg-Secret-42"
+    token = "influx-Token-99"
+    monkeypatch.setenv("GOODWE_INFLUX_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("GOODWE_INFLUX_TOKEN", token)
+    monkeypatch.setenv(
+        "GOODWE_WAREHOUSE_URL", f"postgresql+psycopg2://someone:{password}@127.0.0.1:9/nowhere"
+    )
+    monkeypatch.setenv("GOODWE_INVERTERS", "127.0.0.1:9/ET")
+    assert main(["doctor", "--timeout", "0.2", "--retries", "0"]) == 1
+    output = capsys.readouterr().out
+    assert password not in output and token not in output
+    failing = [line for line in output.splitlines() if line.startswith("FAIL")]
+    assert any("inverter 127.0.0.1:9" in line for line in failing)
+    assert any(line.startswith("FAIL influxdb:") for line in failing)
+    assert any(line.startswith("FAIL warehouse:") for line in failing)

@@ -1,0 +1,434 @@
+"""Reports, trends, archive, checks, schedules and the health sensor, run by Dagster against
+real stores: Parquet files for readings, SQLite or PostgreSQL for the warehouse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from goodwe_pipeline import days
+from goodwe_pipeline.archive import Archive, archive_root
+from goodwe_pipeline.definitions import defs as load_defs
+from goodwe_pipeline.defs.health.sensors import storage_health
+from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends
+from goodwe_pipeline.defs.reports.checks import (
+    counters_agree_with_integration,
+    energy_balance_within_10_pct,
+)
+from goodwe_pipeline.defs.reports.resources import ReportsResource
+from goodwe_pipeline.defs.reports.schedules import (
+    hourly_reports,
+    nightly_reports,
+    yesterday_prices_if_missing,
+)
+from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline_tests.servers import create_postgres_database, drop_postgres_database
+from goodwe_pipeline_tests.synthetic_days import (
+    constant,
+    flat_prices,
+    make_readings,
+    sine_pv,
+    window,
+)
+
+TZ = "Europe/Warsaw"
+FIRST = date(2025, 6, 9)
+LAST = date(2025, 6, 10)
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": FIRST.isoformat(),
+    "dagster/asset_partition_range_end": LAST.isoformat(),
+}
+
+
+@pytest.fixture(scope="module")
+def module_postgres() -> Iterator[str]:
+    """A PostgreSQL database of this module's own, so its days do not meet other tests' rows."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, monkeypatch) -> str:
+    if request.param == "postgres":
+        monkeypatch.setenv("GOODWE_WAREHOUSE_URL", request.getfixturevalue("module_postgres"))
+    return request.param
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return Path(os.environ["GOODWE_DATA_DIR"])
+
+
+@pytest.fixture
+def warehouse(data_dir) -> Iterator[Warehouse]:
+    wh = Warehouse.from_settings(url=os.environ.get("GOODWE_WAREHOUSE_URL"), data_dir=data_dir)
+    yield wh
+    wh.dispose()
+
+
+def _battery(hours: np.ndarray) -> np.ndarray:
+    return window(-2000, 2, 4)(hours) + window(1000, 19, 21)(hours)
+
+
+def _soc(hours: np.ndarray) -> np.ndarray:
+    rising = np.clip((hours - 2) / 2, 0, 1) * 40
+    falling = np.clip((hours - 19) / 2, 0, 1) * 20
+    return 30 + rising - falling
+
+
+def write_days(data_dir: Path, device: str, first: date = FIRST, last: date = LAST) -> pd.DataFrame:
+    frame = make_readings(
+        first,
+        last,
+        TZ,
+        cadence_s=30,
+        device_id=device,
+        pv=sine_pv(4000),
+        load=constant(500),
+        battery=_battery,
+        soc=_soc,
+        lifetime_counters=True,
+        include_end=False,
+    )
+    ParquetRawStore(data_dir / "raw").write(frame)
+    return frame
+
+
+def price_frame(first: date = FIRST, last: date = LAST) -> pd.DataFrame:
+    prices = flat_prices(
+        first - timedelta(days=1),
+        last + timedelta(days=1),
+        TZ,
+        lambda h: np.where(h < 6, 0.5, 1.0),
+        constant(0.2),
+    )
+    prices["zone"] = "PL"
+    prices["source"] = "fixed:test"
+    prices["partition_date"] = prices["time_start"].dt.tz_convert(TZ).dt.date
+    return prices
+
+
+def count(wh: Warehouse, sql: str, **params) -> int:
+    return int(wh.read_frame(sql, params).iloc[0, 0])
+
+
+def nightly_job():
+    return load_defs().resolve_job_def("nightly_reports_job")
+
+
+def test_nightly_job_range_run_writes_reports_trends_archive_and_is_idempotent(
+    backend, data_dir, warehouse
+) -> None:
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = write_days(data_dir, device)
+    prices = price_frame()
+    warehouse.upsert("electricity_prices", prices)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = nightly_job().execute_in_process(instance=instance, tags=RANGE_TAGS)
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["readings_physically_possible"].passed
+    assert checks["readings_cover_the_day"].passed
+    assert checks["energy_balance_within_10_pct"].passed
+    assert checks["counters_agree_with_integration"].passed
+
+    rows = warehouse.read_frame(
+        "SELECT * FROM daily_energy WHERE device_id = :d ORDER BY day", {"d": device}
+    )
+    assert [pd.Timestamp(d).date() for d in rows["day"]] == [FIRST, LAST]
+    expected = daily_energy(readings, prices, [FIRST, LAST], TZ).days
+    for column in ("pv_kwh", "load_kwh", "import_cost_pln", "savings_pln", "soc_min", "soc_max"):
+        assert rows[column].to_numpy() == pytest.approx(expected[column].to_numpy(), rel=1e-9)
+    assert rows["battery_charge_kwh"].to_numpy() == pytest.approx([4.0, 4.0])
+    assert rows["battery_discharge_kwh"].to_numpy() == pytest.approx([2.0, 2.0])
+    assert set(rows["energy_source"]) == {"counters"}
+    version = rows["config_version"].iloc[0]
+    config = warehouse.read_frame(
+        "SELECT config_data FROM system_configs WHERE config_name = 'pipeline' AND version = :v",
+        {"v": version},
+    )
+    assert len(config) == 1
+    assert config["config_data"].iloc[0]["report"]["rated_power_w"] == 10000.0
+
+    def snapshot() -> dict[str, int]:
+        return {
+            "daily_energy": count(
+                warehouse, "SELECT COUNT(*) FROM daily_energy WHERE device_id = :d", d=device
+            ),
+            "daily": count(
+                warehouse,
+                "SELECT COUNT(*) FROM analytics_reports WHERE device_id = :d "
+                "AND report_type = 'daily'",
+                d=device,
+            ),
+            "trends": count(
+                warehouse,
+                "SELECT COUNT(*) FROM analytics_reports WHERE device_id = :d "
+                "AND report_type LIKE 'trend_%'",
+                d=device,
+            ),
+            "sessions": count(
+                warehouse, "SELECT COUNT(*) FROM battery_sessions WHERE device_id = :d", d=device
+            ),
+            "configs": count(
+                warehouse, "SELECT COUNT(*) FROM system_configs WHERE config_name = 'pipeline'"
+            ),
+        }
+
+    first_counts = snapshot()
+    assert first_counts["daily_energy"] == 2 and first_counts["daily"] == 2
+    assert first_counts["trends"] == 6
+    assert first_counts["sessions"] == 4
+    document = warehouse.read_frame(
+        "SELECT report_data FROM analytics_reports WHERE device_id = :d AND report_type = 'daily' "
+        "AND report_date = :day",
+        {"d": device, "day": LAST},
+    )["report_data"].iloc[0]
+    assert document["figures"]["battery_charge_kwh"] == pytest.approx(4.0)
+    assert len(document["hours"]["start"]) == 24
+    assert sum(document["hours"]["battery_charge_kwh"]) == pytest.approx(4.0)
+    trend = warehouse.read_frame(
+        "SELECT report_data FROM analytics_reports WHERE device_id = :d "
+        "AND report_type = 'trend_7d' AND report_date = :day",
+        {"d": device, "day": LAST},
+    )["report_data"].iloc[0]
+    assert trend["figures"]["production_kwh"]["days"] == 2
+    assert trend["figures"]["charge_vs_import_price"]["charge_energy_kwh"] == pytest.approx(8.0)
+
+    archive = Archive(archive_root(data_dir))
+    assert archive.days() == [FIRST, LAST]
+    archived = archive.read_day(LAST)
+    window_start, window_end = days.day_window(LAST, TZ)
+    in_day = readings[(readings["time"] >= window_start) & (readings["time"] < window_end)]
+    assert len(archived) == len(in_day)
+
+    materialized = {
+        (e.asset_key.to_user_string(), e.partition)
+        for e in result.get_asset_materialization_events()
+        for e in [e.event_specific_data.materialization]
+    }
+    for asset in ("daily_energy_report", "energy_trends", "raw_archive", "battery_sessions"):
+        assert (asset, LAST.isoformat()) in materialized
+
+    again = nightly_job().execute_in_process(instance=instance, tags=RANGE_TAGS)
+    assert again.success
+    assert snapshot() == first_counts
+    assert len(archive.read_day(LAST)) == len(in_day)
+
+
+def test_impossible_reading_blocks_sessions_and_report_in_the_same_run(data_dir, warehouse) -> None:
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = write_days(data_dir, device, LAST, LAST)
+    bad = readings.iloc[[500]].copy()
+    bad["battery_soc_pct"] = 180.0
+    ParquetRawStore(data_dir / "raw").write(bad)
+    warehouse.upsert("electricity_prices", price_frame(LAST, LAST))
+
+    job = load_defs().resolve_job_def("hourly_reports_job")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=LAST.isoformat(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    impossible = checks["readings_physically_possible"]
+    assert not impossible.passed
+    assert impossible.metadata["impossible_values"].value == 1
+    assert not result.get_asset_materialization_events()
+    assert count(warehouse, "SELECT COUNT(*) FROM daily_energy WHERE device_id = :d", d=device) == 0
+    assert (
+        count(warehouse, "SELECT COUNT(*) FROM battery_sessions WHERE device_id = :d", d=device)
+        == 0
+    )
+
+
+def test_report_checks_catch_an_unbalanced_day(data_dir, warehouse) -> None:
+    """Load counters 30 % high: the balance check fails and counters disagree with powers."""
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = make_readings(
+        LAST, LAST, TZ, cadence_s=30, device_id=device, load=constant(800), lifetime_counters=True
+    )
+    readings["load_energy_total_kwh"] = 1000 + (readings["load_energy_total_kwh"] - 1000) * 1.3
+    ParquetRawStore(data_dir / "raw").write(readings)
+    result = dg.materialize(
+        [daily_energy_report, energy_balance_within_10_pct, counters_agree_with_integration],
+        partition_key=LAST.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "raw_store": RawStoreResource(data_dir=str(data_dir)),
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "reports": ReportsResource(),
+        },
+    )
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    balance = checks["energy_balance_within_10_pct"]
+    assert not balance.passed and balance.severity == dg.AssetCheckSeverity.ERROR
+    agreement = checks["counters_agree_with_integration"]
+    assert not agreement.passed and agreement.severity == dg.AssetCheckSeverity.WARN
+    assert agreement.metadata["disagreements"].value == 1
+
+
+def evaluate(schedule, instance, local_time: datetime, warehouse_resource=None):
+    """Evaluate ``schedule`` at ``local_time``; the context is closed afterwards (it opens
+    the instance from its reference, which must not outlive the test)."""
+    resources = {"warehouse": warehouse_resource} if warehouse_resource else None
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=local_time, resources=resources
+    ) as context:
+        return schedule(context)
+
+
+@pytest.fixture
+def instance(tmp_path) -> Iterator[dg.DagsterInstance]:
+    """A persistent instance in a temporary folder (schedule contexts need an instance
+    reference, which an ephemeral instance lacks)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    test_instance = dg.DagsterInstance.local_temp(str(home))
+    yield test_instance
+    test_instance.dispose()
+
+
+def test_schedules_request_the_right_partitions(data_dir, warehouse, instance) -> None:
+    resource = WarehouseResource(data_dir=str(data_dir))
+    after_midnight = datetime(2025, 6, 11, 0, 5, tzinfo=ZoneInfo(TZ))
+
+    request = evaluate(yesterday_prices_if_missing, instance, after_midnight, resource)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2025-06-10"
+    warehouse.upsert("electricity_prices", price_frame(LAST, LAST))
+    skipped = evaluate(yesterday_prices_if_missing, instance, after_midnight, resource)
+    assert isinstance(skipped, dg.SkipReason)
+
+    half_past = datetime(2025, 6, 11, 0, 30, tzinfo=ZoneInfo(TZ))
+    request = evaluate(nightly_reports, instance, half_past, resource)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2025-06-10"
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="nightly_reports_job",
+            run_id=uuid.uuid4().hex,
+            status=dg.DagsterRunStatus.SUCCESS,
+            tags={"dagster/schedule_name": "nightly_reports", "dagster/partition": "2025-06-10"},
+        )
+    )
+    assert isinstance(evaluate(nightly_reports, instance, half_past, resource), dg.SkipReason)
+
+    # A prices run still going for yesterday makes the night's reports wait, until 05:30.
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=uuid.uuid4().hex,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={
+                "dagster/schedule_name": "yesterday_prices_if_missing",
+                "dagster/partition": "2025-06-12",
+            },
+        )
+    )
+    next_night = datetime(2025, 6, 13, 0, 30, tzinfo=ZoneInfo(TZ))
+    waiting = evaluate(nightly_reports, instance, next_night, resource)
+    assert isinstance(waiting, dg.SkipReason) and "waiting" in waiting.skip_message
+    last_try = datetime(2025, 6, 13, 5, 30, tzinfo=ZoneInfo(TZ))
+    request = evaluate(nightly_reports, instance, last_try, resource)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-12"
+
+    for moment, expected in (
+        (datetime(2025, 6, 10, 13, 5, tzinfo=ZoneInfo(TZ)), "2025-06-10"),
+        (datetime(2025, 3, 30, 0, 5, tzinfo=ZoneInfo(TZ)), "2025-03-30"),
+        (datetime(2025, 10, 26, 23, 5, tzinfo=ZoneInfo(TZ)), "2025-10-26"),
+    ):
+        request = evaluate(hourly_reports, instance, moment)
+        assert request.partition_key == expected
+
+
+def test_schedules_run_by_default_in_local_time() -> None:
+    definitions = load_defs()
+    for name in ("yesterday_prices_if_missing", "nightly_reports", "hourly_reports"):
+        schedule = definitions.resolve_schedule_def(name)
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        assert schedule.execution_timezone == TZ
+
+
+def test_storage_health_sensor_writes_rows(data_dir, warehouse) -> None:
+    ParquetRawStore(data_dir / "raw").write(
+        make_readings(LAST, LAST, TZ, load=constant(300), cadence_s=600)
+    )
+    good = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "raw_store": RawStoreResource(data_dir=str(data_dir)),
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+        },
+    )
+    result = storage_health.evaluate_tick(good)
+    rows = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id")
+    assert list(rows["component"]) == ["parquet", "warehouse", "spool", "disk", "readings"]
+    by_component = rows.set_index("component")
+    assert bool(by_component.loc["warehouse", "ok"]) and bool(by_component.loc["parquet", "ok"])
+    assert int(by_component.loc["disk", "detail"]) > 0
+    assert bool(by_component.loc["readings", "ok"])  # no inverters configured: old data is fine
+    events = result.asset_events
+    assert events[0].asset_key == dg.AssetKey("storage_health")
+    assert "components" in events[0].metadata
+
+    dead = RawStoreResource(data_dir=str(data_dir), influx_url="http://127.0.0.1:9", influx_db="x")
+    bad = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"raw_store": dead, "warehouse": WarehouseResource(data_dir=str(data_dir))},
+    )
+    result = storage_health.evaluate_tick(bad)
+    latest = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id").tail(5)
+    influx = latest[latest["component"] == "influxdb"].iloc[0]
+    assert not bool(influx["ok"])
+    check = result.asset_events[1]
+    assert isinstance(check, dg.AssetCheckEvaluation) and not check.passed
+
+
+def test_days_without_readings_write_nothing_and_keep_earlier_reports(data_dir, warehouse) -> None:
+    """A re-run after InfluxDB's retention dropped the readings must not erase the report."""
+    resources = {
+        "raw_store": RawStoreResource(data_dir=str(data_dir)),
+        "warehouse": WarehouseResource(data_dir=str(data_dir)),
+        "reports": ReportsResource(),
+    }
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    write_days(data_dir, device, LAST, LAST)
+    first = dg.materialize(
+        [daily_energy_report, energy_trends],
+        partition_key=LAST.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=resources,
+    )
+    assert first.success
+    before = warehouse.read_frame("SELECT * FROM daily_energy WHERE device_id = :d", {"d": device})
+    assert len(before) == 1
+    shutil.rmtree(data_dir / "raw")
+    again = dg.materialize(
+        [daily_energy_report, energy_trends],
+        partition_key=LAST.isoformat(),
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=resources,
+    )
+    assert again.success
+    metadata = again.asset_materializations_for_node("daily_energy_report")[0].metadata
+    assert metadata["rows"].value == 0 and metadata["days_without_readings"].value == 1
+    after = warehouse.read_frame("SELECT * FROM daily_energy WHERE device_id = :d", {"d": device})
+    pd.testing.assert_frame_equal(after, before)
