@@ -1,0 +1,615 @@
+"""The files the optimiser wrote: recognising them by name and reading their readings.
+
+Every parser takes the file's bytes and returns a ``FileReadings``: the valid
+readings, each rejected record with its reason, or a reason why the whole file
+is unusable. Parsers never raise on bad input (truncated, empty, binary, wrong
+types): a crash would stop a migration over one broken file.
+
+``historical_data_*`` snapshots each hold the last 100 readings, so consecutive
+files repeat ~95 % of each other. They are written with ``json.dump(indent=2)``,
+whose layout lets the top-level array elements be sliced out without parsing
+(no JSON string may contain a raw newline, so ``"\\n  {"`` only ever starts an
+element). ``ElementCache`` remembers the elements of the last few files with
+their outcome; a byte-identical element is not parsed again. The same slicing
+recovers the complete readings of a file cut short by a crash.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import zlib
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from goodwe_pipeline.legacy.mapping import map_record
+from goodwe_pipeline.legacy.timestamps import Known, LocalClock
+
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+class Format(StrEnum):
+    HISTORICAL_DATA = "historical_data"
+    COORDINATOR_STATE_LOG = "coordinator_state_log"
+    ENERGY_DATA_DAILY = "energy_data_daily"
+    OPTIMISER_DB = "optimiser_db"
+    CURRENT_DATA = "current_data"
+    ENERGY_DATA_SNAPSHOT = "energy_data_snapshot"
+    COORDINATOR_STATE = "coordinator_state"
+    DAILY_STATS = "daily_stats"
+    CHARGING_DECISION = "charging_decision"
+    CHARGING_DECISION_LOG = "charging_decision_log"
+    SELLING_DECISION = "battery_selling_decision"
+    SELLING_SESSIONS = "selling_session_records"
+    DAILY_PLAN = "daily_plan"
+
+
+READING_FORMATS: tuple[Format, ...] = (
+    Format.HISTORICAL_DATA,
+    Format.COORDINATOR_STATE_LOG,
+    Format.ENERGY_DATA_DAILY,
+    Format.OPTIMISER_DB,
+    Format.CURRENT_DATA,
+    Format.ENERGY_DATA_SNAPSHOT,
+    Format.COORDINATOR_STATE,
+)
+"""In processing order: files whose readings come in sequences (DST context) and
+with the most fields first; a reading repeated later only fills missing fields."""
+
+DECISION_FORMATS: tuple[Format, ...] = (
+    Format.CHARGING_DECISION,
+    Format.CHARGING_DECISION_LOG,
+    Format.SELLING_DECISION,
+    Format.SELLING_SESSIONS,
+    Format.DAILY_PLAN,
+    Format.OPTIMISER_DB,
+)
+
+SINGLE_READING_FORMATS = frozenset(
+    {Format.CURRENT_DATA, Format.ENERGY_DATA_SNAPSHOT, Format.COORDINATOR_STATE}
+)
+
+_STAMP = r"(?P<date>\d{8})_(?P<time>\d{6})"
+_PATTERNS: tuple[tuple[Format, re.Pattern[str]], ...] = (
+    (Format.HISTORICAL_DATA, re.compile(rf"historical_data_{_STAMP}\.json")),
+    (Format.CURRENT_DATA, re.compile(rf"current_data_{_STAMP}\.json")),
+    (Format.ENERGY_DATA_DAILY, re.compile(r"energy_data_(?P<iso>\d{4}-\d{2}-\d{2})\.json")),
+    (Format.ENERGY_DATA_SNAPSHOT, re.compile(rf"energy_data_{_STAMP}\.json(?:\.gz)?")),
+    (Format.COORDINATOR_STATE_LOG, re.compile(r"coordinator_state_(?P<date>\d{8})\.json")),
+    (Format.COORDINATOR_STATE, re.compile(rf"coordinator_state_{_STAMP}\.json")),
+    (Format.OPTIMISER_DB, re.compile(r"goodwe_energy\.db")),
+    (Format.DAILY_STATS, re.compile(r"daily_stats_(?P<date>\d{8})\.json")),
+    (Format.CHARGING_DECISION, re.compile(rf"charging_decision_{_STAMP}\.json")),
+    (Format.CHARGING_DECISION_LOG, re.compile(r"charging_decision_(?P<date>\d{8})\.json")),
+    (Format.SELLING_DECISION, re.compile(rf"battery_selling_decision_{_STAMP}\.json")),
+    (Format.SELLING_SESSIONS, re.compile(r"session_records\.json")),
+    (Format.DAILY_PLAN, re.compile(r"daily_plan_(?P<date>\d{8})\.json")),
+)
+
+
+@dataclass(frozen=True)
+class Detected:
+    format: Format
+    name_time: datetime | None
+    """Local wall-clock time in the file name (midnight for date-only names); None if absent or invalid."""
+
+
+def detect(name: str) -> Detected | None:
+    """The legacy format of a file, from its base name; None for anything else."""
+    for fmt, pattern in _PATTERNS:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        text = groups.get("iso") or groups.get("date")
+        moment = None
+        if text:
+            digits = text.replace("-", "") + (groups.get("time") or "000000")
+            try:
+                moment = datetime.strptime(digits, "%Y%m%d%H%M%S")
+            except ValueError:
+                moment = None
+        return Detected(fmt, moment)
+    return None
+
+
+# -- bytes to JSON -------------------------------------------------------------------------
+
+
+class Unusable(Exception):
+    """A file (or record) that cannot be read, with the reason as message."""
+
+
+def decompress(data: bytes, limit: int) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise Unusable(f"invalid gzip: {_first_line(exc)}") from None
+    if len(out) > limit:
+        raise Unusable(f"gzip content exceeds the {limit // (1024 * 1024)} MiB limit")
+    return out
+
+
+def file_text(data: bytes, *, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The JSON bytes of a file: gunzipped when gzip, refusing empty or oversized content."""
+    if len(data) > limit:
+        raise Unusable(f"file of {len(data) / 1e6:.1f} MB exceeds the {limit / 1e6:.0f} MB limit")
+    if data[:2] == b"\x1f\x8b":
+        data = decompress(data, limit)
+    if not data.strip():
+        raise Unusable("empty file")
+    return data
+
+
+def load_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise Unusable("JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise Unusable("not JSON: binary data (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise Unusable(json_failure(data, exc)) from None
+    except ValueError as exc:
+        raise Unusable(f"invalid JSON: {_first_line(exc)}") from None
+
+
+def json_failure(data: bytes, exc: json.JSONDecodeError) -> str:
+    head = data[:512]
+    if b"\x00" in head or sum(b < 9 or 13 < b < 32 for b in head) > 4:
+        return "not JSON: binary data"
+    if exc.pos >= len(exc.doc.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
+        return f"truncated JSON: the text ends mid-document after {len(data)} bytes"
+    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+_ARRAY_HEAD = re.compile(rb"\s*\[\r?\n([ \t]+)\{")
+
+
+def split_array(
+    data: bytes, offset: int | None = None, indent: bytes | None = None
+) -> tuple[list[bytes], bool, list[int]] | None:
+    """Top-level elements of an indented JSON array of objects, without parsing them.
+
+    Returns ``(elements, closed, starts)``: ``closed`` says the array's ``]`` was
+    found (False: the file was cut short and the last element may be incomplete).
+    None when the text is not laid out by ``json.dump(indent=N)``. With
+    ``offset``/``indent``, splitting continues after an element ending at ``offset``.
+    """
+    if offset is None or indent is None:
+        head = _ARRAY_HEAD.match(data)
+        if head is None:
+            return None
+        indent = head.group(1)
+        first = head.end() - 1
+    else:
+        rest = re.compile(rb"\s*,\r?\n" + re.escape(indent) + rb"\{").match(data, offset)
+        if rest is None:
+            closed = data[offset:].strip() == b"]"
+            return ([], True, []) if closed else None
+        first = rest.end() - 1
+    marker = b"\n" + indent + b"{"
+    skip = len(marker) - 1
+    starts = [first]
+    position = data.find(marker, first)
+    while position != -1:
+        starts.append(position + skip)
+        position = data.find(marker, position + skip)
+    elements = [
+        data[s : e - skip].rstrip(b" \t\r\n,") for s, e in zip(starts[:-1], starts[1:], strict=True)
+    ]
+    tail = data[starts[-1] :].rstrip()
+    closed = tail.endswith(b"]")
+    if closed:
+        tail = tail[:-1].rstrip()
+    elements.append(tail)
+    return elements, closed, starts
+
+
+# -- readings ------------------------------------------------------------------------------
+
+Outcome = tuple[str | None, int | None, str | None, Known, list[float] | None]
+"""Per array element: (device, utc_us or None, rejection reason or None, its resolved time,
+the mapped values)."""
+
+
+@dataclass
+class Snapshot:
+    """A ``historical_data`` file as the next one in the chain needs it."""
+
+    text: bytes
+    indent: bytes
+    starts: list[int]
+    """Byte offset of each complete element."""
+    end: int
+    """Byte offset just after the last complete element."""
+    outcomes: list[Outcome]
+    times: list[int | None]
+    """Per element: its UTC time, None when it was rejected."""
+    ambiguous: list[int]
+    """Positions of elements in a repeated autumn hour (context for the DST rules)."""
+
+
+@dataclass
+class Block:
+    """Elements a snapshot repeats from the previous one: outcomes reused, not parsed."""
+
+    outcomes: list[Outcome]
+    times: list[int | None]
+    ambiguous: list[int]
+
+    def context(self) -> list[Known]:
+        """What the DST rules need of these earlier elements: the first clear time (they are in
+        time order), those in a repeated hour, and the last."""
+        picked = {position: self.outcomes[position][3] for position in self.ambiguous}
+        for position, known in enumerate(o[3] for o in self.outcomes):
+            if known.utc_us is not None and known.fold is None:
+                picked[position] = known
+                break
+        if self.outcomes:
+            picked[len(self.outcomes) - 1] = self.outcomes[-1][3]
+        return [picked[p] for p in sorted(picked)]
+
+
+class SnapshotChain:
+    """The previous ``historical_data`` snapshot of the run, to skip what the next one repeats.
+
+    The next file's first element is looked up in the previous file's text; if
+    everything from there to its last element is byte-identical at the start of
+    the next file (one ``memcmp``), those elements are not parsed again: their
+    outcomes are reused and their readings counted as repeats.
+    """
+
+    def __init__(self) -> None:
+        self.previous: Snapshot | None = None
+        self.reused = 0
+
+    def overlap(self, text: bytes, first: int, indent: bytes) -> tuple[int, int]:
+        """``(bytes of text covered from first, index of the previous file's element there)``;
+        ``(0, -1)`` when the file does not continue the previous one."""
+        prev = self.previous
+        if prev is None or prev.indent != indent:
+            return 0, -1
+        position = prev.text.find(text[first : first + 200])
+        if position == -1:
+            return 0, -1
+        index = bisect_left(prev.starts, position)
+        if index == len(prev.starts) or prev.starts[index] != position:
+            return 0, -1
+        length = prev.end - position
+        if text[first : first + length] != prev.text[position : prev.end]:
+            return 0, -1
+        if text[first + length : first + length + 1] not in (b",", b"\n", b"\r", b" ", b"]", b""):
+            return 0, -1
+        self.reused += len(prev.starts) - index
+        return length, index
+
+    def block(self, index: int) -> Block:
+        prev = self.previous
+        ambiguous = [p - index for p in prev.ambiguous if p >= index]
+        return Block(prev.outcomes[index:], prev.times[index:], ambiguous)
+
+
+@dataclass
+class FileReadings:
+    """What one file holds. ``readings`` rows are ``(device or None, utc_us, values)``."""
+
+    format: Format
+    records: int = 0
+    readings: list[tuple[str | None, int, list[float]]] = field(default_factory=list)
+    rejections: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    devices: Counter[str] = field(default_factory=Counter)
+    first_us: int | None = None
+    last_us: int | None = None
+    repeats: list[int] = field(default_factory=list)
+    """Sorted UTC times of valid elements repeated from the previous snapshot (their readings
+    were taken from that file)."""
+
+    released: int | None = None
+    """Valid readings before ``release()`` dropped them."""
+
+    @property
+    def valid(self) -> int:
+        if self.released is not None:
+            return self.released
+        return len(self.readings) + len(self.repeats)
+
+    def release(self) -> None:
+        """Free the readings once every day they belong to is done; counts stay."""
+        self.released = self.valid
+        self.readings = []
+        self.repeats = []
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejections.values())
+
+    def reason(self) -> str | None:
+        """The file-level reason, else a summary of rejected records."""
+        if self.error:
+            return self.error
+        if not self.rejections:
+            return None if self.readings else "no readings in the file"
+        top = ", ".join(f"{reason} ({n})" for reason, n in self.rejections.most_common(3))
+        more = len(self.rejections) - 3
+        return f"{self.rejected} record(s) rejected: {top}" + (
+            f" and {more} more" if more > 0 else ""
+        )
+
+
+@dataclass
+class _Raw:
+    stamp: object
+    payload: Any = None
+    error: str | None = None
+
+
+def read_readings(
+    fmt: Format,
+    data: bytes,
+    clock: LocalClock,
+    *,
+    chain: SnapshotChain | None = None,
+    hint_us: int | None = None,
+    limit: int = DEFAULT_MAX_FILE_BYTES,
+) -> FileReadings:
+    """The readings of one legacy file (any reading format except the SQLite database)."""
+    result = FileReadings(fmt)
+    try:
+        text = file_text(data, limit=limit)
+        if fmt is Format.HISTORICAL_DATA and chain is not None:
+            snapshot = _read_snapshot(text, clock, chain, result, hint_us)
+            if snapshot is not None:
+                return result
+            chain.previous = None
+        if fmt is Format.COORDINATOR_STATE_LOG:
+            raws = _json_lines(text)
+        else:
+            raws = _document_records(fmt, text)
+    except Unusable as exc:
+        result.error = str(exc)
+        return result
+    except (RecursionError, MemoryError):
+        result.error = "JSON nested too deeply"
+        return result
+    records_to_readings(raws, clock, result, hint_us=hint_us)
+    return result
+
+
+def read_records(fmt: Format, records: list[Mapping[str, Any]], clock: LocalClock) -> FileReadings:
+    """Readings from flat records already loaded (the optimiser's SQLite ``energy_data`` rows)."""
+    result = FileReadings(fmt)
+    records_to_readings([_Raw(r.get("timestamp"), r) for r in records], clock, result)
+    return result
+
+
+def _read_snapshot(
+    text: bytes,
+    clock: LocalClock,
+    chain: SnapshotChain,
+    result: FileReadings,
+    hint_us: int | None,
+) -> Snapshot | None:
+    """A historical snapshot through the chain; None when its layout needs the generic path."""
+    head = _ARRAY_HEAD.match(text)
+    if head is None:
+        return None
+    indent = head.group(1)
+    first = head.end() - 1
+    covered, index = chain.overlap(text, first, indent)
+    block = chain.block(index) if covered else Block([], [], [])
+    rest = split_array(text, first + covered, indent) if covered else split_array(text)
+    if rest is None:
+        return None
+    elements, closed, element_starts = rest
+    raws: list[_Raw] = []
+    for position, element in enumerate(elements):
+        try:
+            item = load_json(element)
+        except Unusable:
+            if position < len(elements) - 1 or closed:
+                return None
+            raws.append(_Raw(None, error="truncated record (the file was cut short)"))
+            continue
+        raws.append(_Raw(_stamp_of(item), item))
+    starts: list[int] = []
+    if covered:
+        shift = first - chain.previous.starts[index]
+        starts = [offset + shift for offset in chain.previous.starts[index:]]
+    outcomes = records_to_readings(raws, clock, result, context=block.context(), hint_us=hint_us)
+    _add_block(result, block)
+    complete = [i for i, raw in enumerate(raws) if raw.error is None]
+    if complete:
+        end = element_starts[complete[-1]] + len(elements[complete[-1]])
+    else:
+        end = first + covered
+    new = [outcomes[i] for i in complete]
+    snapshot = Snapshot(
+        text=text,
+        indent=indent,
+        starts=starts + [element_starts[i] for i in complete],
+        end=end,
+        outcomes=block.outcomes + new,
+        times=block.times + [o[1] for o in new],
+        ambiguous=block.ambiguous
+        + [len(block.outcomes) + i for i, o in enumerate(new) if o[3].fold is not None],
+    )
+    if snapshot.outcomes:
+        chain.previous = snapshot
+    return snapshot
+
+
+def _add_block(result: FileReadings, block: Block) -> None:
+    if not block.outcomes:
+        return
+    result.records += len(block.outcomes)
+    times = [t for t in block.times if t is not None]
+    for position in [i for i, t in enumerate(block.times) if t is None]:
+        result.rejections[block.outcomes[position][2]] += 1
+    if not times:
+        return
+    times.sort()
+    result.repeats = times
+    device = block.outcomes[-1][0]
+    if device:
+        result.devices[device] += len(times)
+    if result.first_us is None or times[0] < result.first_us:
+        result.first_us = times[0]
+    if result.last_us is None or times[-1] > result.last_us:
+        result.last_us = times[-1]
+
+
+def _document_records(fmt: Format, text: bytes) -> list[_Raw]:
+    try:
+        document = load_json(text)
+    except Unusable:
+        split = split_array(text)
+        if split is None:
+            raise
+        return _salvage(split[0], split[1])
+    if fmt is Format.COORDINATOR_STATE:
+        if not isinstance(document, dict):
+            raise Unusable(f"expected an object, found {_kind(document)}")
+        record = _state_record(document, None)
+        if record is None:
+            raise Unusable("no reading in the saved state (current_data is empty)")
+        return [record]
+    if isinstance(document, dict):
+        return [_Raw(document.get("timestamp"), document)]
+    if isinstance(document, list):
+        return [_Raw(_stamp_of(item), item) for item in document]
+    raise Unusable(f"expected an object or a list of objects, found {_kind(document)}")
+
+
+def _salvage(elements: list[bytes], closed: bool) -> list[_Raw]:
+    raws = []
+    for index, element in enumerate(elements):
+        try:
+            item = load_json(element)
+        except Unusable as exc:
+            last = index == len(elements) - 1
+            reason = (
+                "truncated record (the file was cut short)" if last and not closed else str(exc)
+            )
+            raws.append(_Raw(None, error=reason))
+            continue
+        raws.append(_Raw(_stamp_of(item), item))
+    if not any(r.error is None for r in raws):
+        raise Unusable(raws[0].error if raws else "empty array")
+    return raws
+
+
+def _json_lines(text: bytes) -> list[_Raw]:
+    raws: list[_Raw] = []
+    lines = text.splitlines()
+    parsed = 0
+    first_error: str | None = None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            state = load_json(line)
+        except Unusable as exc:
+            last = number == len(lines) and not text.endswith(b"\n")
+            reason = "truncated line (the file was cut short)" if last else f"line {number}: {exc}"
+            first_error = first_error or str(exc)
+            raws.append(_Raw(None, error=reason))
+            continue
+        parsed += 1
+        record = _state_record(state, number)
+        if record is not None:
+            raws.append(record)
+    if not parsed and first_error:
+        raise Unusable(first_error)
+    return raws
+
+
+def _state_record(state: Any, line: int | None) -> _Raw | None:
+    """The reading in a coordinator state object (``current_data``), if any."""
+    where = f"line {line}: " if line else ""
+    if not isinstance(state, dict):
+        return _Raw(None, error=f"{where}state is {_kind(state)}, not an object")
+    data = state.get("current_data")
+    if data is None or data == {}:
+        return None
+    if not isinstance(data, dict):
+        return _Raw(None, error=f"{where}current_data is {_kind(data)}, not an object")
+    stamp = data.get("timestamp") if data.get("timestamp") is not None else state.get("timestamp")
+    return _Raw(stamp, data)
+
+
+def _stamp_of(item: Any) -> object:
+    return item.get("timestamp") if isinstance(item, dict) else None
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "a boolean", type(None): "null"}
+    return names.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def records_to_readings(
+    raws: list[_Raw],
+    clock: LocalClock,
+    result: FileReadings,
+    *,
+    context: list[Known] | None = None,
+    hint_us: int | None = None,
+) -> list[Outcome]:
+    """Resolve timestamps (one sequence, for the DST rules), map and validate each record.
+
+    ``context`` holds earlier elements already resolved (from the snapshot chain).
+    Returns one outcome per raw record.
+    """
+    lead = context or []
+    stamps = [*lead, *(r.stamp if r.error is None else None for r in raws)]
+    resolved = clock.resolve(stamps, hint_us=hint_us)[len(lead) :]
+    readings = result.readings
+    rejections = result.rejections
+    devices = result.devices
+    outcomes: list[Outcome] = []
+    first, last = result.first_us, result.last_us
+    for raw, (utc_us, reason, naive, fold) in zip(raws, resolved, strict=True):
+        result.records += 1
+        device = values = None
+        if raw.error is not None:
+            reason = raw.error
+        elif reason is None:
+            values, device, reason = map_record(raw.payload)
+            if reason is None:
+                readings.append((device, utc_us, values))
+        outcomes.append(
+            (
+                device,
+                None if reason else utc_us,
+                reason,
+                Known(naive, None if reason else utc_us, reason, fold),
+                None if reason else values,
+            )
+        )
+        if reason is not None:
+            rejections[reason] += 1
+            continue
+        if device:
+            devices[device] += 1
+        if first is None or utc_us < first:
+            first = utc_us
+        if last is None or utc_us > last:
+            last = utc_us
+    result.first_us, result.last_us = first, last
+    return outcomes
