@@ -1,0 +1,81 @@
+"""What every raw store (and the spool) does to readings before keeping them.
+
+Both stores must keep exactly the same thing, so the rules live here once:
+
+- the frame is made canonical (``readings.normalize``);
+- times are kept at millisecond resolution (InfluxDB is written with
+  ``precision=ms``); readings that fall into the same millisecond merge;
+- ``±inf`` is not a measurement InfluxDB can hold: it becomes unknown (NaN),
+  with a warning;
+- a row whose fields are all unknown carries no reading. InfluxDB cannot store
+  a point without fields, so neither store keeps it: it is dropped with a
+  warning and is not counted in the rows a write acknowledges;
+- tag values (``device_id``, ``source``) must survive InfluxDB line protocol:
+  non-empty, no control characters, and no backslash at the end or in front of
+  a space, comma or ``=`` (line protocol has no way to escape a literal
+  backslash there). Anything else (spaces, commas, quotes, ``=``, other
+  backslashes) is fine. A bad value raises ``ValueError`` before anything is
+  written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from goodwe_pipeline import readings
+
+log = logging.getLogger(__name__)
+
+_UNREPRESENTABLE_TAG = re.compile(r"[\x00-\x1f\x7f]|\\$|\\[ ,=]")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    frame: pd.DataFrame
+    """Canonical, sorted by device and time, millisecond times, no all-NaN rows."""
+    dropped_empty: int
+    """Rows that were dropped because every field was unknown."""
+
+
+def check_tag_values(frame: pd.DataFrame) -> None:
+    """Raise ``ValueError`` naming any tag value that line protocol cannot carry."""
+    for tag in readings.TAGS:
+        for value in pd.unique(frame[tag]):
+            text = str(value)
+            if not text or _UNREPRESENTABLE_TAG.search(text):
+                raise ValueError(
+                    f"{tag} {text!r} cannot be stored: it must be non-empty, without control "
+                    "characters, and without a backslash at the end or before a space, comma or '='"
+                )
+
+
+def prepare(readings_frame: pd.DataFrame) -> Prepared:
+    """Apply the module's rules to a reading-shaped frame (see the module docstring)."""
+    frame = readings.normalize(readings_frame)
+    if frame.empty:
+        return Prepared(frame, 0)
+    check_tag_values(frame)
+    times = frame[readings.TIME]
+    floored = times.dt.floor("ms")
+    if not floored.equals(times):
+        frame[readings.TIME] = floored
+        if frame.duplicated([readings.DEVICE_ID, readings.TIME]).any():
+            frame = readings.normalize(frame)
+    fields = list(readings.FIELD_NAMES)
+    values = frame[fields].to_numpy()
+    infinite = np.isinf(values)
+    if infinite.any():
+        log.warning("%d infinite field values stored as unknown (NaN)", int(infinite.sum()))
+        values = np.where(infinite, np.nan, values)
+        frame[fields] = values
+    empty = np.isnan(values).all(axis=1)
+    dropped = int(empty.sum())
+    if dropped:
+        log.warning("%d readings with no known field were not stored", dropped)
+        frame = frame.loc[~empty].reset_index(drop=True)
+    return Prepared(frame, dropped)

@@ -1,0 +1,456 @@
+"""One contract for both raw stores: a real ``influxd`` and Parquet files on disk.
+
+Store-specific tests (InfluxDB auth, database and retention-policy creation,
+retries, gzip; Parquet layout and concurrent writer processes) follow the
+contract.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from goodwe_pipeline import readings
+from goodwe_pipeline.days import day_window
+from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
+from goodwe_pipeline.raw_store.base import RawStore
+from goodwe_pipeline.raw_store.influx import InfluxRawStore, InfluxRefusedError
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
+from goodwe_pipeline_tests.servers import InfluxServer, free_port
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+PASSWORD = "pw-Secret-4711"
+TOKEN = "tok-Secret-0815"
+AWKWARD_IDS = [
+    "inv 1",
+    "a,b",
+    'q"uote',
+    "it's",
+    "k=v",
+    "back\\slash",
+    "dir/../x",
+    "ąę 💡",
+    "all , = \" ' \\x %2F",
+]
+
+
+def make_readings(
+    devices: list[str],
+    start: datetime = T0,
+    periods: int = 20,
+    freq: str = "10s",
+    *,
+    seed: int = 0,
+    nan_share: float = 0.2,
+) -> pd.DataFrame:
+    """Random readings with some unknown fields (never a row with all fields unknown)."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, periods=periods, freq=freq, tz="UTC")
+    frames = []
+    for device in devices:
+        values = rng.normal(0, 1000, (periods, len(readings.FIELD_NAMES))).round(3)
+        values[rng.random(values.shape) < nan_share] = np.nan
+        values[:, 0] = rng.normal(500, 100, periods).round(1)
+        frame = pd.DataFrame(values, columns=list(readings.FIELD_NAMES))
+        frame.insert(0, "source", "inverter")
+        frame.insert(0, "device_id", device)
+        frame.insert(0, "time", times)
+        frames.append(frame)
+    return readings.normalize(pd.concat(frames, ignore_index=True))
+
+
+def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected.reset_index(drop=True), check_exact=True
+    )
+
+
+def make_influx(server: InfluxServer, database: str, **options) -> InfluxRawStore:
+    options.setdefault("retries", 1)
+    options.setdefault("backoff", 0.05)
+    options.setdefault("create_database", True)
+    return InfluxRawStore(server.url, database, **options)
+
+
+@pytest.fixture(params=["influxdb", "parquet"])
+def store(request, tmp_path) -> RawStore:
+    if request.param == "influxdb":
+        server = request.getfixturevalue("influx_server")
+        return make_influx(server, request.getfixturevalue("influx_db"))
+    return ParquetRawStore(tmp_path / "raw")
+
+
+# -- the contract ----------------------------------------------------------------
+
+
+def test_every_field_round_trips_including_nan(store):
+    frame = make_readings(["GW0001", "GW0002"], periods=30)
+    frame.loc[0, "pv_power_w"] = 0.0
+    frame.loc[1, "grid_power_w"] = -3.0
+    frame.loc[2, "grid_frequency_hz"] = 49.99
+    frame.loc[3, "pv_energy_total_kwh"] = 123456789.125
+    frame.loc[4, "battery_current_a"] = 1e-7
+    frame.loc[5, "load_power_w"] = 1e20
+    frame.loc[6, "pv_power_w"] = np.nan
+    frame["inverter_clock_skew_s"] = np.nan
+    frame.loc[7, "time"] = frame.loc[7, "time"] + pd.Timedelta(milliseconds=123)
+    expected = readings.normalize(frame)
+    assert expected[list(readings.FIELD_NAMES)].isna().any().all()
+
+    assert store.write(frame) == len(frame)
+    back = store.read(T0, T0 + timedelta(hours=1))
+    assert_same(back, expected)
+    assert str(back["time"].dtype) == "datetime64[us, UTC]"
+
+
+def test_rewrite_leaves_one_copy_and_merges_fields(store):
+    frame = make_readings(["GW0001", "GW0002"], periods=10, nan_share=0)
+    store.write(frame)
+    assert store.write(frame) == len(frame)
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
+
+    # Known fields of a rewrite overwrite; unknown ones keep what was stored.
+    update = frame.iloc[:3].copy()
+    update["pv_power_w"] = [1.0, 2.0, 3.0]
+    update["load_power_w"] = np.nan
+    store.write(update)
+    back = store.read(T0, T0 + timedelta(hours=1))
+    expected = frame.copy()
+    expected.loc[:2, "pv_power_w"] = [1.0, 2.0, 3.0]
+    assert_same(back, expected)
+
+
+def test_bounds_are_half_open(store):
+    frame = make_readings(["GW0001"], periods=6, freq="1min")
+    store.write(frame)
+    start, end = T0 + timedelta(minutes=1), T0 + timedelta(minutes=4)
+    back = store.read(start, end)
+    assert back["time"].tolist() == [pd.Timestamp(start + timedelta(minutes=i)) for i in range(3)]
+    assert store.read(end, end).empty
+    assert len(store.read(start, end - timedelta(milliseconds=1))) == 3
+    assert len(store.read(start + timedelta(milliseconds=1), end)) == 2
+
+
+def test_several_devices_filters_and_device_listing(store):
+    frame = make_readings(["GW0001", "GW0002", "GW0003"], periods=12, freq="5min")
+    later = make_readings(["GW0004"], start=T0 + timedelta(days=2), periods=3)
+    store.write(pd.concat([frame, later]))
+    end = T0 + timedelta(hours=1)
+
+    back = store.read(T0, end, ["GW0003", "GW0001"])
+    assert_same(back, frame[frame["device_id"].isin(["GW0001", "GW0003"])])
+    assert store.read(T0, end, []).empty
+    assert store.read(T0, end, ["nobody"]).empty
+    assert store.devices(T0, end) == ["GW0001", "GW0002", "GW0003"]
+    assert store.devices(T0, T0 + timedelta(days=3)) == ["GW0001", "GW0002", "GW0003", "GW0004"]
+    assert store.devices(T0 + timedelta(days=1), T0 + timedelta(days=2)) == []
+
+
+@pytest.mark.parametrize(("day", "hours"), [(date(2025, 3, 30), 23), (date(2025, 10, 26), 25)])
+def test_dst_day_in_warsaw(store, day, hours):
+    start, end = day_window(day, "Europe/Warsaw")
+    assert end - start == timedelta(hours=hours)
+    frame = make_readings(
+        ["GW0001"], start=start - timedelta(hours=2), periods=(hours + 4) * 6, freq="10min"
+    )
+    store.write(frame)
+    back = store.read(start, end)
+    assert len(back) == hours * 6
+    assert back["time"].iloc[0] == pd.Timestamp(start)
+    assert back["time"].iloc[-1] == pd.Timestamp(end - timedelta(minutes=10))
+    inside = frame[(frame["time"] >= start) & (frame["time"] < end)]
+    assert_same(back, inside)
+
+
+def test_one_hundred_thousand_rows(store):
+    frame = make_readings(["GW0001", "GW0002"], periods=50_000, freq="5s", seed=3)
+    assert store.write(frame) == 100_000
+    back = store.read(T0, T0 + timedelta(days=3))
+    assert_same(back, frame)
+
+
+def test_awkward_device_ids(store):
+    frame = make_readings(AWKWARD_IDS, periods=3)
+    assert store.write(frame) == len(frame)
+    end = T0 + timedelta(hours=1)
+    assert_same(store.read(T0, end), frame)
+    assert store.devices(T0, end) == sorted(AWKWARD_IDS)
+    for device in AWKWARD_IDS:
+        assert_same(store.read(T0, end, [device]), frame[frame["device_id"] == device])
+
+
+@pytest.mark.parametrize("device", ["trailing\\", "back\\ space", "back\\,comma", "", "new\nline"])
+def test_tag_values_line_protocol_cannot_carry_are_refused(store, device):
+    frame = make_readings(["GW0001", device], periods=2)
+    with pytest.raises(ValueError, match="cannot be stored"):
+        store.write(frame)
+    assert store.devices(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+
+
+def test_rows_with_no_known_field_are_not_stored(store, caplog):
+    frame = make_readings(["GW0001"], periods=3)
+    frame.loc[1, list(readings.FIELD_NAMES)] = np.nan
+    frame.loc[2, "load_power_w"] = np.inf
+    with caplog.at_level("WARNING"):
+        assert store.write(frame) == 2
+    assert "no known field" in caplog.text and "infinite" in caplog.text
+    back = store.read(T0, T0 + timedelta(hours=1))
+    expected = frame.drop(index=1).reset_index(drop=True)
+    expected.loc[1, "load_power_w"] = np.nan
+    assert_same(back, expected)
+
+
+def test_bounds_must_be_aware(store):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.read(datetime(2025, 1, 1), datetime(2025, 1, 2))
+
+
+def test_health_of_a_working_store(store):
+    health = store.health()
+    assert health.ok, health.detail
+    assert health.latency_ms >= 0
+
+
+def _down_stores(tmp_path: Path) -> list[tuple[RawStore, list[str]]]:
+    port = free_port()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's root should be")
+    options = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
+    return [
+        (
+            InfluxRawStore(
+                f"http://127.0.0.1:{port}", "db", username="goodwe", password=PASSWORD, **options
+            ),
+            [PASSWORD],
+        ),
+        (InfluxRawStore(f"http://127.0.0.1:{port}", "db", token=TOKEN, **options), [TOKEN]),
+        (
+            InfluxRawStore(f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/", "db", **options),
+            [PASSWORD],
+        ),
+        (ParquetRawStore(blocker / "raw"), []),
+        (ParquetRawStore(blocker), []),
+    ]
+
+
+def test_a_store_that_is_down_raises_one_typed_error_without_secrets(tmp_path):
+    frame = make_readings(["GW0001"], periods=2)
+    for store, secrets in _down_stores(tmp_path):
+        assert all(secret not in store.url for secret in secrets)
+        for action in (
+            lambda s=store: s.write(frame),
+            lambda s=store: s.read(T0, T0 + timedelta(hours=1)),
+            lambda s=store: s.devices(T0, T0 + timedelta(hours=1)),
+        ):
+            with pytest.raises(StoreUnavailableError) as caught:
+                action()
+            message = str(caught.value)
+            assert store.url in message and caught.value.url == store.url
+            assert all(secret not in message for secret in secrets), message
+        health = store.health()
+        assert not health.ok
+        assert all(secret not in health.detail for secret in secrets)
+
+
+def test_stopped_influx_server_raises_typed_error(tmp_path):
+    server = InfluxServer(tmp_path / "influxd")
+    server.start()
+    store = make_influx(server, "goodwe", password=PASSWORD, username="goodwe")
+    store.write(make_readings(["GW0001"], periods=2))
+    server.stop()
+    with pytest.raises(StoreUnavailableError, match="after 2 attempts") as caught:
+        store.write(make_readings(["GW0001"], periods=2))
+    assert server.url in str(caught.value) and PASSWORD not in str(caught.value)
+
+
+# -- InfluxDB specifics ----------------------------------------------------------
+
+
+def test_influx_user_and_password(tmp_path, caplog):
+    server = InfluxServer(tmp_path / "influxd-auth", auth=True)
+    server.start()
+    try:
+        good = make_influx(
+            server, "goodwe", username=server.admin_user, password=server.admin_password
+        )
+        frame = make_readings(["GW0001"], periods=5)
+        assert good.write(frame) == 5
+        assert_same(good.read(T0, T0 + timedelta(hours=1)), frame)
+
+        # A user with rights on an existing database only: creating it is refused, harmlessly.
+        for statement in (
+            'CREATE DATABASE "shared"',
+            f"CREATE USER \"writer\" WITH PASSWORD '{PASSWORD}'",
+            'GRANT ALL ON "shared" TO "writer"',
+        ):
+            answer = requests.post(
+                f"{server.url}/query",
+                data={"q": statement},
+                auth=(server.admin_user, server.admin_password),
+                timeout=10,
+            )
+            assert answer.ok and "error" not in answer.text, answer.text
+        writer = make_influx(server, "shared", username="writer", password=PASSWORD)
+        with caplog.at_level("WARNING"):
+            assert writer.write(frame) == 5
+        assert "could not create InfluxDB database shared" in caplog.text
+        assert PASSWORD not in caplog.text
+        assert_same(writer.read(T0, T0 + timedelta(hours=1)), frame)
+
+        wrong = make_influx(server, "goodwe", username=server.admin_user, password=PASSWORD)
+        anonymous = make_influx(server, "goodwe")
+        token = make_influx(server, "goodwe", token=TOKEN)
+        for store, secret in ((wrong, PASSWORD), (anonymous, None), (token, TOKEN)):
+            with pytest.raises(InfluxRefusedError, match="authentication failed") as caught:
+                store.read(T0, T0 + timedelta(hours=1))
+            assert "HTTP 401" in caught.value.reason
+            assert secret is None or secret not in str(caught.value)
+            with pytest.raises(StoreUnavailableError, match="authentication failed"):
+                store.write(frame)
+    finally:
+        server.stop()
+
+
+def test_influx_creates_database_and_retention_policy(influx_server, influx_db):
+    options = {"retention_policy": "thirty days", "retention_duration": "30d"}
+    store = make_influx(influx_server, influx_db, **options)
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    frame = make_readings(["GW0001"], start=recent, periods=4)
+    assert store.write(frame) == 4
+    policies = json.loads(influx_server.query(f'SHOW RETENTION POLICIES ON "{influx_db}"'))
+    rows = policies["results"][0]["series"][0]["values"]
+    assert ["thirty days", "720h0m0s"] in [row[:2] for row in rows]
+    counted = json.loads(
+        influx_server.query(
+            'SELECT count("pv_power_w") FROM "thirty days"."inverter_readings"', db=influx_db
+        )
+    )
+    assert counted["results"][0]["series"][0]["values"][0][1] == 4
+    in_default_policy = json.loads(
+        influx_server.query('SELECT count("pv_power_w") FROM "inverter_readings"', db=influx_db)
+    )
+    assert "series" not in in_default_policy["results"][0]
+
+    again = make_influx(influx_server, influx_db, **options)
+    assert_same(again.read(recent, recent + timedelta(hours=1)), frame)
+    # Readings older than the policy keeps are refused loudly, not dropped quietly.
+    with pytest.raises(StoreUnavailableError, match="beyond retention policy"):
+        again.write(make_readings(["GW0001"], start=recent - timedelta(days=60), periods=2))
+
+
+def test_influx_missing_database_is_reported_not_retried(influx_server, influx_db):
+    store = make_influx(influx_server, influx_db, create_database=False, retries=3, backoff=5)
+    with pytest.raises(InfluxRefusedError, match="database not found") as caught:
+        store.write(make_readings(["GW0001"], periods=2))
+    assert "attempts" not in caught.value.reason
+    with pytest.raises(StoreUnavailableError, match="database not found"):
+        store.read(T0, T0 + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("gzip", [True, False])
+def test_influx_batches_with_and_without_gzip(influx_server, influx_db, gzip):
+    store = make_influx(influx_server, influx_db, gzip=gzip, batch_lines=97, workers=3)
+    frame = make_readings(["GW0001", "GW0002", "GW0003"], periods=400)
+    assert store.write(frame) == 1200
+    assert_same(store.read(T0, T0 + timedelta(days=1)), frame)
+
+
+def test_influx_json_answers_read_like_csv_answers(influx_server, influx_db):
+    store = make_influx(influx_server, influx_db)
+    frame = make_readings(AWKWARD_IDS, periods=4)
+    frame["inverter_clock_skew_s"] = np.nan
+    store.write(frame)
+    as_json = make_influx(influx_server, influx_db, read_format="json")
+    end = T0 + timedelta(hours=1)
+    assert_same(as_json.read(T0, end), frame)
+    assert_same(
+        as_json.read(T0, end, [AWKWARD_IDS[2]]), frame[frame["device_id"] == AWKWARD_IDS[2]]
+    )
+    assert as_json.read(end, end + timedelta(hours=1)).empty
+
+
+def test_influx_write_waits_for_a_server_coming_back(tmp_path):
+    server = InfluxServer(tmp_path / "influxd-late")
+    store = make_influx(server, "goodwe", retries=8, backoff=0.25)
+    starter = threading.Timer(0.5, server.start)
+    starter.start()
+    try:
+        frame = make_readings(["GW0001"], periods=5)
+        assert store.write(frame) == 5
+        assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
+    finally:
+        starter.join()
+        server.stop()
+
+
+def test_open_raw_store_picks_the_implementation(tmp_path, influx_server):
+    influx = open_raw_store(data_dir=tmp_path, influx_url=influx_server.url, influx_db="x")
+    assert isinstance(influx, InfluxRawStore) and influx.url == influx_server.url
+    parquet = open_raw_store(data_dir=tmp_path)
+    assert isinstance(parquet, ParquetRawStore) and parquet.root == tmp_path / "raw"
+
+
+# -- Parquet specifics -----------------------------------------------------------
+
+
+def test_parquet_layout_is_one_file_per_utc_day_and_device(tmp_path):
+    store = ParquetRawStore(tmp_path / "raw")
+    start = datetime(2025, 6, 1, 23, 0, tzinfo=UTC)
+    store.write(make_readings(["GW0001", "dir/../x"], start=start, periods=12, freq="10min"))
+    files = sorted(
+        p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file()
+    )
+    assert files == [
+        "2025-06-01/GW0001.parquet",
+        "2025-06-01/dir%2F..%2Fx.parquet",
+        "2025-06-02/GW0001.parquet",
+        "2025-06-02/dir%2F..%2Fx.parquet",
+    ]
+    assert file_name("a b") == "a%20b.parquet"
+
+
+def _append_rows(root: str, device: str, offset: int, count: int) -> None:
+    store = ParquetRawStore(root)
+    for i in range(count):
+        row = make_readings([device], start=T0 + timedelta(seconds=2 * i + offset), periods=1)
+        store.write(row)
+
+
+def test_parquet_concurrent_writer_processes_lose_nothing(tmp_path):
+    root = str(tmp_path / "raw")
+    context = multiprocessing.get_context("spawn")
+    writers = [
+        context.Process(target=_append_rows, args=(root, "GW0001", offset, 25)) for offset in (0, 1)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(120)
+        assert writer.exitcode == 0
+    back = ParquetRawStore(root).read(T0, T0 + timedelta(hours=1))
+    assert len(back) == 50
+    assert back["time"].is_monotonic_increasing and back["time"].is_unique
+    assert not list(Path(root).rglob(".*.tmp"))
+
+
+def test_parquet_reads_files_written_before_a_field_was_added(tmp_path):
+    store = ParquetRawStore(tmp_path / "raw")
+    frame = make_readings(["GW0001"], periods=3)
+    store.write(frame)
+    path = store.root / "2025-06-01" / "GW0001.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["inverter_clock_skew_s", "work_mode"]), path)
+    expected = frame.copy()
+    expected[["inverter_clock_skew_s", "work_mode"]] = np.nan
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), expected)
+    store.write(frame)
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)

@@ -1,0 +1,177 @@
+"""The spool: durable under SIGKILL, replayed into a real store exactly once, in order."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from goodwe_pipeline import readings
+from goodwe_pipeline.raw_store import StoreUnavailableError
+from goodwe_pipeline.raw_store.influx import InfluxRawStore
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline.spool import Spool
+
+T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+DEVICES = ["GW0001", "GW 0002"]
+
+
+def poll(seq: int, rows_per_device: int = 5) -> pd.DataFrame:
+    """What one sensor tick would have written: ``rows_per_device`` readings per device."""
+    times = pd.date_range(
+        T0 + timedelta(minutes=seq), periods=rows_per_device, freq="10s", tz="UTC"
+    )
+    frames = []
+    for i, device in enumerate(DEVICES):
+        frame = pd.DataFrame({"time": times, "device_id": device, "source": "inverter"})
+        frame["pv_power_w"] = float(seq)
+        frame["battery_soc_pct"] = np.linspace(20, 80, rows_per_device) + i
+        frame["grid_power_w"] = np.nan if seq % 2 else -100.0 * seq
+        frames.append(frame)
+    return readings.normalize(pd.concat(frames, ignore_index=True))
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from goodwe_pipeline.spool import Spool
+    from goodwe_pipeline_tests.test_spool import poll
+
+    spool = Spool(sys.argv[1])
+    seq = 0
+    while True:
+        entry_id = spool.append(poll(seq))
+        print(seq, entry_id, flush=True)
+        seq += 1
+    """
+)
+
+
+def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path):
+    directory = tmp_path / "spool"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    acknowledged: dict[int, int] = {}
+    try:
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            seq, entry_id = map(int, line.split())
+            acknowledged[seq] = entry_id
+            if len(acknowledged) >= 40:
+                break
+        writer.send_signal(signal.SIGKILL)
+        for line in writer.stdout:  # acknowledged before the kill, still in the pipe
+            seq, entry_id = map(int, line.split())
+            acknowledged[seq] = entry_id
+    finally:
+        writer.kill()
+        writer.wait(30)
+    assert writer.returncode == -signal.SIGKILL
+
+    with sqlite3.connect(directory / "spool.sqlite") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        ids = {row[0] for row in conn.execute("SELECT id FROM entries")}
+    assert set(acknowledged.values()) <= ids
+    spool = Spool(directory)
+    pending = spool.pending()
+    expected = readings.normalize(pd.concat([poll(seq) for seq in acknowledged]))
+    kept = pending.merge(expected, on=["device_id", "time"], suffixes=("", "_expected"))
+    assert len(kept) == len(expected)
+    assert (kept["pv_power_w"] == kept["pv_power_w_expected"]).all()
+    assert spool.backlog_entries() == len(ids) and spool.backlog_rows() == len(pending)
+
+
+def test_replay_after_an_outage_writes_each_reading_once_in_order(
+    influx_server, influx_db, tmp_path
+):
+    store = InfluxRawStore(
+        influx_server.url, influx_db, create_database=True, retries=1, backoff=0.05
+    )
+    spool = Spool(tmp_path / "spool")
+    polls = [poll(seq) for seq in range(8)]
+    assert store.write(polls[0]) == 10
+
+    influx_server.stop()
+    try:
+        for frame in polls[1:]:
+            with pytest.raises(StoreUnavailableError):
+                store.write(frame)
+            spool.append(frame)
+        assert spool.backlog_rows() == 70 and spool.backlog_entries() == 7
+        down = spool.replay(store)
+        assert down.written == 0 and down.remaining == 70
+        assert down.error is not None and influx_server.url in down.error
+        assert spool.backlog_entries() == 7
+    finally:
+        influx_server.start()
+
+    # Oldest first: a replay limited to 20 rows writes the first two spooled polls.
+    first = spool.replay(store, max_rows=20)
+    assert (first.written, first.remaining, first.entries, first.error) == (20, 50, 2, None)
+    end = T0 + timedelta(hours=1)
+    assert_stored(store, polls[:3], end)
+
+    # A crash between the store's acknowledgement and the delete repeats an entry: harmless.
+    store.write(polls[3])
+    rest = spool.replay(store)
+    assert (rest.written, rest.remaining, rest.error) == (50, 0, None)
+    assert spool.backlog_rows() == 0 and spool.backlog_entries() == 0 and spool.oldest() is None
+    assert spool.replay(store).written == 0
+
+    counted = json.loads(
+        influx_server.query('SELECT count("pv_power_w") FROM "inverter_readings"', db=influx_db)
+    )
+    assert counted["results"][0]["series"][0]["values"][0][1] == 80
+    assert_stored(store, polls, end)
+
+
+def assert_stored(store, polls: list[pd.DataFrame], end: datetime) -> None:
+    expected = readings.normalize(pd.concat(polls, ignore_index=True))
+    pd.testing.assert_frame_equal(store.read(T0, end), expected)
+
+
+def test_replay_into_parquet_and_backlog_reporting(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    assert spool.backlog_rows() == 0 and spool.oldest() is None
+    before = datetime.now(UTC)
+    for seq in range(3):
+        spool.append(poll(seq))
+    assert spool.append(readings.empty_frame()) is None
+    assert spool.backlog_rows() == 30 and spool.backlog_entries() == 3
+    oldest = spool.oldest()
+    assert oldest is not None and before <= oldest <= datetime.now(UTC)
+    pd.testing.assert_frame_equal(
+        spool.pending(), readings.normalize(pd.concat([poll(s) for s in range(3)]))
+    )
+
+    store = ParquetRawStore(tmp_path / "raw")
+    result = spool.replay(store)
+    assert (result.written, result.remaining, result.entries) == (30, 0, 3)
+    assert len(store.read(T0, T0 + timedelta(hours=1))) == 30
+
+
+def test_a_store_that_refuses_keeps_the_entries(influx_server, influx_db, tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.append(poll(0))
+    missing_database = InfluxRawStore(influx_server.url, influx_db, retries=0)
+    result = spool.replay(missing_database)
+    assert result.written == 0 and result.remaining == 10
+    assert "database not found" in (result.error or "")
+
+
+def test_readings_a_store_would_refuse_never_enter_the_spool(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    bad = poll(0)
+    bad.loc[0, "device_id"] = "ends with a backslash\\"
+    with pytest.raises(ValueError, match="cannot be stored"):
+        spool.append(bad)
+    assert spool.backlog_rows() == 0
