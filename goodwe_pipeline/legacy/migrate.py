@@ -667,9 +667,9 @@ def _note_decisions(
     entry.valid_records = rows.records - rows.rejected
     entry.first_us, entry.last_us = rows.first_us, rows.last_us
     entry.reason = rows.reason()
-    if rows.error or (rows.records and rows.rejected == rows.records) or not rows.records:
+    if rows.error or (rows.records and rows.rejected == rows.records):
         entry.outcome = "rejected"
-        entry.reason = entry.reason or "no records in the file"
+        entry.reason = entry.reason or "every record in the file is invalid"
     elif rows.rows:
         entry.outcome = "migrated"
     elif entry.outcome not in ("migrated",):
