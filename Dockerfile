@@ -24,4 +24,4 @@ COPY deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 USER dagster
 EXPOSE 3000 4000
-CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "goodwe_pipeline.definitions"]
+CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "goodwe_pipeline.definitions", "--location-name", "goodwe_pipeline"]

@@ -105,6 +105,7 @@ def test_compose_has_the_stack_services(compose):
 
     assert services["user_code"]["command"] == [
         "dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "goodwe_pipeline.definitions",
+        "--location-name", "goodwe_pipeline",
     ]  # fmt: skip
     assert services["dagster_webserver"]["command"] == [
         "dagster-webserver", "-h", "0.0.0.0", "-p", "3000", "-w", "workspace.yaml",
@@ -116,6 +117,7 @@ def test_compose_has_the_stack_services(compose):
     workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
     server = workspace["load_from"][0]["grpc_server"]
     assert (server["host"], server["port"]) == ("user_code", 4000)
+    assert server["location_name"] == "goodwe_pipeline"
 
 
 def test_every_file_the_stack_references_exists(compose):
