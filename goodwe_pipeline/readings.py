@@ -165,8 +165,8 @@ def from_goodwe(
     if isinstance(clock, datetime) and inverter_timezone:
         local = pd.Timestamp(clock)
         if local.tzinfo is None:
-            local = local.tz_localize(inverter_timezone, ambiguous=True, nonexistent="shift_forward")
-        reading["inverter_clock_skew_s"] = float(
-            (local - pd.Timestamp(polled_at)).total_seconds()
-        )
+            local = local.tz_localize(
+                inverter_timezone, ambiguous=True, nonexistent="shift_forward"
+            )
+        reading["inverter_clock_skew_s"] = float((local - pd.Timestamp(polled_at)).total_seconds())
     return reading

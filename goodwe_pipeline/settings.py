@@ -90,7 +90,9 @@ def _parse_port(text: str, raw: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise ValueError(f"GOODWE_INVERTERS entry {raw.strip()!r}: port {text!r} is not a number") from None
+        raise ValueError(
+            f"GOODWE_INVERTERS entry {raw.strip()!r}: port {text!r} is not a number"
+        ) from None
     if not 0 < port < 65536:
         raise ValueError(f"GOODWE_INVERTERS entry {raw.strip()!r}: port {port} out of range")
     return port

@@ -52,7 +52,15 @@ def test_secrets_are_env_vars_not_values(monkeypatch) -> None:
 
 def test_dagster_cli_validates_definitions() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "goodwe_pipeline.definitions"],
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "goodwe_pipeline.definitions",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
