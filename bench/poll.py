@@ -5,7 +5,8 @@ so they do not share the poller's interpreter. Prints, per fleet size, the
 tick time, the slowest single inverter read in that tick and the ratio of the
 tick to a lone inverter's read (target: 50 inverters within 3x), then our own
 overhead per reading: building the canonical frame and writing it to the
-Parquet raw store (target: at most 10 ms per reading).
+Parquet raw store, for a tick of one inverter and of the whole fleet, tick after tick
+(target: at most 10 ms per reading).
 
     .venv/bin/python bench/poll.py [--latency 0.05] [--ticks 5]
 
@@ -24,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.inverter_client import InverterPoller
-from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline.raw_store.parquet import COMPACT_AFTER, ParquetRawStore
 from goodwe_pipeline.settings import InverterAddress
 
 SIZES = (1, 10, 50)
@@ -88,8 +90,12 @@ async def measure(addresses: list[InverterAddress], ticks: int) -> dict[int, dic
     return figures
 
 
-def overhead_per_reading(addresses: list[InverterAddress], ticks: int) -> tuple[float, float, int]:
-    """Median ms per reading to normalise a tick's readings and write them to Parquet."""
+def overhead_per_reading(
+    addresses: list[InverterAddress], ticks: int
+) -> dict[int, tuple[float, float, float]]:
+    """Per fleet size: median ms per reading to normalise a tick's readings, and median and
+    mean ms per reading to write them to the Parquet store, tick after tick 30 s apart (as
+    the sensor does; the mean includes the compactions every ``COMPACT_AFTER`` ticks)."""
 
     async def one_tick():
         poller = InverterPoller(timeout_s=2.0, retries=2, budget_s=45)
@@ -97,20 +103,29 @@ def overhead_per_reading(addresses: list[InverterAddress], ticks: int) -> tuple[
         await poller.close()
         return [r.reading for r in results if r.reading is not None]
 
-    sample = asyncio.run(one_tick())
-    normalise_ms, write_ms = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        store = ParquetRawStore(Path(tmp) / "raw")
-        for i in range(ticks):
-            batch = [{**r, readings.TIME: r[readings.TIME].replace(microsecond=i)} for r in sample]
-            started = time.perf_counter()
-            frame = readings.from_records(batch)
-            normalised = time.perf_counter()
-            store.write(frame)
-            written = time.perf_counter()
-            normalise_ms.append((normalised - started) * 1000 / len(batch))
-            write_ms.append((written - normalised) * 1000 / len(batch))
-    return statistics.median(normalise_ms), statistics.median(write_ms), len(sample)
+    full = asyncio.run(one_tick())
+    figures = {}
+    for size in (1, len(full)):
+        sample = full[:size]
+        normalise_ms, write_ms = [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            store = ParquetRawStore(Path(tmp) / "raw")
+            for i in range(max(ticks, 2 * COMPACT_AFTER)):
+                shift = timedelta(seconds=30 * i)
+                batch = [{**r, readings.TIME: r[readings.TIME] + shift} for r in sample]
+                started = time.perf_counter()
+                frame = readings.from_records(batch)
+                normalised = time.perf_counter()
+                store.write(frame)
+                written = time.perf_counter()
+                normalise_ms.append((normalised - started) * 1000 / len(batch))
+                write_ms.append((written - normalised) * 1000 / len(batch))
+        figures[size] = (
+            statistics.median(normalise_ms),
+            statistics.median(write_ms),
+            statistics.mean(write_ms),
+        )
+    return figures
 
 
 def main() -> int:
@@ -121,7 +136,7 @@ def main() -> int:
     process, addresses = start_emulators(max(SIZES), args.latency)
     try:
         figures = asyncio.run(measure(addresses, args.ticks))
-        normalise_ms, write_ms, count = overhead_per_reading(addresses, args.ticks)
+        overheads = overhead_per_reading(addresses, args.ticks)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(20)
@@ -132,12 +147,16 @@ def main() -> int:
         print(f"{size:>9} {f['tick']:>8.3f} {f['slowest']:>15.3f} {f['tick'] / single:>19.2f}")
     ratio = figures[max(SIZES)]["tick"] / single
     print(f"target: {max(SIZES)} inverters <= 3x single read: {'met' if ratio <= 3 else 'NOT met'}")
-    total = normalise_ms + write_ms
-    print(
-        f"our overhead per reading ({count} readings per tick): normalise {normalise_ms:.2f} ms "
-        f"+ Parquet write {write_ms:.2f} ms = {total:.2f} ms "
-        f"(target <= 10 ms: {'met' if total <= 10 else 'NOT met'})"
-    )
+    for count, (normalise_ms, write_ms, write_mean_ms) in overheads.items():
+        total = normalise_ms + write_ms
+        amortised = normalise_ms + write_mean_ms
+        print(
+            f"our overhead per reading ({count} readings per tick): normalise {normalise_ms:.2f} ms "
+            f"+ Parquet write {write_ms:.2f} ms = {total:.2f} ms (median tick); "
+            f"{amortised:.2f} ms with compactions (mean) "
+            f"(target <= 10 ms: {'met' if max(total, amortised) <= 10 else 'NOT met'})"
+        )
+    print("load average: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

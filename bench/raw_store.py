@@ -1,19 +1,20 @@
 """Raw-store benchmark: one day of 10-second readings for 10 devices (86,400 rows).
 
 InfluxDB: a private ``influxd`` (started here, on a free port and a temporary
-data directory) receives the rows twice per round, each time into a fresh
+data directory) receives the rows four times per round, each time into a fresh
 database:
 
-- floor: the same points as pre-serialised line protocol, POSTed in
-  5,000-line batches one after another (what the server itself needs);
-- store: ``InfluxRawStore.write`` of the DataFrame (serialising, batching,
-  posting).
+- floor: the same points as pre-serialised line protocol, gzip-compressed in
+  advance, POSTed in 5,000-line batches one after another (what the server
+  itself needs);
+- store: ``InfluxRawStore.write`` of the DataFrame (serialising, compressing,
+  batching, posting), with its default gzip bodies;
+- and the same pair without compression (``gzip=False``), printed for scale.
 
-Target: store <= 1.5 x floor. The order of the two alternates between rounds,
-after one uncounted warm-up round.
-The store is also timed with gzip forced on (it is off by default for a
-server on loopback) against a floor of pre-compressed bodies. Then the Parquet
-store writes, rewrites (merge) and reads the same rows.
+Target: gzip store <= 1.5 x gzip floor. The order of floor and store alternates
+between rounds, after one uncounted warm-up round. Then the Parquet store writes
+the rows, rewrites them (merge), reads them; and takes a day of one-reading
+sensor writes (deltas and their compactions) for one device.
 
 Run: ``.venv/bin/python bench/raw_store.py [--rounds 3]``
 """
@@ -38,7 +39,11 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from goodwe_pipeline import readings  # noqa: E402
-from goodwe_pipeline.raw_store.influx import InfluxRawStore, quote_identifier  # noqa: E402
+from goodwe_pipeline.raw_store.influx import (  # noqa: E402
+    WRITE_PRECISION,
+    InfluxRawStore,
+    quote_identifier,
+)
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore  # noqa: E402
 from goodwe_pipeline_tests.servers import InfluxServer  # noqa: E402
 
@@ -94,7 +99,7 @@ def post_floor(url: str, bodies: list[bytes], compressed: bool) -> tuple[float, 
         for body in bodies:
             response = session.post(
                 f"{url}/write",
-                params={"db": database, "precision": "ms"},
+                params={"db": database, "precision": WRITE_PRECISION},
                 data=body,
                 headers=headers,
             )
@@ -103,7 +108,7 @@ def post_floor(url: str, bodies: list[bytes], compressed: bool) -> tuple[float, 
         return time.perf_counter() - started, database
 
 
-def store_write(url: str, frame: pd.DataFrame, gzip_body: bool | None) -> tuple[float, str]:
+def store_write(url: str, frame: pd.DataFrame, gzip_body: bool) -> tuple[float, str]:
     database = create_database(url)
     store = InfluxRawStore(url, database, gzip=gzip_body)
     try:
@@ -142,41 +147,46 @@ def main() -> int:
         server.start()
         try:
             # Warm-up (not counted): the first writes into a new server create its shards.
-            post_floor(server.url, bodies, False)
-            store_write(server.url, frame, None)
-            floors, stores, gz_floors, gz_stores = [], [], [], []
+            post_floor(server.url, gzipped, True)
+            store_write(server.url, frame, True)
+            figures: dict[str, list[float]] = {
+                "floor": [],
+                "store": [],
+                "plain floor": [],
+                "plain store": [],
+            }
             for round_no in range(args.rounds):
-                if round_no % 2 == 0:
-                    floor, floor_db = post_floor(server.url, bodies, False)
-                    store, store_db = store_write(server.url, frame, None)
-                else:
-                    store, store_db = store_write(server.url, frame, None)
-                    floor, floor_db = post_floor(server.url, bodies, False)
-                gz_floor, _ = post_floor(server.url, gzipped, True)
-                gz_store, _ = store_write(server.url, frame, True)
-                for database in (floor_db, store_db):
+                pairs = [
+                    ("floor", lambda: post_floor(server.url, gzipped, True)),
+                    ("store", lambda: store_write(server.url, frame, True)),
+                    ("plain floor", lambda: post_floor(server.url, bodies, False)),
+                    ("plain store", lambda: store_write(server.url, frame, False)),
+                ]
+                if round_no % 2:
+                    pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]
+                for name, run in pairs:
+                    elapsed, database = run()
                     if count_rows(server.url, database) != len(frame):
-                        raise RuntimeError(f"{database} does not hold every row")
-                floors.append(floor)
-                stores.append(store)
-                gz_floors.append(gz_floor)
-                gz_stores.append(gz_store)
+                        raise RuntimeError(f"{database} ({name}) does not hold every row")
+                    figures[name].append(elapsed)
+                last = {name: values[-1] for name, values in figures.items()}
                 print(
-                    f"round {round_no + 1}: floor {floor:.2f} s, store {store:.2f} s "
-                    f"(ratio {store / floor:.2f}); gzip: floor {gz_floor:.2f} s, "
-                    f"store {gz_store:.2f} s (ratio {gz_store / gz_floor:.2f})",
+                    f"round {round_no + 1}: gzip floor {last['floor']:.2f} s, store "
+                    f"{last['store']:.2f} s (ratio {last['store'] / last['floor']:.2f}); plain: floor "
+                    f"{last['plain floor']:.2f} s, store {last['plain store']:.2f} s "
+                    f"(ratio {last['plain store'] / last['plain floor']:.2f})",
                     flush=True,
                 )
         finally:
             server.stop()
-    floor, store = statistics.median(floors), statistics.median(stores)
+    median = {name: statistics.median(values) for name, values in figures.items()}
     print(
-        f"InfluxDB median: floor {floor:.2f} s, store {store:.2f} s, "
-        f"ratio {store / floor:.2f} (target <= 1.5)"
+        f"InfluxDB gzip median: floor {median['floor']:.2f} s, store {median['store']:.2f} s, "
+        f"ratio {median['store'] / median['floor']:.2f} (target <= 1.5)"
     )
-    gz_floor, gz_store = statistics.median(gz_floors), statistics.median(gz_stores)
     print(
-        f"InfluxDB gzip median: floor {gz_floor:.2f} s, store {gz_store:.2f} s, ratio {gz_store / gz_floor:.2f}"
+        f"InfluxDB plain median: floor {median['plain floor']:.2f} s, store "
+        f"{median['plain store']:.2f} s, ratio {median['plain store'] / median['plain floor']:.2f}"
     )
 
     with tempfile.TemporaryDirectory(prefix="bench-parquet-") as tmp:
@@ -190,6 +200,22 @@ def main() -> int:
     print(
         f"Parquet: write {write:.2f} s, rewrite (merge) {rewrite:.2f} s, "
         f"read {statistics.median(reads):.3f} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-parquet-") as tmp:
+        parquet = ParquetRawStore(tmp)
+        device = frame[frame["device_id"] == frame["device_id"].iloc[0]]
+        ticks = [device.iloc[i : i + 1].reset_index(drop=True) for i in range(0, len(device), 3)]
+        started = time.perf_counter()
+        for tick in ticks:
+            parquet.write(tick)
+        sensor = time.perf_counter() - started
+        reads = [timed(lambda: parquet.read(start, end)) for _ in range(3)]
+        if len(parquet.read(start, end)) != len(ticks):
+            raise RuntimeError("Parquet store lost sensor rows")
+    print(
+        f"Parquet sensor: {len(ticks)} one-reading writes (a day at 30 s) in {sensor:.2f} s, "
+        f"{sensor / len(ticks) * 1000:.2f} ms each with compactions; "
+        f"read of the day {statistics.median(reads) * 1000:.1f} ms"
     )
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0

@@ -15,9 +15,9 @@ reading counts for one cadence only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,12 @@ import pandas as pd
 from goodwe_pipeline.readings import DEVICE_ID, TIME
 
 WS_PER_KWH = 3.6e6
+CARRY_OPEN = timedelta(days=2)
+"""How far back a run looks for ``open`` sessions of earlier days to continue."""
+CAPACITY_FACTOR = 1.2
+"""A session may move at most this many times the battery's capacity."""
+SOC_TOLERANCE_PCT = 1.0
+QUARTER_US = 900_000_000
 SESSION_COLUMNS = (
     "session_id",
     "device_id",
@@ -357,10 +363,17 @@ def detect_sessions(
 def _by_device(readings: pd.DataFrame) -> Iterable[tuple[str, pd.DataFrame]]:
     devices = readings[DEVICE_ID].to_numpy()
     if len(devices) and (devices == devices[0]).all():
-        yield str(devices[0]), readings.sort_values(TIME, kind="stable")
+        yield str(devices[0]), _by_time(readings)
         return
     for device, frame in readings.groupby(DEVICE_ID, sort=True):
-        yield str(device), frame.sort_values(TIME, kind="stable")
+        yield str(device), _by_time(frame)
+
+
+def _by_time(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by time (a store's readings already are: no copy then)."""
+    if frame[TIME].is_monotonic_increasing:
+        return frame
+    return frame.sort_values(TIME, kind="stable")
 
 
 def planned_vs_actual(plans: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
@@ -404,3 +417,75 @@ def planned_vs_actual(plans: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def days_with_readings(times: pd.Series, tz: str) -> set[date]:
+    """The local days of ``times``; found from their distinct quarter hours (every time
+    zone's offset is a whole number of quarter hours), not from each reading."""
+    if times.empty:
+        return set()
+    micros = pd.DatetimeIndex(times).as_unit("us").asi8
+    quarters = pd.unique(micros // QUARTER_US) * QUARTER_US
+    local = pd.DatetimeIndex(quarters.astype("datetime64[us]")).tz_localize(UTC).tz_convert(tz)
+    return set(local.normalize().date)
+
+
+def sessions_of_run(
+    found: pd.DataFrame, first: date, last: date, open_before: Collection[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a run over the days ``first..last`` stores from the sessions it ``found``.
+
+    Returns the sessions starting on those days, and the sessions of earlier
+    days that were stored ``open`` (ids in ``open_before``) and that the
+    readings now continue or complete. Those keep their id and their day, so a
+    charge running over midnight, stored ``open`` by the night's run of its day,
+    is finished by the next day's runs.
+    """
+    day = found["partition_date"]
+    in_range = day.map(lambda d: first <= d <= last).astype(bool)
+    earlier = day.map(lambda d: d < first).astype(bool)
+    continued = earlier & found["session_id"].isin(list(open_before))
+    return found[in_range].reset_index(drop=True), found[continued].reset_index(drop=True)
+
+
+def stale_session_ids(
+    stored: pd.DataFrame, current: Collection[str], days_with_data: Collection[date]
+) -> list[str]:
+    """Ids of ``stored`` sessions (``session_id``, ``partition_date``) not ``current`` any more.
+
+    Only sessions of days that had readings are stale: readings past InfluxDB
+    retention must not erase the sessions derived from them.
+    """
+    return [
+        sid
+        for sid, day in zip(stored["session_id"], stored["partition_date"], strict=True)
+        if day in days_with_data and sid not in current
+    ]
+
+
+def overlapping_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Sessions that start before the previous session of the same device ended."""
+    ordered = sessions.sort_values(["device_id", "start_time"], kind="stable")
+    previous_end = ordered.groupby("device_id")["end_time"].shift()
+    return ordered[ordered["start_time"] < previous_end]
+
+
+def sessions_beyond_capacity(
+    sessions: pd.DataFrame, capacity_kwh: float, factor: float = CAPACITY_FACTOR
+) -> pd.DataFrame:
+    """Sessions moving more than ``factor`` times the battery's capacity: impossible."""
+    return sessions[sessions["energy_kwh"] > factor * capacity_kwh]
+
+
+def soc_against_kind(
+    sessions: pd.DataFrame, tolerance_pct: float = SOC_TOLERANCE_PCT
+) -> tuple[int, pd.DataFrame]:
+    """How many sessions know their SOC at both ends, and those whose SOC moved the
+    wrong way: a charge ending emptier, or a discharge fuller, by more than ``tolerance_pct``."""
+    change = sessions["soc_end"].to_numpy(dtype="float64") - sessions["soc_start"].to_numpy(
+        dtype="float64"
+    )
+    charge = (sessions["kind"] == "charge").to_numpy()
+    known = np.isfinite(change)
+    wrong = known & np.where(charge, change < -tolerance_pct, change > tolerance_pct)
+    return int(known.sum()), sessions[wrong]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -93,7 +94,9 @@ bind-address = "127.0.0.1:{rpc_port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"influxd exited: {(self.root / 'influxd.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"influxd exited: {(self.root / 'influxd.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/ping", timeout=1):
                     break
@@ -121,14 +124,24 @@ bind-address = "127.0.0.1:{rpc_port}"
         self.process = None
 
     def query(self, q: str, db: str | None = None, *, auth: bool = True) -> bytes:
-        """Run one InfluxQL statement directly (test set-up and assertions)."""
+        """Run one InfluxQL statement directly (test set-up and assertions).
+
+        On an auth-enabled server it authenticates as the admin with HTTP Basic
+        auth (influxd 1.x ignores ``u``/``p`` in a POST body); ``auth=False``
+        sends no credentials (creating the first user needs none).
+        """
         params = {"q": q}
         if db:
             params["db"] = db
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if self.auth and auth:
-            params.update(u=self.admin_user, p=self.admin_password)
+            token = base64.b64encode(f"{self.admin_user}:{self.admin_password}".encode())
+            headers["Authorization"] = "Basic " + token.decode()
         request = urllib.request.Request(
-            f"{self.url}/query", data=urllib.parse.urlencode(params).encode(), method="POST"
+            f"{self.url}/query",
+            data=urllib.parse.urlencode(params).encode(),
+            headers=headers,
+            method="POST",
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read()
@@ -143,7 +156,9 @@ def create_postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> str:
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return str(sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+    return str(
+        sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    )
 
 
 def drop_postgres_database(url: str, admin_url: str = POSTGRES_ADMIN_URL) -> None:

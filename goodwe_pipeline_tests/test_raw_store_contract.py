@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
+import urllib.error
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import requests
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.days import day_window
@@ -81,11 +81,17 @@ def make_influx(server: InfluxServer, database: str, **options) -> InfluxRawStor
     return InfluxRawStore(server.url, database, **options)
 
 
-@pytest.fixture(params=["influxdb", "parquet"])
+@pytest.fixture(params=["influxdb", "parquet", "parquet-bases", "parquet-compacting"])
 def store(request, tmp_path) -> RawStore:
+    """``parquet``: small writes become deltas; ``parquet-bases``: every write goes
+    straight into the base files; ``parquet-compacting``: a compaction every other write."""
     if request.param == "influxdb":
         server = request.getfixturevalue("influx_server")
         return make_influx(server, request.getfixturevalue("influx_db"))
+    if request.param == "parquet-bases":
+        return ParquetRawStore(tmp_path / "raw", delta_rows=1)
+    if request.param == "parquet-compacting":
+        return ParquetRawStore(tmp_path / "raw", compact_after=2)
     return ParquetRawStore(tmp_path / "raw")
 
 
@@ -110,6 +116,60 @@ def test_every_field_round_trips_including_nan(store):
     back = store.read(T0, T0 + timedelta(hours=1))
     assert_same(back, expected)
     assert str(back["time"].dtype) == "datetime64[us, UTC]"
+
+
+def test_sub_second_times_are_exact_milliseconds(store):
+    base = pd.Timestamp("2025-10-10 08:20:07", tz="UTC")
+    offsets_us = [490_000, 1_000, 999_000, 1_999_999, 123_456, 0]
+    times = [base + pd.Timedelta(microseconds=us) for us in offsets_us]
+    times.append(pd.Timestamp("1969-12-31 23:59:59.999", tz="UTC"))
+    frame = readings.normalize(
+        pd.DataFrame({"time": times, "device_id": "GW0001", "pv_power_w": range(len(times))})
+    )
+    assert store.write(frame) == len(times)
+    back = store.read(datetime(1969, 1, 1, tzinfo=UTC), base + timedelta(seconds=2))
+    expected = frame.copy()
+    expected["time"] = expected["time"].dt.floor("ms")
+    assert_same(back, expected)
+    millis = back["time"].dt.strftime("%S.%f").str[:-3].tolist()
+    assert millis == ["59.999", "07.000", "07.001", "07.123", "07.490", "07.999", "08.999"]
+
+
+def test_any_reading_shaped_frame_is_normalised_first(store):
+    frame = make_readings(["GW0002", "GW0001"], periods=5, nan_share=0)
+    messy = frame.sample(frac=1.0, random_state=1).drop(columns=["work_mode"])
+    messy["time"] = messy["time"].dt.tz_convert(None)
+    messy["extra"] = "ignored"
+    duplicate = messy.iloc[[0]].assign(pv_power_w=-1.0)
+    assert store.write(pd.concat([messy, duplicate])) == len(frame)
+    expected = readings.normalize(pd.concat([messy, duplicate]))
+    expected[["device_id", "source"]] = expected[["device_id", "source"]].astype(object)
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), expected)
+    assert (expected["pv_power_w"] == -1.0).sum() == 1
+
+
+def test_read_only_some_fields(store):
+    frame = make_readings(["GW0001", "GW0002"], periods=40, nan_share=0.6, seed=11)
+    frame.loc[frame.index[::4], ["pv_power_w", "grid_power_w"]] = np.nan
+    store.write(frame)
+    end = T0 + timedelta(hours=1)
+    columns = ["time", "device_id", "source", "pv_power_w", "grid_power_w"]
+    known = frame[["pv_power_w", "grid_power_w"]].notna().any(axis=1)
+    assert not known.all()
+
+    back = store.read(T0, end, fields=["grid_power_w", "pv_power_w"])
+    assert list(back.columns) == columns
+    assert_same(back, frame.loc[known, columns])
+    assert str(back["time"].dtype) == "datetime64[us, UTC]"
+    one = store.read(T0 + timedelta(minutes=2), end, ["GW0002"], fields=("grid_power_w",))
+    wanted = (frame["device_id"] == "GW0002") & frame["grid_power_w"].notna()
+    wanted &= frame["time"] >= T0 + timedelta(minutes=2)
+    assert_same(one, frame.loc[wanted, ["time", "device_id", "source", "grid_power_w"]])
+    nothing = store.read(end, end + timedelta(hours=1), fields=["pv_power_w"])
+    assert list(nothing.columns) == ["time", "device_id", "source", "pv_power_w"] and nothing.empty
+    for bad in ([], ["pv_power_w", "no_such_field"]):
+        with pytest.raises(ValueError, match="field"):
+            store.read(T0, end, fields=bad)
 
 
 def test_rewrite_leaves_one_copy_and_merges_fields(store):
@@ -292,13 +352,12 @@ def test_influx_user_and_password(tmp_path, caplog):
             f"CREATE USER \"writer\" WITH PASSWORD '{PASSWORD}'",
             'GRANT ALL ON "shared" TO "writer"',
         ):
-            answer = requests.post(
-                f"{server.url}/query",
-                data={"q": statement},
-                auth=(server.admin_user, server.admin_password),
-                timeout=10,
-            )
-            assert answer.ok and "error" not in answer.text, answer.text
+            answer = server.query(statement)
+            assert b"error" not in answer, answer
+        users = json.loads(server.query("SHOW USERS"))["results"][0]["series"][0]["values"]
+        assert sorted(row[0] for row in users) == [server.admin_user, "writer"]
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            server.query("SHOW USERS", auth=False)
         writer = make_influx(server, "shared", username="writer", password=PASSWORD)
         with caplog.at_level("WARNING"):
             assert writer.write(frame) == 5
@@ -376,6 +435,8 @@ def test_influx_json_answers_read_like_csv_answers(influx_server, influx_db):
         as_json.read(T0, end, [AWKWARD_IDS[2]]), frame[frame["device_id"] == AWKWARD_IDS[2]]
     )
     assert as_json.read(end, end + timedelta(hours=1)).empty
+    fields = ["pv_power_w", "battery_soc_pct"]
+    assert_same(as_json.read(T0, end, fields=fields), store.read(T0, end, fields=fields))
 
 
 def test_influx_write_waits_for_a_server_coming_back(tmp_path):
@@ -402,55 +463,166 @@ def test_open_raw_store_picks_the_implementation(tmp_path, influx_server):
 # -- Parquet specifics -----------------------------------------------------------
 
 
-def test_parquet_layout_is_one_file_per_utc_day_and_device(tmp_path):
+def _files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_parquet_layout_is_a_folder_per_utc_day_with_a_file_per_device(tmp_path):
     store = ParquetRawStore(tmp_path / "raw")
     start = datetime(2025, 6, 1, 23, 0, tzinfo=UTC)
-    store.write(make_readings(["GW0001", "dir/../x"], start=start, periods=12, freq="10min"))
-    files = sorted(
-        p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file()
-    )
-    assert files == [
+    frame = make_readings(["GW0001", "dir/../x"], start=start, periods=12, freq="10min")
+    store.write(frame)
+    deltas = _files_under(store.root)
+    assert [name.split("/")[0] for name in deltas] == ["2025-06-01", "2025-06-02"]
+    assert all(name.endswith(".delta") for name in deltas)
+
+    assert store.compact() == 2
+    assert _files_under(store.root) == [
         "2025-06-01/GW0001.parquet",
         "2025-06-01/dir%2F..%2Fx.parquet",
         "2025-06-02/GW0001.parquet",
         "2025-06-02/dir%2F..%2Fx.parquet",
     ]
+    assert_same(store.read(start, start + timedelta(days=1)), frame)
     assert file_name("a b") == "a%20b.parquet"
+    assert store.compact() == 0
 
 
-def _append_rows(root: str, device: str, offset: int, count: int) -> None:
-    store = ParquetRawStore(root)
-    for i in range(count):
-        row = make_readings([device], start=T0 + timedelta(seconds=2 * i + offset), periods=1)
-        store.write(row)
+def test_parquet_reads_are_the_same_before_and_after_compaction(tmp_path):
+    store = ParquetRawStore(tmp_path / "raw", compact_after=1_000)
+    frame = make_readings(["GW0001", "GW0002"], periods=60, nan_share=0.5, seed=5)
+    ParquetRawStore(store.root, delta_rows=1).write(frame.iloc[:80])
+    for i in range(80, 120, 7):
+        store.write(frame.iloc[i : i + 7])
+    update = frame.iloc[::5].copy()
+    update[list(readings.FIELD_NAMES)] = np.nan
+    update["load_power_w"] = 1.5
+    store.write(update)
+    expected = frame.copy()
+    expected.loc[::5, "load_power_w"] = 1.5
+    end = T0 + timedelta(hours=1)
+    assert len(list(store.root.glob("*/*.delta"))) == 7
+    before = store.read(T0, end)
+    assert_same(before, expected)
+    projected = store.read(T0, end, ["GW0002"], fields=["grid_power_w", "load_power_w"])
+    store.compact()
+    assert not list(store.root.glob("*/*.delta"))
+    assert_same(store.read(T0, end), before)
+    assert_same(store.read(T0, end, ["GW0002"], ["grid_power_w", "load_power_w"]), projected)
 
 
-def test_parquet_concurrent_writer_processes_lose_nothing(tmp_path):
+def test_parquet_a_compaction_cut_short_leaves_a_correct_store(tmp_path):
+    """A crash after the new bases were written but before the deltas were deleted."""
+    store = ParquetRawStore(tmp_path / "raw", compact_after=1_000)
+    frame = make_readings(["GW0001", "GW0002"], periods=10, nan_share=0)
+    store.write(frame)
+    folder = store.root / "2025-06-01"
+    saved = {path.name: path.read_bytes() for path in folder.glob("*.delta")}
+    store.compact()
+    for name, data in saved.items():
+        (folder / name).write_bytes(data)
+    # The leftover delta is older than this rewrite: it must not undo it.
+    update = frame.iloc[:2].copy()
+    update["pv_power_w"] = [7.0, 8.0]
+    store.write(update)
+    expected = frame.copy()
+    expected.loc[:1, "pv_power_w"] = [7.0, 8.0]
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), expected)
+    store.compact()
+    assert sorted(p.name for p in folder.iterdir()) == ["GW0001.parquet", "GW0002.parquet"]
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), expected)
+
+
+def _append_rows(root: str, offset: int, count: int, acknowledged) -> None:
+    """Mostly one-reading writes (deltas, a compaction every fourth), every tenth write a
+    batch big enough to go straight into the base file; ``pv_power_w`` is the second."""
+    store = ParquetRawStore(root, compact_after=4, delta_rows=8)
+    done = 0
+    while done < count:
+        size = 10 if done % 10 == 9 else 1
+        rows = make_readings(
+            ["GW0001"], start=T0 + timedelta(seconds=3 * done + offset), periods=size, freq="3s"
+        )
+        rows = rows.iloc[: count - done]
+        rows["pv_power_w"] = (rows["time"] - pd.Timestamp(T0)).dt.total_seconds()
+        store.write(rows)
+        done += len(rows)
+        acknowledged.value = done
+
+
+def test_parquet_concurrent_writer_processes_and_readers_lose_nothing(tmp_path):
     root = str(tmp_path / "raw")
     context = multiprocessing.get_context("spawn")
+    acknowledged = [context.Value("i", 0) for _ in range(3)]
     writers = [
-        context.Process(target=_append_rows, args=(root, "GW0001", offset, 25)) for offset in (0, 1)
+        context.Process(target=_append_rows, args=(root, offset, 40, acknowledged[offset]))
+        for offset in range(3)
     ]
     for writer in writers:
         writer.start()
+    reader = ParquetRawStore(root)
+    end = T0 + timedelta(hours=1)
+    reads = 0
+    while any(writer.is_alive() for writer in writers) or not reads:
+        before = [value.value for value in acknowledged]
+        back = reader.read(T0, end, fields=["pv_power_w"])
+        assert back["time"].is_monotonic_increasing and back["time"].is_unique
+        seconds = (back["time"] - pd.Timestamp(T0)).dt.total_seconds().astype(int)
+        assert (back["pv_power_w"] == seconds).all()
+        per_writer = seconds.mod(3).value_counts()
+        for offset, count in enumerate(before):
+            assert per_writer.get(offset, 0) >= count, (offset, per_writer, before)
+        reads += 1
     for writer in writers:
         writer.join(120)
         assert writer.exitcode == 0
-    back = ParquetRawStore(root).read(T0, T0 + timedelta(hours=1))
-    assert len(back) == 50
-    assert back["time"].is_monotonic_increasing and back["time"].is_unique
+    back = reader.read(T0, end)
+    assert len(back) == 120 and back["time"].is_unique
+    assert reader.devices(T0, end) == ["GW0001"]
     assert not list(Path(root).rglob(".*.tmp"))
+    assert len(list(Path(root).rglob("*.delta"))) < 4
+    reader.compact()
+    assert_same(reader.read(T0, end), back)
 
 
 def test_parquet_reads_files_written_before_a_field_was_added(tmp_path):
     store = ParquetRawStore(tmp_path / "raw")
     frame = make_readings(["GW0001"], periods=3)
     store.write(frame)
+    store.compact()
     path = store.root / "2025-06-01" / "GW0001.parquet"
     table = pq.read_table(path)
     pq.write_table(table.drop_columns(["inverter_clock_skew_s", "work_mode"]), path)
     expected = frame.copy()
     expected[["inverter_clock_skew_s", "work_mode"]] = np.nan
-    assert_same(store.read(T0, T0 + timedelta(hours=1)), expected)
+    end = T0 + timedelta(hours=1)
+    assert_same(store.read(T0, end), expected)
+    assert_same(
+        store.read(T0, end, fields=["work_mode", "pv_power_w"]),
+        expected[["time", "device_id", "source", "pv_power_w", "work_mode"]],
+    )
     store.write(frame)
-    assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
+    assert_same(store.read(T0, end), frame)
+    store.compact()
+    assert_same(store.read(T0, end), frame)
+
+
+def test_retention_duration_comes_from_the_environment(influx_server, influx_db, monkeypatch):
+    from goodwe_pipeline.defs.resources import raw_store_from_env
+
+    monkeypatch.setenv("GOODWE_INFLUX_URL", influx_server.url)
+    monkeypatch.setenv("GOODWE_INFLUX_DB", influx_db)
+    monkeypatch.setenv("GOODWE_INFLUX_RP", "kept")
+    monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "400d")
+    resource = raw_store_from_env().process_config_and_initialize()
+    store = resource.get_store()
+    assert isinstance(store, InfluxRawStore) and store.gzip
+    recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    assert store.write(make_readings(["GW0001"], start=recent, periods=2)) == 2
+    policies = json.loads(influx_server.query(f'SHOW RETENTION POLICIES ON "{influx_db}"'))
+    rows = policies["results"][0]["series"][0]["values"]
+    assert ["kept", "9600h0m0s"] in [row[:2] for row in rows]
+
+    monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "a while")
+    with pytest.raises(ValueError, match="retention duration 'a while'"):
+        raw_store_from_env().process_config_and_initialize().get_store()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,15 @@ from goodwe_pipeline.readings import empty_frame
 from goodwe_pipeline.sessions import (
     SESSION_COLUMNS,
     SessionConfig,
+    days_with_readings,
     detect_sessions,
+    overlapping_sessions,
     planned_vs_actual,
     session_id,
+    sessions_beyond_capacity,
+    sessions_of_run,
+    soc_against_kind,
+    stale_session_ids,
 )
 from goodwe_pipeline_tests.session_days import (
     TZ,
@@ -353,3 +359,93 @@ def test_soc_comes_from_inside_the_session_only():
     ] = np.nan
     s = detect(frame).iloc[0]
     assert np.isnan(s["soc_start"]) and np.isnan(s["soc_end"])
+
+
+def test_a_run_stores_its_days_and_continues_open_sessions_of_earlier_days():
+    before = DAY - timedelta(days=1)
+    segments = [
+        Segment(at(before, "10:00"), at(before, "11:00"), battery_w=-2000.0),
+        Segment(at(before, "22:00"), at(DAY, "03:00"), battery_w=-1000.0),
+        Segment(at(DAY, "19:00"), at(DAY, "20:00"), battery_w=2000.0),
+        Segment(at(next_day(DAY), "02:00"), at(next_day(DAY), "03:00"), battery_w=-2000.0),
+    ]
+    frame = readings(day_start(before), day_end(next_day(DAY)), segments, soc_start=10.0)
+    found = detect(frame, data_end=day_end(next_day(DAY)))
+    assert len(found) == 4
+    over_midnight = session_id("SN-TEST", at(before, "22:00"))
+    earlier_morning = session_id("SN-TEST", at(before, "10:00"))
+
+    days, continued = sessions_of_run(found, DAY, DAY, {over_midnight, "gone"})
+    assert days["start_time"].tolist() == [pd.Timestamp(at(DAY, "19:00"))]
+    assert continued["session_id"].tolist() == [over_midnight]
+    assert continued["partition_date"].tolist() == [before]
+    assert continued["energy_kwh"].tolist() == pytest.approx([5.0])
+    assert earlier_morning not in set(continued["session_id"])
+
+    days, continued = sessions_of_run(found, before, next_day(DAY), {over_midnight})
+    assert len(days) == 4 and continued.empty
+
+
+def test_stale_sessions_are_those_of_days_with_readings_only():
+    stored = pd.DataFrame(
+        {
+            "session_id": ["kept", "gone", "no-readings"],
+            "partition_date": [DAY, DAY, next_day(DAY)],
+        }
+    )
+    assert stale_session_ids(stored, {"kept"}, {DAY}) == ["gone"]
+    assert stale_session_ids(stored, {"kept"}, {DAY, next_day(DAY)}) == ["gone", "no-readings"]
+    assert stale_session_ids(stored.iloc[0:0], set(), {DAY}) == []
+
+
+def test_days_with_readings_are_local_days():
+    times = pd.Series(pd.to_datetime([at(DAY, "23:59:59"), at(next_day(DAY), "00:00")], utc=True))
+    assert days_with_readings(times, TZ) == {DAY, next_day(DAY)}
+    assert days_with_readings(times.iloc[:1], TZ) == {DAY}
+    # Kathmandu is 5:45 ahead: midnight there is 18:15 UTC.
+    nepal = pd.Series(
+        pd.to_datetime(
+            [datetime(2025, 6, 9, 18, 14, 59, tzinfo=UTC), datetime(2025, 6, 9, 18, 15, tzinfo=UTC)]
+        )
+    )
+    assert days_with_readings(nepal, "Asia/Kathmandu") == {date(2025, 6, 9), DAY}
+    assert days_with_readings(pd.Series([], dtype="datetime64[us, UTC]"), TZ) == set()
+
+
+def _sessions(**columns) -> pd.DataFrame:
+    frame = pd.DataFrame(columns)
+    for name in ("start_time", "end_time"):
+        if name in frame:
+            frame[name] = pd.to_datetime(frame[name]).dt.tz_localize(TZ)
+    return frame
+
+
+def test_overlapping_sessions_are_found_per_device_in_any_order():
+    frame = _sessions(
+        session_id=["b1", "a2", "a1", "a3"],
+        device_id=["B", "A", "A", "A"],
+        start_time=["2025-06-10 02:45", "2025-06-10 02:30", "2025-06-10 02:00", "2025-06-10 04:00"],
+        end_time=["2025-06-10 03:10", "2025-06-10 04:00", "2025-06-10 03:00", "2025-06-10 05:00"],
+    )
+    assert overlapping_sessions(frame)["session_id"].tolist() == ["a2"]
+    assert overlapping_sessions(frame.iloc[0:0]).empty
+
+
+def test_sessions_beyond_capacity():
+    frame = pd.DataFrame({"session_id": ["a", "b", "c"], "energy_kwh": [3.0, 12.5, 11.9]})
+    assert sessions_beyond_capacity(frame, 10.0)["session_id"].tolist() == ["b"]
+    assert sessions_beyond_capacity(frame, 10.0, factor=1.0)["session_id"].tolist() == ["b", "c"]
+
+
+def test_soc_moving_against_the_session_kind():
+    frame = pd.DataFrame(
+        {
+            "session_id": ["fine", "emptier", "within-tolerance", "fuller", "unknown"],
+            "kind": ["charge", "charge", "charge", "discharge", "discharge"],
+            "soc_start": [20.0, 60.0, 60.0, 80.0, np.nan],
+            "soc_end": [60.0, 58.5, 59.5, 81.5, 70.0],
+        }
+    )
+    with_soc, wrong = soc_against_kind(frame)
+    assert with_soc == 4
+    assert wrong["session_id"].tolist() == ["emptier", "fuller"]

@@ -18,6 +18,7 @@ import pytest
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.defs.sessions import assets as session_assets
 from goodwe_pipeline.defs.sessions import checks
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
@@ -253,6 +254,68 @@ def test_reading_past_midnight_completes_a_session_in_place(embedded):
     assert after["session_id"].tolist() == before["session_id"].tolist()
     assert after["energy_kwh"].tolist() == pytest.approx([3.0])
     assert after["end_time"].tolist() == [pd.Timestamp(at(next_day(DAY), "00:30"))]
+
+
+def as_of(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """Run ``battery_sessions`` as the schedules would at ``moment``."""
+    monkeypatch.setattr(session_assets, "clock", lambda: moment.astimezone(UTC))
+
+
+def test_a_charge_over_midnight_left_open_by_the_night_run_is_completed_by_the_next_days_runs(
+    stores, monkeypatch
+):
+    """The schedules run a day once after midnight (00:30), then only the next day hourly.
+
+    The charge starts at 17:00, before the 6 hours the next day's runs read anyway.
+    """
+    day, after = date(2025, 7, 14), date(2025, 7, 15)
+    stores.forget(day, after)
+    run_prices(stores, "fixed:0.5", day, after)
+    charge = Segment(at(day, "17:00"), at(after, "03:00"), battery_w=-800.0)
+    frame = readings(at(day, "00:00"), at(after, "08:00"), [charge])
+    written = at(day, "00:00")
+
+    def run_at(moment: datetime, partition: date):
+        nonlocal written
+        stores.write(frame[(frame["time"] >= written) & (frame["time"] < moment)])
+        written = max(written, moment)
+        as_of(monkeypatch, moment)
+        result = run_sessions(stores, partition)
+        assert result.success
+        assert all(checks_passed(result).values())
+        return result.get_asset_materialization_events()[0].materialization.metadata
+
+    run_at(at(after, "00:30"), day)  # nightly_reports of ``day``
+    (night,) = sessions_of(stores, day, after).itertuples()
+    assert (night.status, night.partition_date) == ("open", day)
+    assert night.energy_kwh == pytest.approx(7.5 * 0.8)
+
+    metadata = run_at(at(after, "02:05"), after)  # hourly_reports, charge still running
+    (hourly,) = sessions_of(stores, day, after).itertuples()
+    assert (hourly.session_id, hourly.status) == (night.session_id, "open")
+    assert hourly.energy_kwh == pytest.approx((9 + 5 / 60) * 0.8)  # 17:00 to 02:05
+    assert metadata["earlier_sessions_continued"].value == 1
+    assert metadata["earlier_sessions_completed"].value == 0
+
+    metadata = run_at(at(after, "08:05"), after)  # hourly_reports after the charge ended
+    done = sessions_of(stores, day, after)
+    assert len(done) == 1
+    s = done.iloc[0]
+    assert (s["session_id"], s["partition_date"], s["status"]) == (
+        session_id("SN-TEST", at(day, "17:00")),
+        day,
+        "completed",
+    )
+    assert s["energy_kwh"] == pytest.approx(8.0)
+    assert s["end_time"] == pd.Timestamp(at(after, "03:00"))
+    assert s["cost_pln"] == pytest.approx(8.0 * (0.5 + G11) * 1.23)
+    assert (s["soc_start"], s["soc_end"]) == (pytest.approx(20.0), pytest.approx(100.0))
+    assert metadata["sessions"].value == 0
+    assert metadata["earlier_sessions_completed"].value == 1
+
+    metadata = run_at(at(after, "09:05"), after)  # and again: nothing changes
+    pd.testing.assert_frame_equal(sessions_of(stores, day, after), done)
+    assert metadata["earlier_sessions_continued"].value == 0
 
 
 def test_a_session_still_running_now_is_open(embedded):

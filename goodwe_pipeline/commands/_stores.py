@@ -13,6 +13,7 @@ def raw_store_from_env(*, create_database: bool = False) -> RawStore:
         influx_url=settings.env("GOODWE_INFLUX_URL"),
         influx_db=settings.env("GOODWE_INFLUX_DB", "goodwe") or "goodwe",
         influx_rp=settings.env("GOODWE_INFLUX_RP"),
+        influx_rp_duration=settings.env("GOODWE_INFLUX_RP_DURATION"),
         influx_token=settings.env("GOODWE_INFLUX_TOKEN"),
         influx_username=settings.env("GOODWE_INFLUX_USERNAME"),
         influx_password=settings.env("GOODWE_INFLUX_PASSWORD"),

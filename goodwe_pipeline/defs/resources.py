@@ -33,6 +33,9 @@ class RawStoreResource(dg.ConfigurableResource):
     influx_token: str | None = None
     influx_username: str | None = None
     influx_password: str | None = None
+    influx_rp_duration: str | None = None
+    """Duration of ``influx_rp`` when the pipeline creates it (InfluxDB 1.x), e.g. ``400d``."""
+    influx_gzip: bool = True
     create_database: bool = True
 
     @property
@@ -49,6 +52,8 @@ class RawStoreResource(dg.ConfigurableResource):
             influx_username=self.influx_username,
             influx_password=self.influx_password,
             create_database=self.create_database,
+            influx_rp_duration=self.influx_rp_duration,
+            influx_gzip=self.influx_gzip,
         )
 
 
@@ -72,6 +77,7 @@ def raw_store_from_env() -> RawStoreResource:
         influx_url=env_or("GOODWE_INFLUX_URL"),
         influx_db=env_or("GOODWE_INFLUX_DB", "goodwe"),
         influx_rp=env_or("GOODWE_INFLUX_RP"),
+        influx_rp_duration=env_or("GOODWE_INFLUX_RP_DURATION"),
         influx_token=env_or("GOODWE_INFLUX_TOKEN"),
         influx_username=env_or("GOODWE_INFLUX_USERNAME"),
         influx_password=env_or("GOODWE_INFLUX_PASSWORD"),

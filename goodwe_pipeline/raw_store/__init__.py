@@ -19,8 +19,15 @@ def open_raw_store(
     influx_username: str | None = None,
     influx_password: str | None = None,
     create_database: bool = False,
+    influx_rp_duration: str | None = None,
+    influx_gzip: bool = True,
 ) -> RawStore:
-    """InfluxDB when ``influx_url`` is set, else Parquet files under ``data_dir/raw``."""
+    """InfluxDB when ``influx_url`` is set, else Parquet files under ``data_dir/raw``.
+
+    ``influx_rp_duration`` (e.g. ``400d``) is the duration of ``influx_rp`` when
+    the pipeline creates it (``create_database`` on InfluxDB 1.x; default
+    infinite); ``influx_gzip=False`` sends uncompressed writes.
+    """
     if influx_url:
         from goodwe_pipeline.raw_store.influx import InfluxRawStore
 
@@ -32,6 +39,8 @@ def open_raw_store(
             username=influx_username,
             password=influx_password,
             create_database=create_database,
+            retention_duration=influx_rp_duration,
+            gzip=influx_gzip,
         )
     from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 

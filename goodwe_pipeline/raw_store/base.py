@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+
+from goodwe_pipeline import readings
 
 
 class StoreUnavailableError(RuntimeError):
@@ -20,6 +23,24 @@ class StoreUnavailableError(RuntimeError):
         super().__init__(f"raw store at {url} is unavailable: {reason}")
         self.url = url
         self.reason = reason
+
+
+def field_selection(fields: Sequence[str] | None) -> tuple[str, ...]:
+    """The fields a read returns, in canonical order (all of them for None).
+
+    Raises ``ValueError`` for an empty selection or a name that is not a field.
+    """
+    if fields is None:
+        return readings.FIELD_NAMES
+    if isinstance(fields, str):
+        fields = [fields]
+    unknown = sorted(set(fields) - set(readings.FIELD_NAMES))
+    if unknown:
+        raise ValueError(f"not reading fields: {', '.join(map(repr, unknown))}")
+    if not fields:
+        raise ValueError("a read needs at least one field (None reads them all)")
+    wanted = set(fields)
+    return tuple(name for name in readings.FIELD_NAMES if name in wanted)
 
 
 @dataclass(frozen=True)
@@ -56,9 +77,21 @@ class RawStore(abc.ABC):
         self,
         start: datetime,
         end: datetime,
-        device_ids: list[str] | None = None,
+        device_ids: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Readings with ``start <= time < end`` as a canonical frame, sorted by device, time."""
+        """Readings with ``start <= time < end`` as a canonical frame, sorted by device, time.
+
+        ``device_ids``: only these devices (an empty list reads nothing).
+
+        ``fields``: only these field columns, for a reader that needs a few of
+        them over a long range (it reads and converts a fraction of the data).
+        The frame then has ``time``, the tags and the requested fields, in
+        canonical column order, and leaves out the readings in which none of
+        the requested fields is known (InfluxDB has no point to return for
+        them). ``None`` reads every field; a name that is not a field raises
+        ``ValueError``.
+        """
 
     @abc.abstractmethod
     def devices(self, start: datetime, end: datetime) -> list[str]:

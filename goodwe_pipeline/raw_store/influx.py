@@ -3,18 +3,19 @@
 That API is the one every InfluxDB generation serves (1.x natively, 2.x and 3.x
 as compatibility endpoints); see ``spec/influxdb.md``. Each reading is one point
 of the measurement ``inverter_readings`` with the tags ``device_id`` and
-``source`` and every known field as a float, at millisecond precision. A point
+``source`` and every known field as a float, at millisecond resolution (times
+are floored to the millisecond by ``raw_store.prepare``). A point
 written again merges into the existing one (its fields overwrite), so writes
 are idempotent. What is kept is decided by ``raw_store.prepare``, shared with
 the Parquet store.
 
-Writes go in batches of ``batch_lines`` lines. Line protocol for the next batch
-is produced (by ``influxdb-client``'s DataFrame serialiser) while earlier
-batches are on the wire, over one keep-alive session. Bodies are gzip-compressed
-when the server is across a network; on loopback compression only costs CPU on
-both ends (about 50 % more server CPU per write), so ``gzip=None`` leaves it off
-there. Connection errors and 5xx answers are retried with exponential backoff;
-4xx answers are not (they will not change).
+Writes go in gzip-compressed batches of ``batch_lines`` (5,000) lines, as
+InfluxDB recommends. Line protocol for the next batch is produced (by
+``influxdb-client``'s DataFrame serialiser) while earlier batches are being
+compressed and sent, over one keep-alive session. ``gzip=False`` sends
+plain bodies (and asks for plain answers): on loopback compression only costs
+CPU on both ends. Connection errors and 5xx answers are retried with
+exponential backoff; 4xx answers are not (they will not change).
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from __future__ import annotations
 import csv
 import gzip as gzip_module
 import io
-import ipaddress
 import json
 import logging
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -47,7 +47,7 @@ from influxdb_client.client.write_api import PointSettings
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import arrow
-from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError
+from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
 from goodwe_pipeline.raw_store.prepare import prepare
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,13 @@ _MIN_NS = -9223372036854775806
 _MAX_NS = 9223372036854775806
 _DURATION = re.compile(r"^(INF|(\d+(ns|u|µ|ms|s|m|h|d|w))+)$", re.IGNORECASE)
 _QUERY_CHUNK_ROWS = 10_000
+WRITE_PRECISION = "ns"
+"""Timestamps go on the wire as exact integer nanoseconds (always whole milliseconds).
+
+``influxdb-client``'s serialiser computes millisecond timestamps as
+``int(ns / 1e6)``, through a float: ``...07.490`` became ``...07.489``. Its
+nanosecond form is the integer itself.
+"""
 _SORTED_FIELDS = sorted(readings.FIELD_NAMES)
 _CSV_TYPES = {
     readings.TIME: pa.int64(),
@@ -80,15 +87,6 @@ def _epoch_ns(moment: datetime) -> int:
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
     return min(max(ns, _MIN_NS), _MAX_NS)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _describe(exc: requests.RequestException) -> str:
@@ -130,7 +128,7 @@ class InfluxRawStore(RawStore):
     ``retention_duration``, default infinite) is created on first use where the
     server supports it (1.x); on 2.x/3.x buckets are made by the server's setup.
 
-    ``gzip``: compress request bodies (None: unless the server is on loopback).
+    ``gzip``: compress request bodies and accept compressed answers (default).
     ``workers``: batches in flight while the next one is serialised.
     ``read_format``: ``csv`` (fast) or ``json`` (for a server whose CSV answers
     misbehave; a JSON answer to a CSV request is handled either way).
@@ -154,7 +152,7 @@ class InfluxRawStore(RawStore):
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
-        gzip: bool | None = None,
+        gzip: bool = True,
         workers: int = 2,
         read_format: str = "csv",
     ):
@@ -184,7 +182,7 @@ class InfluxRawStore(RawStore):
         self.retention_duration = retention_duration
         self.batch_lines = batch_lines
         self.read_format = read_format
-        self.gzip = (not _is_loopback(parts.hostname)) if gzip is None else gzip
+        self.gzip = gzip
         self._timeout = timeout
         self._retries = max(0, retries)
         self._backoff = backoff
@@ -336,7 +334,7 @@ class InfluxRawStore(RawStore):
             serializer = DataframeSerializer(
                 group[[readings.TIME, *readings.TAGS, *fields]],
                 PointSettings(),
-                WritePrecision.MS,
+                WritePrecision.NS,
                 data_frame_measurement_name=self.measurement,
                 data_frame_tag_columns=list(readings.TAGS),
                 data_frame_timestamp_column=readings.TIME,
@@ -350,7 +348,7 @@ class InfluxRawStore(RawStore):
         if self.gzip:
             body = gzip_module.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        params = {"db": self.database, "precision": "ms"}
+        params = {"db": self.database, "precision": WRITE_PRECISION}
         if self.retention_policy:
             params["rp"] = self.retention_policy
         self._post("/write", params, body, headers).close()
@@ -433,20 +431,21 @@ class InfluxRawStore(RawStore):
         self,
         start: datetime,
         end: datetime,
-        device_ids: list[str] | None = None,
+        device_ids: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Readings in ``[start, end)``.
+        """Readings in ``[start, end)`` (see ``RawStore.read``).
 
         Asks for CSV, which the server writes and Arrow parses about twice as
         fast as JSON; a server that answers JSON anyway is read as JSON. A CSV
         answer drops statement errors (such as a missing database), so an empty
-        one is confirmed with a JSON query, which reports them.
+        one is confirmed with a JSON query, which reports them. With ``fields``
+        the query selects the tags and those fields only.
         """
-        if device_ids is not None and not device_ids:
-            return readings.empty_frame()
+        names = field_selection(fields)
+        if (device_ids is not None and not device_ids) or end <= start:
+            return _empty(names)
         where = self._time_clause(start, end)
-        if end <= start:
-            return readings.empty_frame()
         if device_ids:
             devices = " OR ".join(
                 f"{quote_identifier(readings.DEVICE_ID)} = {quote_string(d)}"
@@ -454,18 +453,21 @@ class InfluxRawStore(RawStore):
             )
             where += f" AND ({devices})"
         self.ensure_database()
-        q = f"SELECT * FROM {self._from()} WHERE {where}"  # noqa: S608 - every part is quoted
+        selected = "*"
+        if names != readings.FIELD_NAMES:
+            selected = ", ".join(quote_identifier(n) for n in (*readings.TAGS, *names))
+        q = f"SELECT {selected} FROM {self._from()} WHERE {where}"  # noqa: S608 - all quoted
         if self.read_format == "json":
-            return _series_to_frame(self._query_series(q))
+            return _series_to_frame(self._query_series(q), names)
         response = self._query(q, csv_answer=True)
         if "json" in response.headers.get("Content-Type", ""):
-            return _series_to_frame(self._json_series(response))
+            return _series_to_frame(self._json_series(response), names)
         try:
-            frame = _csv_to_frame(response.content)
+            frame = _csv_to_frame(response.content, names)
         except pa.ArrowInvalid as exc:
             raise self._refused(f"unexpected CSV answer: {exc}") from exc
         if frame is None:
-            return _series_to_frame(self._query_series(q))
+            return _series_to_frame(self._query_series(q), names)
         return frame
 
     def devices(self, start: datetime, end: datetime) -> list[str]:
@@ -499,14 +501,18 @@ class InfluxRawStore(RawStore):
         )
 
 
-def _csv_to_frame(body: bytes) -> pd.DataFrame | None:
-    """A canonical frame from a ``SELECT *`` CSV answer; None when the answer is empty."""
+def _empty(names: tuple[str, ...]) -> pd.DataFrame:
+    return readings.empty_frame()[[readings.TIME, *readings.TAGS, *names]]
+
+
+def _csv_to_frame(body: bytes, names: tuple[str, ...]) -> pd.DataFrame | None:
+    """A canonical frame from a ``SELECT`` CSV answer; None when the answer is empty."""
     header = body.lstrip()[:4096].partition(b"\n")[0]
     if not header.strip():
         return None
-    names = next(csv.reader([header.decode()]))
+    columns_in = next(csv.reader([header.decode()]))
     options = pa_csv.ConvertOptions(
-        column_types=_CSV_TYPES, include_columns=[n for n in names if n in _CSV_TYPES]
+        column_types=_CSV_TYPES, include_columns=[n for n in columns_in if n in _CSV_TYPES]
     )
     table = pa_csv.read_csv(io.BytesIO(body), convert_options=options)
     rows = table.num_rows
@@ -518,35 +524,37 @@ def _csv_to_frame(body: bytes) -> pd.DataFrame | None:
             columns.append(table.column(tag))
         else:
             columns.append(pa.array(np.full(rows, "", dtype=object), pa.string()))
-    for name in readings.FIELD_NAMES:
+    for name in names:
         if name in table.column_names:
             columns.append(pc.fill_null(table.column(name), np.nan))
         else:
             columns.append(pa.array(np.full(rows, np.nan)))
-    table = pa.Table.from_arrays(columns, schema=arrow.SCHEMA)
+    table = pa.Table.from_arrays(columns, schema=arrow.schema_for(names))
     frame = arrow.table_to_frame(table)
     frame[readings.SOURCE] = frame[readings.SOURCE].replace("", readings.SOURCE_INVERTER)
-    return _in_canonical_order(frame[frame[readings.DEVICE_ID] != ""])
+    return _in_canonical_order(frame[frame[readings.DEVICE_ID] != ""], names)
 
 
-def _series_to_frame(series: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """A canonical frame from ``SELECT *`` JSON series (tags come back as columns)."""
+def _series_to_frame(series: Iterable[dict[str, Any]], names: tuple[str, ...]) -> pd.DataFrame:
+    """A canonical frame from ``SELECT`` JSON series (tags come back as columns)."""
     groups: dict[tuple[str, ...], list[list[Any]]] = {}
     for item in series:
         groups.setdefault(tuple(item["columns"]), []).extend(item["values"])
-    frames = [_values_to_frame(columns, values) for columns, values in groups.items() if values]
+    frames = [
+        _values_to_frame(columns, values, names) for columns, values in groups.items() if values
+    ]
     if not frames:
-        return readings.empty_frame()
+        return _empty(names)
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return _in_canonical_order(frame)
+    return _in_canonical_order(frame, names)
 
 
-def _in_canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+def _in_canonical_order(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
     frame = frame.sort_values([readings.DEVICE_ID, readings.TIME], kind="stable")
     if frame.duplicated([readings.DEVICE_ID, readings.TIME]).any():
         # The same instant under two ``source`` tags is two points in InfluxDB but
         # one canonical reading: merge as normalize does.
-        return readings.normalize(frame)
+        return readings.normalize(frame)[[readings.TIME, *readings.TAGS, *names]]
     return frame.reset_index(drop=True)
 
 
@@ -557,7 +565,9 @@ def _float_column(values: tuple[Any, ...]) -> np.ndarray:
         return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy("float64")
 
 
-def _values_to_frame(columns: tuple[str, ...], values: list[list[Any]]) -> pd.DataFrame:
+def _values_to_frame(
+    columns: tuple[str, ...], values: list[list[Any]], names: tuple[str, ...]
+) -> pd.DataFrame:
     by_name = dict(zip(columns, zip(*values, strict=True), strict=True))
     rows = len(values)
     data: dict[str, Any] = {
@@ -571,10 +581,10 @@ def _values_to_frame(columns: tuple[str, ...], values: list[list[Any]]) -> pd.Da
     data[readings.SOURCE] = pd.Series(
         [readings.SOURCE_INVERTER if s is None else s for s in sources], dtype=object
     )
-    for name in readings.FIELD_NAMES:
+    for name in names:
         column = by_name.get(name)
         data[name] = _float_column(column) if column is not None else np.full(rows, np.nan)
-    frame = pd.DataFrame(data, columns=list(readings.COLUMNS))
+    frame = pd.DataFrame(data, columns=[readings.TIME, *readings.TAGS, *names])
     if None in set(devices):
         # Points another writer left without a device tag are no device's reading.
         frame = frame[frame[readings.DEVICE_ID].notna()]

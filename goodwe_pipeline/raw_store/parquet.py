@@ -1,32 +1,51 @@
 """Readings in Parquet files: the embedded raw store (no server needed).
 
-Layout: ``root/<YYYY-MM-DD>/<device id>.parquet``, one file per UTC day and
-device, the device id percent-encoded so any id is a safe file name. Files
-hold the canonical columns and dtypes, sorted by time, with unknown fields
-stored as NaN values (not nulls), so a read is a plain Arrow read and a
-zero-copy conversion, with no re-normalising.
+Layout: one folder per UTC day, ``root/<YYYY-MM-DD>/``, holding for each
+device a base file ``<device id>.parquet`` (the id percent-encoded, so any id
+is a safe file name) and, while the day is being written a little at a time,
+the day's delta files ``<sequence>-<random>.delta``.
 
-A write merges into the day's file the way InfluxDB merges points: for a
-(device, time) already there, the fields the new reading knows overwrite, the
-ones it does not know keep their old values. The merged file is written to a
-temporary file in the same folder, fsynced and renamed over the old one, so a
-reader sees the old or the new file, never half of one. Writers (the sensor,
-a backfill, another process) take an exclusive ``flock`` on the day folder, so
-none loses another's rows. What is kept is decided by ``raw_store.prepare``,
-shared with the InfluxDB store.
+- Base files hold the canonical columns and dtypes, sorted by time, with
+  unknown fields stored as NaN values (not nulls), so reading a finished day
+  is a plain Arrow read and a zero-copy conversion, with no re-normalising.
+- A small write (fewer than ``delta_rows`` rows for the day, e.g. one sensor
+  tick) is one new delta file: the rows of every device, as an Arrow IPC file.
+  It costs one small file and two fsyncs, whatever the size of the day.
+- A larger write, or the ``compact_after``-th delta of a day, compacts the
+  day: each device's base, its deltas (oldest first) and the new rows are
+  merged into a new base file, and then the deltas are deleted.
+
+Merging works the way InfluxDB merges points: for a (device, time) written
+again, the fields the newer reading knows overwrite, the ones it does not know
+keep their old values. Reads apply the same merge to base and deltas, so a
+reader sees the same readings before and after a compaction.
+
+Every file is written to a temporary name in the day folder, fsynced and
+renamed, and the folder is fsynced, so a reader sees a whole file or none. A
+base records the names of the deltas it has absorbed, and reads skip those:
+a crash in the middle of a compaction (new bases written, deltas not yet
+deleted) leaves a correct store, and the next compaction removes the
+leftovers. Writers (the sensor, a backfill, another process) take an
+exclusive ``flock`` on the day folder; readers take no lock (a delta deleted
+under a reader makes it read the day again). What is kept is decided by
+``raw_store.prepare``, shared with the InfluxDB store.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -36,26 +55,40 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
-from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError
+from goodwe_pipeline.raw_store.arrow import (
+    SCHEMA,
+    conform,
+    frame_to_table,
+    schema_for,
+    table_to_frame,
+)
+from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
 from goodwe_pipeline.raw_store.prepare import prepare
 
 SUFFIX = ".parquet"
+DELTA_SUFFIX = ".delta"
+COMPACT_AFTER = 64
+"""Deltas a day may collect before they are merged into its base files."""
+DELTA_ROWS = 1_000
+"""Writes with fewer rows than this for a day become a delta; larger ones compact the day."""
+_FOLDED_KEY = b"goodwe.folded_deltas"
 _MAX_FILE_NAME = 255
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US = 86_400_000_000
+_READ_ATTEMPTS = 5
+_DELTA_NAME = re.compile(r"^\d{12}-[0-9a-f]{16}\.delta$")
 
 
 def file_name(device_id: str) -> str:
-    """The file name of a device's day file (percent-encoded id)."""
+    """The name of a device's base file in a day folder (percent-encoded id)."""
     name = quote(device_id, safe="") + SUFFIX
     if len(name.encode()) > _MAX_FILE_NAME:
         raise ValueError(f"device_id {device_id[:40]!r}... is too long to be a file name")
     return name
 
 
-def _device_of(path: Path) -> str:
-    return unquote(path.name[: -len(SUFFIX)])
+def _device_of(name: str) -> str:
+    return unquote(name[: -len(SUFFIX)])
 
 
 def _epoch_us(moment: datetime) -> int:
@@ -66,7 +99,7 @@ def _epoch_us(moment: datetime) -> int:
 
 @contextmanager
 def _locked(folder: Path) -> Iterator[int]:
-    """Exclusive lock on a day folder (held by this process until released)."""
+    """Exclusive lock on a day folder (held by this process until released); yields its fd."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -75,15 +108,167 @@ def _locked(folder: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """InfluxDB's merge: per (time), known new fields overwrite, unknown ones keep old values."""
-    old_times = old[readings.TIME].dt.tz_convert(None).to_numpy()
-    new_times = new[readings.TIME].dt.tz_convert(None).to_numpy()
-    if not np.isin(new_times, old_times).any():
-        merged = pd.concat([old, new], ignore_index=True)
-        return merged.sort_values(readings.TIME, kind="stable").reset_index(drop=True)
-    merged = new.set_index(readings.TIME).combine_first(old.set_index(readings.TIME))
-    return merged.reset_index()[list(readings.COLUMNS)]
+def _write_file(folder: Path, name: str, write: Callable[[Path], None]) -> None:
+    """Write ``folder/name`` atomically: a fsynced temporary file renamed into place.
+
+    The caller fsyncs the folder once it has placed its files.
+    """
+    temporary = folder / f".{uuid.uuid4().hex}.tmp"
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, folder / name)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_ipc(table: pa.Table, path: Path) -> None:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read_delta(path: Path, schema: pa.Schema) -> pa.Table:
+    return conform(pa.ipc.open_file(pa.py_buffer(path.read_bytes())).read_all(), schema)
+
+
+def _read_base(
+    path: Path, schema: pa.Schema, footer: _Footer | None = None
+) -> tuple[pa.Table, frozenset[str]]:
+    """The base file's rows (``schema``'s columns) and the deltas it has absorbed.
+
+    ``footer``, when it was read from this very file, spares parsing it again.
+    """
+    with open(path, "rb") as handle:
+        metadata = None
+        if footer is not None and footer.identity == _identity(handle):
+            metadata = footer.metadata
+        parquet = pq.ParquetFile(handle, metadata=metadata)
+        arrow_schema = parquet.schema_arrow
+        present = set(arrow_schema.names)
+        table = parquet.read(columns=[name for name in schema.names if name in present])
+    folded = (arrow_schema.metadata or {}).get(_FOLDED_KEY)
+    return conform(table, schema), frozenset(json.loads(folded) if folded else ())
+
+
+def _identity(handle: BinaryIO) -> tuple[int, int, int]:
+    stat = os.fstat(handle.fileno())
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class _Footer:
+    """A base file's Parquet footer, and which file it was read from."""
+
+    metadata: pq.FileMetaData
+    identity: tuple[int, int, int]
+
+    @classmethod
+    def read(cls, path: Path) -> _Footer:
+        with open(path, "rb") as handle:
+            return cls(pq.read_metadata(handle), _identity(handle))
+
+
+@dataclass
+class _Day:
+    """The files of one day folder: base files by device, deltas oldest first (other
+    files, such as temporary ``.*.tmp`` ones, are not the store's)."""
+
+    bases: dict[str, Path] = field(default_factory=dict)
+    deltas: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def scan(cls, folder: Path) -> _Day:
+        found = cls()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.name.endswith(SUFFIX):
+                found.bases[_device_of(entry.name)] = Path(entry.path)
+            elif _DELTA_NAME.match(entry.name):
+                found.deltas.append(Path(entry.path))
+        found.deltas.sort(key=lambda path: path.name)
+        return found
+
+    def next_delta_name(self) -> str:
+        last = int(self.deltas[-1].name.partition("-")[0]) if self.deltas else 0
+        return f"{last + 1:012d}-{uuid.uuid4().hex[:16]}{DELTA_SUFFIX}"
+
+
+def _merge(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One device's non-empty parts, oldest first, as one frame: per time, each column's
+    latest known value (InfluxDB's merge of points), sorted by time."""
+    merged = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if merged[readings.TIME].is_monotonic_increasing and merged[readings.TIME].is_unique:
+        return merged.reset_index(drop=True)
+    merged = merged.sort_values(readings.TIME, kind="stable")
+    if merged[readings.TIME].duplicated().any():
+        merged = merged.groupby(readings.TIME, sort=False, as_index=False).last()
+    return merged.reset_index(drop=True)
+
+
+def _by_device(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Row positions of each device, in frame order."""
+    if frame.empty:
+        return {}
+    groups = frame.groupby(readings.DEVICE_ID, sort=False).indices
+    return {str(device): positions for device, positions in groups.items()}
+
+
+@dataclass(frozen=True)
+class _Deltas:
+    """The rows of a day's deltas, oldest first, and which delta each row came from."""
+
+    names: list[str]
+    frame: pd.DataFrame
+    origin: np.ndarray
+    rows: dict[str, np.ndarray]
+
+    @classmethod
+    def read(cls, paths: list[Path], schema: pa.Schema, wanted: set[str] | None = None) -> _Deltas:
+        tables = [_read_delta(path, schema) for path in paths]
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        origin = np.repeat(np.arange(len(tables)), [t.num_rows for t in tables])
+        if wanted is not None:
+            keep = pc.is_in(table.column(readings.DEVICE_ID), pa.array(sorted(wanted), pa.string()))
+            mask = keep.to_numpy(zero_copy_only=False)
+            table, origin = table.filter(keep), origin[mask]
+        frame = table_to_frame(table)
+        return cls([path.name for path in paths], frame, origin, _by_device(frame))
+
+    def of(self, device: str, absorbed: frozenset[str]) -> pd.DataFrame | None:
+        """The device's rows from the deltas its base has not absorbed."""
+        positions = self.rows.get(device)
+        if positions is None:
+            return None
+        skip = [i for i, name in enumerate(self.names) if name in absorbed]
+        if skip:
+            positions = positions[~np.isin(self.origin[positions], skip)]
+        return self.frame.iloc[positions]
+
+
+def _merged_device(
+    device: str,
+    base: Path | None,
+    deltas: _Deltas,
+    schema: pa.Schema,
+    fresh: pd.DataFrame | None = None,
+) -> pd.DataFrame | None:
+    """A device's rows of a day: its base, then its unabsorbed delta rows, then ``fresh``,
+    merged (None when there are none)."""
+    parts = []
+    absorbed: frozenset[str] = frozenset()
+    if base is not None:
+        table, absorbed = _read_base(base, schema)
+        parts.append(table_to_frame(table))
+    parts.append(deltas.of(device, absorbed))
+    parts.append(fresh)
+    present = [part for part in parts if part is not None and len(part)]
+    return _merge(present) if present else None
 
 
 def _covers(day: date, start_us: int, end_us: int) -> bool:
@@ -92,7 +277,7 @@ def _covers(day: date, start_us: int, end_us: int) -> bool:
 
 
 def _within(table: pa.Table, day: date, start_us: int, end_us: int) -> pa.Table:
-    """The rows of a day file in ``[start_us, end_us)``; a day inside the range needs no filter."""
+    """The rows of a day in ``[start_us, end_us)``; a day inside the range needs no filter."""
     if _covers(day, start_us, end_us):
         return table
     times = table.column(readings.TIME)
@@ -103,14 +288,128 @@ def _within(table: pa.Table, day: date, start_us: int, end_us: int) -> pa.Table:
     return table.filter(inside)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """One device's rows of one day: a base file to read (its footer read while the
+    rows were counted), or rows already merged from base and deltas."""
+
+    device: str
+    day: date
+    path: Path | None = None
+    table: pa.Table | None = None
+    footer: _Footer | None = None
+
+    @property
+    def rows(self) -> int:
+        if self.table is not None:
+            return self.table.num_rows
+        return self.footer.metadata.num_rows if self.footer is not None else 0
+
+    def read(self, schema: pa.Schema) -> pa.Table:
+        if self.table is not None:
+            return self.table
+        assert self.path is not None
+        return _read_base(self.path, schema, self.footer)[0]
+
+
+class _Columns:
+    """The columns of a canonical frame, filled piece by piece (growing if a file grew
+    since it was counted)."""
+
+    def __init__(self, capacity: int, names: tuple[str, ...]):
+        self.size = 0
+        self.names = names
+        self.time = np.empty(capacity, "int64")
+        self.device = np.empty(capacity, object)
+        self.source = np.empty(capacity, object)
+        self.fields = {name: np.empty(capacity, "float64") for name in names}
+
+    def _reserve(self, rows: int) -> None:
+        if self.size + rows <= len(self.time):
+            return
+        capacity = max(self.size + rows, 2 * len(self.time))
+        for name in ("time", "device", "source"):
+            setattr(self, name, _grown(getattr(self, name), capacity))
+        self.fields = {name: _grown(values, capacity) for name, values in self.fields.items()}
+
+    def append(self, device: str, table: pa.Table) -> None:
+        rows = table.num_rows
+        if not rows:
+            return
+        self._reserve(rows)
+        span = slice(self.size, self.size + rows)
+        self.time[span] = table.column(readings.TIME).cast(pa.int64()).to_numpy()
+        self.device[span] = device
+        sources = table.column(readings.SOURCE)
+        distinct = pc.unique(sources)
+        if len(distinct) == 1:
+            self.source[span] = distinct[0].as_py()
+        else:
+            self.source[span] = sources.to_numpy(zero_copy_only=False)
+        for name, values in self.fields.items():
+            values[span] = table.column(name).to_numpy()
+        self.size += rows
+
+    def _unknown_rows(self) -> np.ndarray | None:
+        """Where no field is known (None when there is no such row)."""
+        unknown = None
+        for values in self.fields.values():
+            missing = np.isnan(values[: self.size])
+            unknown = missing if unknown is None else unknown & missing
+            if not unknown.any():
+                return None
+        return unknown
+
+    def frame(self, *, without_unknown: bool = False) -> pd.DataFrame:
+        """The frame (rows with no known field left out when asked: a projected read)."""
+        unknown = self._unknown_rows() if without_unknown else None
+        if unknown is not None:
+            keep = np.flatnonzero(~unknown)
+            self.size = len(keep)
+            self.time, self.device, self.source = (
+                self.time[keep],
+                self.device[keep],
+                self.source[keep],
+            )
+            self.fields = {name: values[keep] for name, values in self.fields.items()}
+        end = self.size
+        data: dict[str, object] = {
+            readings.TIME: pd.DatetimeIndex(self.time[:end].view("datetime64[us]")).tz_localize(
+                UTC
+            ),
+            readings.DEVICE_ID: pd.Series(self.device[:end], dtype=object, copy=False),
+            readings.SOURCE: pd.Series(self.source[:end], dtype=object, copy=False),
+        }
+        data.update((name, values[:end]) for name, values in self.fields.items())
+        return pd.DataFrame(data, columns=[readings.TIME, *readings.TAGS, *self.names], copy=False)
+
+
+def _grown(values: np.ndarray, capacity: int) -> np.ndarray:
+    grown = np.empty(capacity, values.dtype)
+    grown[: len(values)] = values
+    return grown
+
+
 class ParquetRawStore(RawStore):
-    """Canonical readings in ``root/<YYYY-MM-DD>/<device>.parquet`` (UTC days)."""
+    """Canonical readings in ``root/<YYYY-MM-DD>/`` (UTC days): a base file per device
+    and the day's deltas (see the module docstring)."""
 
     kind = "parquet"
 
-    def __init__(self, root: str | Path, *, compression: str = "zstd"):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        compression: str = "zstd",
+        compact_after: int = COMPACT_AFTER,
+        delta_rows: int = DELTA_ROWS,
+    ):
+        if compact_after < 1:
+            raise ValueError("compact_after must be at least 1")
         self.root = Path(root).absolute()
         self.compression = compression
+        self.compact_after = compact_after
+        self.delta_rows = delta_rows
 
     @property
     def url(self) -> str:
@@ -128,43 +427,79 @@ class ParquetRawStore(RawStore):
         for device in pd.unique(frame[readings.DEVICE_ID]):
             file_name(device)
         days = frame[readings.TIME].dt.tz_convert(None).to_numpy().astype("datetime64[D]")
+        parts = [(days[0], frame)] if (days == days[0]).all() else frame.groupby(days, sort=True)
         try:
-            for (day, device), part in frame.groupby([days, readings.DEVICE_ID], sort=True):
+            for day, part in parts:
                 folder = self.root / pd.Timestamp(day).date().isoformat()
-                self._merge_into(folder, str(device), part.reset_index(drop=True))
+                folder.mkdir(parents=True, exist_ok=True)
+                if len(part) < self.delta_rows:
+                    self._append_delta(folder, part)
+                else:
+                    with _locked(folder) as folder_fd:
+                        self._compact(folder, folder_fd, part)
         except (OSError, pa.ArrowException) as exc:
             raise self._unavailable(exc, "writing") from exc
         return len(frame)
 
-    def _merge_into(self, folder: Path, device: str, new: pd.DataFrame) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / file_name(device)
+    def _append_delta(self, folder: Path, part: pd.DataFrame) -> None:
+        table = frame_to_table(part)
         with _locked(folder) as folder_fd:
-            merged = _merge(self._read_file(path), new) if path.exists() else new
-            temporary = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
-            try:
-                pq.write_table(frame_to_table(merged), temporary, compression=self.compression)
-                with open(temporary, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
+            existing = _Day.scan(folder)
+            _write_file(folder, existing.next_delta_name(), lambda path: _write_ipc(table, path))
+            os.fsync(folder_fd)
+            if len(existing.deltas) + 1 >= self.compact_after:
+                self._compact(folder, folder_fd, None)
+
+    def compact(self) -> int:
+        """Merge every day's deltas into its base files now; return the days compacted."""
+        compacted = 0
+        try:
+            for _, folder in self._day_folders(None, None):
+                if not _Day.scan(folder).deltas:
+                    continue
+                with _locked(folder) as folder_fd:
+                    self._compact(folder, folder_fd, None)
+                compacted += 1
+        except (OSError, pa.ArrowException) as exc:
+            raise self._unavailable(exc, "compacting") from exc
+        return compacted
+
+    def _compact(self, folder: Path, folder_fd: int, new: pd.DataFrame | None) -> None:
+        """Merge the day's deltas and ``new`` into the base files (the folder lock is held).
+
+        New bases are in place (and the folder fsynced) before any delta is deleted.
+        """
+        day = _Day.scan(folder)
+        deltas = _Deltas.read(day.deltas, SCHEMA)
+        fresh = {} if new is None else _by_device(new)
+        folded = json.dumps(deltas.names).encode()
+        for device in sorted(set(fresh) | set(deltas.rows)):
+            rows = new.iloc[fresh[device]] if new is not None and device in fresh else None
+            merged = _merged_device(device, day.bases.get(device), deltas, SCHEMA, rows)
+            if merged is None:
+                continue
+            table = frame_to_table(merged).replace_schema_metadata({_FOLDED_KEY: folded})
+            _write_file(
+                folder,
+                file_name(device),
+                lambda path, t=table: pq.write_table(t, path, compression=self.compression),
+            )
+        os.fsync(folder_fd)
+        if day.deltas:
+            for path in day.deltas:
+                path.unlink(missing_ok=True)
             os.fsync(folder_fd)
 
     # -- reading --------------------------------------------------------------
 
-    @staticmethod
-    def _read_file(path: Path) -> pd.DataFrame:
-        return table_to_frame(conform(pq.read_table(path)))
-
-    def _day_folders(self, start: datetime, end: datetime) -> list[tuple[date, Path]]:
-        """Existing day folders that may hold readings in ``[start, end)``."""
+    def _day_folders(self, start: datetime | None, end: datetime | None) -> list[tuple[date, Path]]:
+        """Existing day folders that may hold readings in ``[start, end)`` (None: unbounded)."""
         try:
             entries = list(os.scandir(self.root))
         except FileNotFoundError:
             return []
-        first = start.astimezone(UTC).date()
-        last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+        first = start.astimezone(UTC).date() if start else date.min
+        last = (end.astimezone(UTC) - timedelta(microseconds=1)).date() if end else date.max
         found = []
         for entry in entries:
             try:
@@ -175,74 +510,114 @@ class ParquetRawStore(RawStore):
                 found.append((day, Path(entry.path)))
         return sorted(found)
 
-    def _files(
-        self, start: datetime, end: datetime, device_ids: list[str] | None
-    ) -> list[tuple[str, date, Path]]:
-        """(device, day, path) of every file that may hold wanted readings, in read order."""
-        files = []
-        wanted = None
-        if device_ids is not None:
-            wanted = {}
-            for device in device_ids:
-                try:
-                    wanted[file_name(device)] = device
-                except ValueError:
-                    continue  # an id too long to have a file has no readings
-        for day, folder in self._day_folders(start, end):
-            if wanted is not None:
-                for name, device in wanted.items():
-                    if (folder / name).exists():
-                        files.append((device, day, folder / name))
-                continue
-            for entry in os.scandir(folder):
-                if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
-                    path = Path(entry.path)
-                    files.append((_device_of(path), day, path))
-        files.sort(key=lambda item: (item[0], item[1]))
-        return files
+    def _read_day(
+        self, folder: Path, wanted: set[str] | None, schema: pa.Schema
+    ) -> list[tuple[str, pa.Table]]:
+        """(device, rows) of one day folder, base and deltas merged, for ``wanted`` devices.
 
-    def _read_tables(
-        self, start: datetime, end: datetime, device_ids: list[str] | None
-    ) -> pa.Table | None:
-        start_us, end_us = _epoch_us(start), _epoch_us(end)
-        if end_us <= start_us or (device_ids is not None and not device_ids):
-            return None
-        tables = []
-        try:
-            for _, day, path in self._files(start, end, device_ids):
-                table = _within(conform(pq.read_table(path)), day, start_us, end_us)
-                if table.num_rows:
-                    tables.append(table)
-        except (OSError, pa.ArrowException) as exc:
-            raise self._unavailable(exc, "reading") from exc
-        return pa.concat_tables(tables) if tables else None
+        A compaction deleting a delta under this read makes it start over.
+        """
+        for attempt in range(_READ_ATTEMPTS):
+            files = _Day.scan(folder)
+            try:
+                return self._read_files(files, wanted, schema)
+            except FileNotFoundError:
+                if attempt + 1 == _READ_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _read_files(
+        files: _Day, wanted: set[str] | None, schema: pa.Schema
+    ) -> list[tuple[str, pa.Table]]:
+        bases = {d: p for d, p in files.bases.items() if wanted is None or d in wanted}
+        if not files.deltas:
+            return [(device, _read_base(bases[device], schema)[0]) for device in sorted(bases)]
+        deltas = _Deltas.read(files.deltas, schema, wanted)
+        out = []
+        for device in sorted(set(bases) | set(deltas.rows)):
+            merged = _merged_device(device, bases.get(device), deltas, schema)
+            if merged is not None:
+                out.append((device, frame_to_table(merged, schema)))
+        return out
+
+    def _pieces(
+        self,
+        start: datetime,
+        end: datetime,
+        device_ids: Sequence[str] | None,
+        schema: pa.Schema,
+    ) -> list[_Piece]:
+        """What holds the wanted readings, in (device, day) order: the base files of days
+        without deltas (read later, one at a time) and the merged rows of days with deltas."""
+        wanted = None if device_ids is None else set(device_ids)
+        pieces = []
+        for day, folder in self._day_folders(start, end):
+            files = _Day.scan(folder)
+            if files.deltas:
+                merged = self._read_day(folder, wanted, schema)
+                pieces += [_Piece(device, day, table=table) for device, table in merged]
+                continue
+            for device, path in files.bases.items():
+                if wanted is None or device in wanted:
+                    pieces.append(_Piece(device, day, path=path, footer=_Footer.read(path)))
+        pieces.sort(key=lambda piece: (piece.device, piece.day))
+        return pieces
 
     def read(
         self,
         start: datetime,
         end: datetime,
-        device_ids: list[str] | None = None,
+        device_ids: Sequence[str] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        table = self._read_tables(start, end, device_ids)
-        if table is None:
-            return readings.empty_frame()
-        return table_to_frame(table)
+        """Readings in ``[start, end)`` (see ``RawStore.read``).
+
+        The frame's columns are allocated once, at their final size, and each
+        day's file is decoded and copied into them in turn, so a long read holds
+        one copy of the readings, not an Arrow copy and a pandas copy.
+        """
+        names = field_selection(fields)
+        schema = schema_for(names)
+        start_us, end_us = _epoch_us(start), _epoch_us(end)
+        if end_us <= start_us or (device_ids is not None and not device_ids):
+            return readings.empty_frame()[list(schema.names)]
+        projected = names != readings.FIELD_NAMES
+        try:
+            pieces = self._pieces(start, end, device_ids, schema)
+            columns = _Columns(sum(piece.rows for piece in pieces), names)
+            for piece in pieces:
+                columns.append(
+                    piece.device, _within(piece.read(schema), piece.day, start_us, end_us)
+                )
+        except (OSError, pa.ArrowException) as exc:
+            raise self._unavailable(exc, "reading") from exc
+        return columns.frame(without_unknown=projected)
 
     def devices(self, start: datetime, end: datetime) -> list[str]:
-        """Devices with a file in range; only files of partly covered days are opened."""
+        """Devices with readings in range; only the files of partly covered days are read."""
         start_us, end_us = _epoch_us(start), _epoch_us(end)
         if end_us <= start_us:
             return []
         found: set[str] = set()
+        keys_only = schema_for(())
         try:
-            for device, day, path in self._files(start, end, None):
-                if device in found:
+            for day, folder in self._day_folders(start, end):
+                if _covers(day, start_us, end_us):
+                    files = _Day.scan(folder)
+                    found.update(files.bases)
+                    for path in files.deltas:
+                        try:
+                            table = _read_delta(path, keys_only)
+                        except FileNotFoundError:
+                            continue  # compacted meanwhile: its devices have bases now
+                        found.update(pc.unique(table.column(readings.DEVICE_ID)).to_pylist())
+                    if files.deltas:
+                        found.update(_Day.scan(folder).bases)
                     continue
-                if not _covers(day, start_us, end_us):
-                    times = pq.read_table(path, columns=[readings.TIME])
-                    if not _within(times, day, start_us, end_us).num_rows:
-                        continue
-                found.add(device)
+                for device, table in self._read_day(folder, None, keys_only):
+                    if device not in found and _within(table, day, start_us, end_us).num_rows:
+                        found.add(device)
         except (OSError, pa.ArrowException) as exc:
             raise self._unavailable(exc, "reading") from exc
         return sorted(found)

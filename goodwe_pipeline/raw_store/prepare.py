@@ -3,8 +3,8 @@
 Both stores must keep exactly the same thing, so the rules live here once:
 
 - the frame is made canonical (``readings.normalize``);
-- times are kept at millisecond resolution (InfluxDB is written with
-  ``precision=ms``); readings that fall into the same millisecond merge;
+- times are floored to whole milliseconds, exactly (both stores hold the same
+  integer milliseconds); readings that fall into the same millisecond merge;
 - ``±inf`` is not a measurement InfluxDB can hold: it becomes unknown (NaN),
   with a warning;
 - a row whose fields are all unknown carries no reading. InfluxDB cannot store
@@ -54,9 +54,36 @@ def check_tag_values(frame: pd.DataFrame) -> None:
                 )
 
 
+def _is_canonical(frame: pd.DataFrame) -> bool:
+    """Whether ``readings.normalize`` would return the frame as it is (its columns, dtypes
+    and order): then a copy is all it needs, e.g. for a frame the sensor just normalised."""
+    if tuple(frame.columns) != readings.COLUMNS or not isinstance(frame.index, pd.RangeIndex):
+        return False
+    dtypes = frame.dtypes
+    if str(dtypes.iloc[0]) != "datetime64[us, UTC]" or frame.index.start != 0:
+        return False
+    if not (dtypes.iloc[3:] == np.float64).all() or frame.index.step != 1:
+        return False
+    for tag in readings.TAGS:
+        if (
+            dtypes[tag] != np.dtype("O")
+            or pd.api.types.infer_dtype(frame[tag], skipna=False) != "string"
+        ):
+            return False
+    if len(frame) < 2:
+        return True
+    devices = frame[readings.DEVICE_ID].to_numpy()
+    times = frame[readings.TIME].array.asi8
+    same = devices[1:] == devices[:-1]
+    return bool(((devices[1:] > devices[:-1]) | (same & (times[1:] > times[:-1]))).all())
+
+
 def prepare(readings_frame: pd.DataFrame) -> Prepared:
     """Apply the module's rules to a reading-shaped frame (see the module docstring)."""
-    frame = readings.normalize(readings_frame)
+    if _is_canonical(readings_frame):
+        frame = readings_frame.copy()
+    else:
+        frame = readings.normalize(readings_frame)
     if frame.empty:
         return Prepared(frame, 0)
     check_tag_values(frame)

@@ -11,8 +11,15 @@ from goodwe_pipeline import days
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
-from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT, TIME
-from goodwe_pipeline.sessions import detect_sessions, planned_vs_actual
+from goodwe_pipeline.readings import MEASUREMENT, TIME
+from goodwe_pipeline.sessions import (
+    CARRY_OPEN,
+    days_with_readings,
+    detect_sessions,
+    planned_vs_actual,
+    sessions_of_run,
+    stale_session_ids,
+)
 from goodwe_pipeline.warehouse import Warehouse, schema
 
 LOOKBACK = timedelta(hours=6)
@@ -28,13 +35,6 @@ SESSION_FIELDS = (
     "battery_discharge_total_kwh",
 )
 MAX_TABLE_ROWS = 50
-
-
-def _local_days(times: pd.Series, tz: str) -> set[date]:
-    if times.empty:
-        return set()
-    midnights = pd.to_datetime(times, utc=True).dt.tz_convert(tz).dt.normalize().unique()
-    return {stamp.date() for stamp in midnights}
 
 
 def _sessions_table(found: pd.DataFrame, tz: str) -> str:
@@ -95,9 +95,7 @@ def store_sessions(
 ) -> None:
     """Upsert the sessions, then delete stored ones of the same days that no longer exist.
 
-    Days without any reading keep what is stored (readings past InfluxDB
-    retention must not erase sessions derived from them). Upserting before
-    deleting means a reader never misses a session that still exists.
+    Upserting before deleting means a reader never misses a session that still exists.
     """
     store.upsert("battery_sessions", found)
     existing = store.read_frame(
@@ -105,15 +103,24 @@ def store_sessions(
         "WHERE partition_date >= :first AND partition_date <= :last",
         {"first": first, "last": last},
     )
-    current = set(found["session_id"])
-    stale = [
-        sid
-        for sid, day in zip(existing["session_id"], existing["partition_date"], strict=True)
-        if day in with_data and sid not in current
-    ]
+    stale = stale_session_ids(existing, set(found["session_id"]), with_data)
     if stale:
         table = schema.battery_sessions
         store.execute(sa.delete(table).where(table.c.session_id.in_(stale)))
+
+
+def open_before(store: Warehouse, day_start: datetime, first: date) -> pd.DataFrame:
+    """Sessions of days before ``first`` still stored ``open``, at most ``CARRY_OPEN`` old."""
+    return store.read_frame(
+        "SELECT session_id, start_time FROM battery_sessions "
+        "WHERE status = 'open' AND partition_date < :first AND start_time >= :earliest",
+        {"first": first, "earliest": day_start - CARRY_OPEN},
+    )
+
+
+def clock() -> datetime:
+    """The moment of the run: readings are read up to it, and a session running then is open."""
+    return datetime.now(UTC)
 
 
 @dg.asset(
@@ -132,7 +139,7 @@ def store_sessions(
         "your panels, and what it cost (grid energy at the buy price, solar energy at the "
         "export price it could have earned). Discharges show their value: the imports they "
         "replaced and the exports they sold. A session belongs to the day it starts; one "
-        "still running is `open` until a later run sees it end."
+        "still running is `open` until a later run (of its day or of the next days) sees it end."
     ),
 )
 def battery_sessions(
@@ -145,27 +152,27 @@ def battery_sessions(
     first, last = days.parse_day(key_range.start), days.parse_day(key_range.end)
     tz = daily_partitions.timezone
     day_start, day_end = days.range_window(first, last, tz)
-    read_start = day_start - LOOKBACK
-    read_end = min(day_end + LOOKAHEAD, datetime.now(UTC))
+    now = clock()
+    read_end = min(day_end + LOOKAHEAD, now)
 
-    readings = raw_store.get_store().read(read_start, read_end)
-    readings = readings[[TIME, DEVICE_ID, *SESSION_FIELDS]]
     store = warehouse.get_warehouse()
     try:
+        carried = open_before(store, day_start, first)
+        read_start = min([day_start, *carried["start_time"]]) - LOOKBACK
+        readings = raw_store.get_store().read(read_start, read_end, fields=SESSION_FIELDS)
         prices = store.read_frame(
             "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
             "WHERE time_end > :start AND time_start < :end",
             {"start": read_start, "end": read_end},
         )
-        found = detect_sessions(
+        detected = detect_sessions(
             readings, prices, tz=tz, data_end=read_end, config=sessions.config()
         )
-        in_range = found["partition_date"].map(lambda d: first <= d <= last).astype(bool)
-        found = found[in_range].reset_index(drop=True)
-        found["updated_at"] = datetime.now(UTC)
-        with_data = _local_days(readings[TIME], tz)
+        found, continued = sessions_of_run(detected, first, last, set(carried["session_id"]))
+        stored = pd.concat([found, continued], ignore_index=True).assign(updated_at=now)
+        with_data = days_with_readings(readings[TIME], tz)
         skipped = [d.isoformat() for d in days.iter_days(first, last) if d not in with_data]
-        store_sessions(store, found, first, last, with_data)
+        store_sessions(store, stored, first, last, with_data)
         plans = store.read_frame(
             "SELECT * FROM legacy_planned_sessions WHERE plan_date >= :first AND plan_date <= :last",
             {"first": first, "last": last},
@@ -176,6 +183,12 @@ def battery_sessions(
         context.log.warning(
             f"no readings for {len(skipped)} day(s) ({', '.join(skipped[:5])}...): "
             "their stored sessions were left as they were"
+        )
+    lost = set(carried["session_id"]) - set(continued["session_id"])
+    if lost:
+        context.log.warning(
+            f"{len(lost)} open session(s) of earlier days were not found in the readings "
+            "again and were left as they were; re-run their day to settle them"
         )
 
     charge = found["kind"] == "charge"
@@ -192,6 +205,8 @@ def battery_sessions(
         "sessions_without_prices": int(
             (found["cost_pln"].isna() & found["value_pln"].isna()).sum()
         ),
+        "earlier_sessions_continued": len(continued),
+        "earlier_sessions_completed": int((continued["status"] == "completed").sum()),
         "readings": len(readings),
         "days_without_readings": len(skipped),
     }

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from goodwe_pipeline.defs.partitions import daily_partitions
@@ -11,9 +10,13 @@ from goodwe_pipeline.defs.prices.checks import checked_days
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
+from goodwe_pipeline.sessions import (
+    CAPACITY_FACTOR,
+    overlapping_sessions,
+    sessions_beyond_capacity,
+    soc_against_kind,
+)
 
-CAPACITY_FACTOR = 1.2
-SOC_TOLERANCE_PCT = 1.0
 MAX_EXAMPLES = 20
 
 
@@ -50,8 +53,7 @@ def sessions_do_not_overlap(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     frame = _sessions(context, warehouse, days_before=1)
-    previous_end = frame.groupby("device_id")["end_time"].shift()
-    overlapping = frame[frame["start_time"] < previous_end]
+    overlapping = overlapping_sessions(frame)
     metadata: dict[str, object] = {"sessions": len(frame), "overlapping": len(overlapping)}
     if len(overlapping):
         metadata["examples"] = _examples(
@@ -74,11 +76,10 @@ def session_energy_within_capacity(
     sessions: SessionsResource,
 ) -> dg.AssetCheckResult:
     frame = _sessions(context, warehouse)
-    limit = CAPACITY_FACTOR * sessions.battery_capacity_kwh
-    too_big = frame[frame["energy_kwh"] > limit]
+    too_big = sessions_beyond_capacity(frame, sessions.battery_capacity_kwh)
     metadata: dict[str, object] = {
         "sessions": len(frame),
-        "limit_kwh": float(limit),
+        "limit_kwh": float(CAPACITY_FACTOR * sessions.battery_capacity_kwh),
         "largest_kwh": float(frame["energy_kwh"].max()) if len(frame) else 0.0,
         "beyond_limit": len(too_big),
     }
@@ -102,21 +103,12 @@ def soc_moves_with_session_kind(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     frame = _sessions(context, warehouse)
-    change = frame["soc_end"].to_numpy(dtype="float64") - frame["soc_start"].to_numpy(
-        dtype="float64"
-    )
-    charge = (frame["kind"] == "charge").to_numpy()
-    known = np.isfinite(change)
-    wrong = known & np.where(charge, change < -SOC_TOLERANCE_PCT, change > SOC_TOLERANCE_PCT)
-    bad = frame[wrong]
-    metadata: dict[str, object] = {
-        "sessions_with_soc": int(known.sum()),
-        "wrong_direction": int(wrong.sum()),
-    }
+    with_soc, bad = soc_against_kind(frame)
+    metadata: dict[str, object] = {"sessions_with_soc": with_soc, "wrong_direction": len(bad)}
     if len(bad):
         metadata["examples"] = _examples(
             bad, ["device_id", "kind", "start_time", "soc_start", "soc_end", "session_id"]
         )
     return dg.AssetCheckResult(
-        passed=not wrong.any(), severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        passed=bad.empty, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )
