@@ -108,25 +108,37 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return empty_frame()
-    out = pd.DataFrame(index=frame.index)
-    times = pd.to_datetime(frame[TIME], utc=True, format="ISO8601")
-    out[TIME] = times.astype("datetime64[us, UTC]")
+    rows = len(frame)
+    times = frame[TIME]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True, format="ISO8601")
+    columns: dict[str, Any] = {
+        TIME: times.dt.tz_convert(UTC).astype("datetime64[us, UTC]").to_numpy()
+    }
     for tag in TAGS:
-        values = frame[tag] if tag in frame else pd.Series(SOURCE_INVERTER, index=frame.index)
-        out[tag] = values.astype(str).astype(object)
+        values = frame[tag].astype(str).to_numpy(dtype=object) if tag in frame else None
+        if values is None:
+            values = np.full(rows, SOURCE_INVERTER, dtype=object)
+        columns[tag] = pd.Series(values, dtype=object)
+    missing = np.full(rows, np.nan)
     for name in FIELD_NAMES:
-        if name in frame:
-            column = frame[name]
-            if column.dtype.kind in "fiub":
-                out[name] = column.astype("float64")
-            else:
-                out[name] = column.map(_to_float).astype("float64")
+        if name not in frame:
+            columns[name] = missing.copy()
+            continue
+        column = frame[name]
+        if column.dtype.kind in "fiub":
+            columns[name] = column.to_numpy(dtype="float64", na_value=np.nan)
         else:
-            out[name] = np.nan
-    out = out.sort_values([DEVICE_ID, TIME], kind="stable")
-    if out.duplicated([DEVICE_ID, TIME]).any():
-        out = out.groupby([DEVICE_ID, TIME], sort=False, as_index=False).last()
-    return out[list(COLUMNS)].reset_index(drop=True)
+            columns[name] = column.map(_to_float).to_numpy(dtype="float64")
+    out = pd.DataFrame(columns, columns=list(COLUMNS))
+    keys = [DEVICE_ID, TIME]
+    if rows > 1:
+        out = out.sort_values(keys, kind="stable", ignore_index=True)
+        if out.duplicated(keys).any():
+            out = out.groupby(keys, sort=False, as_index=False).last()[list(COLUMNS)]
+            for tag in TAGS:
+                out[tag] = out[tag].astype(object)
+    return out
 
 
 def from_records(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
