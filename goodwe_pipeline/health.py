@@ -1,17 +1,19 @@
 """Health of what the pipeline stores into: raw store, warehouse, spool, disk, readings.
 
 Used by the ``storage_health`` sensor and ``goodwe-pipeline doctor``. Each probe
-returns a ``ComponentHealth`` and never raises: a failure is a result.
+returns a ``ComponentHealth`` and never raises: a failure is a result, even a store
+that cannot be opened at all (a malformed URL in the environment).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.spool import Spool
@@ -32,6 +34,11 @@ class ComponentHealth:
     detail: str
     value: float | None = None
     """The component's number: free bytes, backlog rows, reading age in seconds."""
+
+    def redacted(self, secrets: Sequence[str]) -> ComponentHealth:
+        """The same answer with each secret in ``detail`` replaced by ``***``."""
+        detail = mask(self.detail, secrets)
+        return self if detail == self.detail else replace(self, detail=detail)
 
     def row(self, at: datetime) -> dict[str, object]:
         """A ``storage_health`` table row."""
@@ -135,22 +142,116 @@ def last_reading_health(
     return _timed("readings", probe)
 
 
-def probe_all(
-    store: RawStore,
-    warehouse: Warehouse,
+@dataclass(frozen=True)
+class HealthReport:
+    results: list[ComponentHealth]
+    not_recorded: str | None
+    """Why the answers could not be written to ``storage_health`` (None: they were)."""
+
+    @property
+    def failing(self) -> list[str]:
+        return [r.component for r in self.results if not r.ok]
+
+
+def check_and_record(
+    open_store: Callable[[], RawStore],
+    store_kind: str,
+    open_warehouse: Callable[[], Warehouse],
     data_dir: str | Path,
     *,
     now: datetime,
     inverters_configured: bool,
     poll_seconds: int,
-) -> list[ComponentHealth]:
-    """Every component, in a fixed order: raw store, warehouse, spool, disk, readings."""
-    return [
-        raw_store_health(store),
-        warehouse_health(warehouse),
-        spool_health(data_dir),
-        disk_health(data_dir),
-        last_reading_health(
-            store, now=now, inverters_configured=inverters_configured, poll_seconds=poll_seconds
-        ),
-    ]
+    secrets: Sequence[str] = (),
+) -> HealthReport:
+    """Open both stores, probe every component (raw store, warehouse, spool, disk, readings,
+    in that order) and append the answers to the warehouse's ``storage_health`` table.
+    Never raises.
+
+    A store that cannot be opened is an unhealthy component (``store_kind`` or
+    ``warehouse``); without a raw store the readings' age is unknown; when the warehouse
+    cannot take the rows, ``not_recorded`` says why. ``secrets`` are masked in every text.
+    """
+    store = _open(store_kind, open_store)
+    warehouse = _open("warehouse", open_warehouse)
+    try:
+        if isinstance(store, ComponentHealth):
+            unknown = f"unknown: the {store_kind} store cannot be opened"
+            store_results = [store, ComponentHealth("readings", False, None, unknown)]
+        else:
+            store_results = [
+                raw_store_health(store),
+                last_reading_health(
+                    store,
+                    now=now,
+                    inverters_configured=inverters_configured,
+                    poll_seconds=poll_seconds,
+                ),
+            ]
+        results = [
+            store_results[0],
+            warehouse if isinstance(warehouse, ComponentHealth) else warehouse_health(warehouse),
+            spool_health(data_dir),
+            disk_health(data_dir),
+            store_results[1],
+        ]
+        results = [r.redacted(secrets) for r in results]
+        if isinstance(warehouse, ComponentHealth):
+            problem = f"the warehouse cannot be opened ({warehouse.detail})"
+        else:
+            problem = _record(warehouse, results, now)
+    finally:
+        if isinstance(warehouse, Warehouse):
+            _dispose(warehouse)
+    return HealthReport(results, None if problem is None else mask(problem, secrets))
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each (non-empty) secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _open(component: str, factory: Callable[[], Any]) -> Any:
+    """What ``factory`` opens, or the unhealthy ``ComponentHealth`` saying why it could not."""
+    started = time.perf_counter()
+    try:
+        return factory()
+    except Exception as exc:  # a store that cannot be opened is an unhealthy component
+        elapsed = (time.perf_counter() - started) * 1000
+        return ComponentHealth(
+            component, False, elapsed, f"cannot be opened: {type(exc).__name__}: {exc}"
+        )
+
+
+def _record(warehouse: Warehouse, results: list[ComponentHealth], now: datetime) -> str | None:
+    try:
+        warehouse.insert("storage_health", [r.row(now) for r in results])
+    except Exception as exc:  # the warehouse may be the component that is down
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _dispose(warehouse: Warehouse) -> None:
+    try:
+        warehouse.dispose()
+    except Exception:  # closing the pool of a dead server has nothing left to report
+        return
+
+
+def secrets_of(
+    influx_token: str | None, influx_password: str | None, warehouse_url: str | None
+) -> list[str]:
+    """The secrets in the store settings, to mask in anything reported: the InfluxDB token
+    and password, and the warehouse URL's password (the whole URL when it cannot be parsed)."""
+    from sqlalchemy.engine import make_url
+
+    found = [influx_token, influx_password]
+    if warehouse_url:
+        try:
+            found.append(make_url(warehouse_url).password)
+        except Exception:  # an unparsable URL may hold a password anywhere
+            found.append(warehouse_url)
+    return [s for s in found if s]

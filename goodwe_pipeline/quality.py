@@ -1,21 +1,23 @@
-"""Data quality of canonical readings, per device and local day (no Dagster import).
+"""Data quality of canonical readings and daily reports, per device and local day.
 
 Shared by the readings checks and the daily report: the physical limits that make
 a value impossible, the day index of each reading, the sampling cadence and the
-coverage of a day. Everything is vectorised over all days at once.
+coverage of a day (vectorised over all days at once); and the report checks'
+comparisons: energy balance, counters against integrated powers. No Dagster import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from goodwe_pipeline import days as days_mod
-from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, TIME
+from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, SOURCE, TIME
 
 DEFAULT_RATED_POWER_W = 10_000.0
 SOC_FIELDS: tuple[str, ...] = ("battery_soc_pct",)
@@ -36,6 +38,10 @@ POWER_FACTOR = 3.0
 COVERAGE_WARN_PCT = 95.0
 COVERAGE_ERROR_PCT = 50.0
 MIN_CADENCE_S = 1.0
+BALANCE_LIMIT_PCT = 10.0
+AGREEMENT_LIMIT_PCT = 10.0
+MIN_COMPARED_KWH = 1.0
+"""Below this, differences are counter resolution (0.1 kWh steps), not disagreement."""
 
 
 @dataclass(frozen=True)
@@ -243,13 +249,15 @@ def _counter_decreases(values: np.ndarray, intervals: Intervals) -> np.ndarray:
 def impossible_examples(
     readings: pd.DataFrame, limits: Limits, *, limit: int = 10
 ) -> list[dict[str, object]]:
-    """The first few impossible values: device, time, field and value, for a person to look at."""
+    """The first few impossible values: device, source (live or migrated), time, field and
+    value, for a person to look at."""
     examples: list[dict[str, object]] = []
     for name, mask in impossible_masks(readings, limits).items():
         for i in np.flatnonzero(mask)[:limit]:
             examples.append(
                 {
                     "device_id": str(readings[DEVICE_ID].iat[i]),
+                    "source": str(readings[SOURCE].iat[i]),
                     "time": readings[TIME].iat[i].isoformat(),
                     "field": name,
                     "value": float(readings[name].iat[i]),
@@ -257,3 +265,68 @@ def impossible_examples(
             )
     examples.sort(key=lambda e: str(e["time"]))
     return examples[:limit]
+
+
+def unbalanced_days(
+    daily: pd.DataFrame,
+    *,
+    limit_pct: float = BALANCE_LIMIT_PCT,
+    min_kwh: float = MIN_COMPARED_KWH,
+) -> pd.DataFrame:
+    """The ``daily_energy`` rows whose ``balance_error_pct`` (energy in against energy out)
+    exceeds ``limit_pct``; days that moved less than ``min_kwh`` either way are not judged."""
+    energy_in = daily["pv_kwh"] + daily["grid_import_kwh"] + daily["battery_discharge_kwh"]
+    energy_out = daily["load_kwh"] + daily["grid_export_kwh"] + daily["battery_charge_kwh"]
+    judged = np.maximum(energy_in, energy_out) >= min_kwh
+    return daily[judged & (daily["balance_error_pct"].abs() > limit_pct)]
+
+
+@dataclass(frozen=True)
+class CounterComparison:
+    compared: int
+    """Quantities (per day and device) where both a counter and an integration were compared."""
+    disagreements: list[dict[str, Any]]
+    """One row per quantity outside the limit: day, device, energy, both kWh, difference %."""
+
+
+def counter_disagreements(
+    reports: Iterable[tuple[object, object, Mapping[str, Any]]],
+    *,
+    limit_pct: float = AGREEMENT_LIMIT_PCT,
+    min_kwh: float = MIN_COMPARED_KWH,
+    min_coverage_pct: float = COVERAGE_WARN_PCT,
+) -> CounterComparison:
+    """Compare each energy counter with the energy integrated from the power readings.
+
+    ``reports``: ``(day, device_id, report document)`` with the daily report's
+    ``sources`` (per quantity ``counter_kwh`` and ``integrated_kwh``) and ``quality``
+    blocks. Days below ``min_coverage_pct`` are skipped (their integration misses
+    energy), as are quantities below ``min_kwh``. The difference is relative to the
+    larger of the two.
+    """
+    compared = 0
+    disagreements: list[dict[str, Any]] = []
+    for day, device, document in reports:
+        if (document.get("quality", {}).get("coverage_pct") or 0.0) < min_coverage_pct:
+            continue
+        for name, source in document.get("sources", {}).items():
+            counter, integrated = source.get("counter_kwh"), source.get("integrated_kwh")
+            if counter is None or integrated is None:
+                continue
+            larger = max(abs(counter), abs(integrated))
+            if larger < min_kwh:
+                continue
+            compared += 1
+            difference = 100.0 * (counter - integrated) / larger
+            if abs(difference) > limit_pct:
+                disagreements.append(
+                    {
+                        "day": str(day),
+                        "device": device,
+                        "energy": name,
+                        "counter_kwh": counter,
+                        "integrated_kwh": integrated,
+                        "difference_pct": difference,
+                    }
+                )
+    return CounterComparison(compared, disagreements)

@@ -35,7 +35,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline.quality import DayGrid, Intervals, Limits, cadence_by_group, without_impossible
+from goodwe_pipeline.quality import (
+    POWER_FIELDS,
+    SOC_FIELDS,
+    TEMPERATURE_FIELDS,
+    DayGrid,
+    Intervals,
+    Limits,
+    cadence_by_group,
+    without_impossible,
+)
 from goodwe_pipeline.readings import DEVICE_ID
 
 QUARTER_S = 900.0
@@ -81,6 +90,19 @@ QUANTITIES: tuple[Quantity, ...] = (
         "battery_discharge_today_kwh",
     ),
 )
+
+READING_FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            *(name for q in QUANTITIES for name in (q.power, q.lifetime, q.daily)),
+            *SOC_FIELDS,
+            *POWER_FIELDS,
+            *TEMPERATURE_FIELDS,
+        ]
+    )
+)
+"""The reading fields ``daily_energy`` uses (energies, SOC, and those checked for
+physically impossible values): what the report reads from the raw store."""
 
 DAILY_ENERGY_COLUMNS: tuple[str, ...] = (
     "day",

@@ -432,3 +432,109 @@ def test_days_without_readings_write_nothing_and_keep_earlier_reports(data_dir, 
     assert metadata["rows"].value == 0 and metadata["days_without_readings"].value == 1
     after = warehouse.read_frame("SELECT * FROM daily_energy WHERE device_id = :d", {"d": device})
     pd.testing.assert_frame_equal(after, before)
+
+
+def add_night_run(instance, day: str, status: dg.DagsterRunStatus) -> None:
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="nightly_reports_job",
+            run_id=uuid.uuid4().hex,
+            status=status,
+            tags={"dagster/schedule_name": "nightly_reports", "dagster/partition": day},
+        )
+    )
+
+
+def test_a_failed_night_is_retried_at_the_next_hour(data_dir, instance) -> None:
+    resource = WarehouseResource(data_dir=str(data_dir))
+    first_try = datetime(2025, 6, 11, 0, 30, tzinfo=ZoneInfo(TZ))
+    request = evaluate(nightly_reports, instance, first_try, resource)
+    assert isinstance(request, dg.RunRequest)
+    add_night_run(instance, "2025-06-10", dg.DagsterRunStatus.FAILURE)
+    add_night_run(instance, "2025-06-10", dg.DagsterRunStatus.CANCELED)
+
+    next_hour = datetime(2025, 6, 11, 1, 30, tzinfo=ZoneInfo(TZ))
+    retry = evaluate(nightly_reports, instance, next_hour, resource)
+    assert isinstance(retry, dg.RunRequest) and retry.partition_key == "2025-06-10"
+    assert retry.run_key != request.run_key  # the daemon drops a request whose run key was used
+
+    for day, status in (
+        ("2025-06-11", dg.DagsterRunStatus.STARTING),
+        ("2025-06-12", dg.DagsterRunStatus.STARTED),
+    ):
+        add_night_run(instance, day, status)
+        moment = datetime.combine(
+            date.fromisoformat(day) + timedelta(days=1), datetime.min.time()
+        ).replace(hour=2, minute=30, tzinfo=ZoneInfo(TZ))
+        skipped = evaluate(nightly_reports, instance, moment, resource)
+        assert isinstance(skipped, dg.SkipReason) and "running" in skipped.skip_message
+
+
+def test_schedules_request_their_runs_when_the_warehouse_is_down(instance) -> None:
+    """Whether prices are complete cannot be told: the run is requested (and will report the
+    outage) rather than the tick failing and nothing running at all."""
+    down = WarehouseResource(url="postgresql://goodwe:pw@127.0.0.1:9/goodwe")
+    after_midnight = datetime(2025, 6, 11, 0, 5, tzinfo=ZoneInfo(TZ))
+    request = evaluate(yesterday_prices_if_missing, instance, after_midnight, down)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-10"
+
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=uuid.uuid4().hex,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={
+                "dagster/schedule_name": "yesterday_prices_if_missing",
+                "dagster/partition": "2025-06-10",
+            },
+        )
+    )
+    half_past = datetime(2025, 6, 11, 0, 30, tzinfo=ZoneInfo(TZ))
+    request = evaluate(nightly_reports, instance, half_past, down)
+    assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-10"
+
+
+def sensor_tick(resources: dict):
+    context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    return storage_health.evaluate_tick(context)
+
+
+def test_storage_health_sensor_reports_a_raw_store_it_cannot_open(
+    data_dir, warehouse, monkeypatch
+) -> None:
+    monkeypatch.setenv("GOODWE_INFLUX_URL", "influx.local:8086")
+    resources = load_defs().resources
+    result = sensor_tick({"raw_store": resources["raw_store"], "warehouse": resources["warehouse"]})
+
+    observation, check = result.asset_events
+    assert not check.passed and "influxdb" in check.metadata["failing"].text
+    assert observation.metadata["influxdb_ok"].value is False
+    assert "cannot be opened: ValueError" in observation.metadata["influxdb"].text
+    assert observation.metadata["recorded"].value is True
+    rows = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id").set_index("component")
+    assert list(rows.index) == ["influxdb", "warehouse", "spool", "disk", "readings"]
+    assert not bool(rows.loc["influxdb", "ok"]) and bool(rows.loc["warehouse", "ok"])
+    assert not bool(rows.loc["readings", "ok"]) and "unknown" in rows.loc["readings", "detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://goodwe:s3cret-pw@127.0.0.1:9/goodwe", "postgresql://goodwe:s3cret-pw@h:port/x"],
+    ids=["unreachable", "malformed"],
+)
+def test_storage_health_sensor_reports_a_broken_warehouse_in_the_ui(data_dir, url) -> None:
+    result = sensor_tick(
+        {
+            "raw_store": RawStoreResource(data_dir=str(data_dir)),
+            "warehouse": WarehouseResource(data_dir=str(data_dir), url=url),
+        }
+    )
+
+    observation, check = result.asset_events
+    assert not check.passed and check.metadata["failing"].text == "warehouse"
+    assert observation.metadata["parquet_ok"].value is True
+    assert observation.metadata["warehouse_ok"].value is False
+    assert observation.metadata["recorded"].value is False
+    assert "not_recorded" in observation.metadata
+    shown = " ".join(str(v.value) for v in observation.metadata.values())
+    assert "s3cret-pw" not in shown

@@ -1,8 +1,16 @@
-"""Daily partitions: calendar days in ``GOODWE_TIMEZONE`` (DST days have 23 or 25 hours)."""
+"""Daily partitions: calendar days in ``GOODWE_TIMEZONE`` (DST days have 23 or 25 hours).
+
+Also the one place that turns a run's partitions into local days, for assets
+(``partition_days``) and for the checks, which are not partitioned and so
+need days to look at when run on their own (``checked_days``).
+"""
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from goodwe_pipeline import settings
+from goodwe_pipeline import days, settings
 
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=settings.history_start(),
@@ -17,3 +25,39 @@ price_partitions = dg.DailyPartitionsDefinition(
     end_offset=2,
 )
 """Days up to and including tomorrow: day-ahead prices are published in the early afternoon."""
+
+DayRange = tuple[date, date]
+"""First and last local day, inclusive."""
+RECENT_DAYS = 7
+"""What a check looks at when run on its own: the last week, today included."""
+
+PartitionedContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+
+
+def partition_days(context: PartitionedContext) -> DayRange:
+    """First and last local day of the run's partition or partition range."""
+    key_range = context.partition_key_range
+    return days.parse_day(key_range.start), days.parse_day(key_range.end)
+
+
+def run_days(context: PartitionedContext) -> list[date]:
+    """Every local day of the run's partition range, in order."""
+    return list(days.iter_days(*partition_days(context)))
+
+
+def recent_days(count: int = RECENT_DAYS) -> DayRange:
+    """The ``count`` local days up to and including today."""
+    today = days.local_date(datetime.now(UTC), daily_partitions.timezone)
+    return today - timedelta(days=count - 1), today
+
+
+def checked_days(
+    context: dg.AssetCheckExecutionContext,
+    fallback: Callable[[dg.AssetCheckExecutionContext], DayRange] | None = None,
+) -> DayRange:
+    """The days a check looks at: its run's partitions (the days just materialized), or,
+    when the check runs without partitions (e.g. "Execute" in the UI), ``fallback(context)``,
+    by default the last ``RECENT_DAYS`` days up to today."""
+    if context.has_partition_key_range or context.has_partition_key:
+        return partition_days(context)
+    return fallback(context) if fallback else recent_days()

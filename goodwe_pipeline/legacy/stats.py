@@ -1,19 +1,32 @@
-"""The collector's ``daily_stats_YYYYMMDD.json``: its own day totals, to cross-check a migrated day.
+"""Cross-checks of a migrated history against what the legacy folder says.
 
-The collector integrated ``*_kw`` powers assuming a fixed poll interval and
-reset its totals whenever it restarted, so these figures are approximate; only
-PV production and house consumption are compared (its grid totals used a sign
-convention that changed between versions).
+- The readings in the store against the distinct valid readings the files held
+  (the migration's per-day summaries), per day and inverter.
+- The share of files that could not be used.
+- The collector's ``daily_stats_YYYYMMDD.json``: its own day totals. It integrated
+  ``*_kw`` powers assuming a fixed poll interval and reset its totals whenever it
+  restarted, so these figures are approximate; only PV production and house
+  consumption are compared (its grid totals used a sign convention that changed
+  between versions).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
-from goodwe_pipeline.legacy.formats import Unusable, file_text, load_json
+import pandas as pd
+
+from goodwe_pipeline import days
+from goodwe_pipeline.legacy.formats import Format, Unusable, file_text, load_json
+from goodwe_pipeline.legacy.index import FileEntry, FolderIndex
 from goodwe_pipeline.legacy.mapping import to_number
+from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
+from goodwe_pipeline.reports import daily_energy
 
 TOLERANCE = 0.05
 COMPARED = (("pv", ("pv_production", "total_kwh")), ("load", ("house_consumption", "total_kwh")))
@@ -68,3 +81,133 @@ def compare(
             }
         )
     return rows
+
+
+def migrated_only(readings: pd.DataFrame) -> pd.DataFrame:
+    """The readings that came from legacy files (``source=legacy``)."""
+    return readings[readings[SOURCE] == SOURCE_LEGACY]
+
+
+def local_day(readings: pd.DataFrame, tz: str) -> pd.Series:
+    """The local calendar day of each reading."""
+    return pd.to_datetime(readings[TIME], utc=True).dt.tz_convert(tz).dt.date
+
+
+def source_mismatches(
+    summaries: Mapping[date, Mapping[str, Any]],
+    migrated: pd.DataFrame,
+    first: date,
+    last: date,
+    tz: str,
+) -> list[dict[str, Any]]:
+    """Per day and inverter where the store does not hold exactly the readings the files held.
+
+    ``summaries``: the migration's summary of each migrated day (``expected``: distinct
+    valid readings per device). ``migrated``: the legacy readings in the store. A day
+    without a summary was never migrated and is listed as such.
+    """
+    if migrated.empty:
+        counts: dict[tuple[date, str], int] = {}
+    else:
+        grouped = migrated.groupby([local_day(migrated, tz).rename("day"), DEVICE_ID]).size()
+        counts = {(d, str(device)): int(n) for (d, device), n in grouped.items()}
+    rows = []
+    for day in days.iter_days(first, last):
+        summary = summaries.get(day)
+        expected = dict(summary["expected"]) if summary else {}
+        devices = set(expected) | {device for (d, device) in counts if d == day}
+        for device in sorted(devices) or [""]:
+            want = int(expected.get(device, 0))
+            have = counts.get((day, device), 0)
+            if summary is None or want != have:
+                rows.append(
+                    {
+                        "day": day.isoformat(),
+                        "device": device,
+                        "in sources": want if summary else "not migrated",
+                        "in store": have,
+                    }
+                )
+    return rows
+
+
+@dataclass(frozen=True)
+class FileShare:
+    files: int
+    rejected: int
+    by_format: pd.DataFrame
+    """Columns ``format``, ``files``, ``rejected``."""
+
+    @property
+    def share(self) -> float:
+        return self.rejected / self.files if self.files else 0.0
+
+
+def rejected_file_share(summaries: Iterable[Mapping[str, Any]]) -> FileShare:
+    """How many of the files behind the migrated days were unusable, per format."""
+    by_format: dict[str, list[int]] = {}
+    for summary in summaries:
+        for name, count in summary["files"].items():
+            by_format.setdefault(name, [0, 0])[0] += int(count)
+        for name, count in summary["rejected_files"].items():
+            by_format.setdefault(name, [0, 0])[1] += int(count)
+    table = pd.DataFrame(
+        [{"format": k, "files": v[0], "rejected": v[1]} for k, v in sorted(by_format.items())],
+        columns=["format", "files", "rejected"],
+    )
+    return FileShare(
+        files=sum(v[0] for v in by_format.values()),
+        rejected=sum(v[1] for v in by_format.values()),
+        by_format=table,
+    )
+
+
+def daily_stats_files(legacy_dir: Path, first: date, last: date) -> dict[date, FileEntry]:
+    """The collector's ``daily_stats`` file of each day from ``first`` to ``last`` that has one."""
+    return {
+        entry.name_day: entry
+        for entry in FolderIndex.scan(legacy_dir).of_format(Format.DAILY_STATS)
+        if entry.name_day is not None and first <= entry.name_day <= last
+    }
+
+
+@dataclass(frozen=True)
+class StatsComparison:
+    rows: list[dict[str, Any]]
+    """Per day and quantity: both totals, the difference and whether it is within tolerance."""
+    unreadable: list[dict[str, str]]
+    """``daily_stats`` files that could not be read: file and reason."""
+
+    @property
+    def failing(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if not row["ok"]]
+
+
+def compare_daily_stats(
+    files: Mapping[date, FileEntry],
+    migrated: pd.DataFrame,
+    tz: str,
+    tolerance: float = TOLERANCE,
+) -> StatsComparison:
+    """Each day's ``daily_stats`` totals against the same day computed from ``migrated``
+    (the legacy readings of those days, a canonical frame)."""
+    if not files:
+        return StatsComparison([], [])
+    energy = daily_energy(migrated, pd.DataFrame(), sorted(files), tz).days
+    rows: list[dict[str, Any]] = []
+    unreadable: list[dict[str, str]] = []
+    for day, entry in sorted(files.items()):
+        try:
+            stats = read_daily_stats(entry.absolute.read_bytes())
+        except OSError as exc:
+            stats = f"cannot read the file: {exc}"
+        if isinstance(stats, str):
+            unreadable.append({"file": entry.path, "reason": stats})
+            continue
+        found = energy[energy["day"] == day]
+        ours = {
+            "pv": float(found["pv_kwh"].sum()) if not found.empty else math.nan,
+            "load": float(found["load_kwh"].sum()) if not found.empty else math.nan,
+        }
+        rows.extend({"day": day.isoformat(), **row} for row in compare(stats, ours, tolerance))
+    return StatsComparison(rows, unreadable)

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from goodwe_pipeline.defs.health.assets import storage_health
-from goodwe_pipeline.defs.health.sensors import CHECK_NAME, metadata, probe
+from goodwe_pipeline.defs.health.sensors import CHECK_NAME, check_storage, metadata
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 
 
@@ -17,10 +17,11 @@ from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
     ),
 )
 def storage_is_healthy(
-    raw_store: RawStoreResource, warehouse: WarehouseResource
+    context: dg.AssetCheckExecutionContext,
+    raw_store: RawStoreResource,
+    warehouse: WarehouseResource,
 ) -> dg.AssetCheckResult:
-    results, _ = probe(raw_store, warehouse)
-    failing = [r.component for r in results if not r.ok]
+    report = check_storage(raw_store, warehouse, context.log)
     return dg.AssetCheckResult(
-        passed=not failing, severity=dg.AssetCheckSeverity.WARN, metadata=metadata(results)
+        passed=not report.failing, severity=dg.AssetCheckSeverity.WARN, metadata=metadata(report)
     )

@@ -1,5 +1,6 @@
 """The ``storage_health`` sensor: probe the stores every 5 minutes and keep the answers."""
 
+import logging
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -12,37 +13,31 @@ INTERVAL_S = 300
 CHECK_NAME = "storage_is_healthy"
 
 
-def probe(
-    raw_store: RawStoreResource, warehouse: WarehouseResource
-) -> tuple[list[health.ComponentHealth], str | None]:
-    """Probe every component and append the answers to ``storage_health``.
-
-    Returns the answers and, when the warehouse could not take them, why.
-    """
-    now = datetime.now(UTC)
-    wh = warehouse.get_warehouse()
+def check_storage(
+    raw_store: RawStoreResource, warehouse: WarehouseResource, log: logging.Logger
+) -> health.HealthReport:
+    """Probe every component and append the answers to ``storage_health``. Never raises: a
+    store that cannot even be opened (a malformed URL) is an unhealthy component."""
     try:
-        results = health.probe_all(
-            raw_store.get_store(),
-            wh,
-            raw_store.data_dir,
-            now=now,
-            inverters_configured=bool(settings.env("GOODWE_INVERTERS")),
-            poll_seconds=settings.poll_seconds(),
-        )
-        try:
-            wh.insert("storage_health", [r.row(now) for r in results])
-            problem = None
-        except Exception as exc:  # the warehouse may be the component that is down
-            problem = f"{type(exc).__name__}: {exc}"
-    finally:
-        wh.dispose()
-    return results, problem
+        poll_seconds = settings.poll_seconds()
+    except ValueError as exc:
+        poll_seconds = settings.DEFAULT_POLL_SECONDS
+        log.warning(f"GOODWE_POLL_SECONDS: {exc}; judging reading age by {poll_seconds} s")
+    return health.check_and_record(
+        raw_store.get_store,
+        raw_store.kind,
+        warehouse.get_warehouse,
+        raw_store.data_dir,
+        now=datetime.now(UTC),
+        inverters_configured=bool(settings.env("GOODWE_INVERTERS")),
+        poll_seconds=poll_seconds,
+        secrets=health.secrets_of(raw_store.influx_token, raw_store.influx_password, warehouse.url),
+    )
 
 
-def metadata(results: list[health.ComponentHealth]) -> dict[str, object]:
+def metadata(report: health.HealthReport) -> dict[str, object]:
     out: dict[str, object] = {}
-    for r in results:
+    for r in report.results:
         out[f"{r.component}_ok"] = r.ok
         out[f"{r.component}"] = r.detail
         if r.latency_ms is not None:
@@ -52,10 +47,13 @@ def metadata(results: list[health.ComponentHealth]) -> dict[str, object]:
         + [
             f"| {r.component} | {'yes' if r.ok else '**no**'} | "
             f"{'' if r.latency_ms is None else f'{r.latency_ms:.1f}'} | {r.detail} |"
-            for r in results
+            for r in report.results
         ]
     )
     out["components"] = dg.MetadataValue.md(table)
+    out["recorded"] = report.not_recorded is None
+    if report.not_recorded:
+        out["not_recorded"] = report.not_recorded
     return out
 
 
@@ -66,7 +64,7 @@ def metadata(results: list[health.ComponentHealth]) -> dict[str, object]:
     description=(
         "Every 5 minutes: raw store, warehouse, spool backlog, free disk and the age of the "
         "newest reading, kept as rows of the `storage_health` table and shown on the "
-        "`storage_health` asset."
+        "`storage_health` asset (also when the warehouse is the part that is down)."
     ),
 )
 def storage_health(
@@ -74,22 +72,21 @@ def storage_health(
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
 ) -> dg.SensorResult:
-    results, problem = probe(raw_store, warehouse)
-    failing = [r.component for r in results if not r.ok]
-    if failing:
-        context.log.warning(f"unhealthy: {', '.join(failing)}")
-    if problem:
-        context.log.warning(f"storage_health rows not written: {problem}")
+    report = check_storage(raw_store, warehouse, context.log)
+    if report.failing:
+        context.log.warning(f"unhealthy: {', '.join(report.failing)}")
+    if report.not_recorded:
+        context.log.warning(f"storage_health rows not written: {report.not_recorded}")
     key = storage_health_asset.key
     return dg.SensorResult(
         asset_events=[
-            dg.AssetObservation(asset_key=key, metadata=metadata(results)),
+            dg.AssetObservation(asset_key=key, metadata=metadata(report)),
             dg.AssetCheckEvaluation(
                 asset_key=key,
                 check_name=CHECK_NAME,
-                passed=not failing,
+                passed=not report.failing,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"failing": ", ".join(failing) or "none"},
+                metadata={"failing": ", ".join(report.failing) or "none"},
             ),
         ]
     )

@@ -1,26 +1,21 @@
 """Checks of ``electricity_prices``."""
 
-from datetime import UTC, date, datetime, timedelta
-
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import price_partitions
+from goodwe_pipeline.defs import partitions
+from goodwe_pipeline.defs.partitions import DayRange, price_partitions
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.prices import quarter_hours
 
-DEFAULT_CHECK_DAYS = 7
 
-
-def checked_days(context: dg.AssetCheckExecutionContext, tz: str) -> tuple[date, date]:
-    """The run's partition days, or the last week up to today when run without partitions."""
-    if context.has_partition_key_range or context.has_partition_key:
-        key_range = context.partition_key_range
-        return days.parse_day(key_range.start), days.parse_day(key_range.end)
-    today = days.local_date(datetime.now(UTC), tz)
-    return today - timedelta(days=DEFAULT_CHECK_DAYS - 1), today
+def checked_days(context: dg.AssetCheckExecutionContext, tz: str | None = None) -> DayRange:
+    """``defs.partitions.checked_days`` under its former name and signature, for the
+    battery-session checks that still import it (``tz`` is ignored: every partitions
+    definition uses ``GOODWE_TIMEZONE``)."""
+    return partitions.checked_days(context)
 
 
 @dg.asset_check(
@@ -35,7 +30,7 @@ def every_quarter_hour_priced(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     tz = price_partitions.timezone
-    first, last = checked_days(context, tz)
+    first, last = partitions.checked_days(context)
     start, end = days.range_window(first, last, tz)
     store = warehouse.get_warehouse()
     try:

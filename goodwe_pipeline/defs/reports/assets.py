@@ -1,19 +1,20 @@
 """``daily_energy_report`` and ``energy_trends``: what each day produced, used and saved."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.pipeline_config import CONFIG_NAME, config_row, pipeline_config
 from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
 from goodwe_pipeline.reports import (
     DAILY_ENERGY_COLUMNS,
+    READING_FIELDS,
     daily_energy,
     report_documents,
     summary_markdown,
@@ -25,12 +26,6 @@ READ_MARGIN = timedelta(hours=1)
 """Read past both ends of the days, so counters bridge midnight."""
 REPORT_DEPS = (MEASUREMENT, "legacy_readings", "electricity_prices", "battery_sessions")
 LONGEST_WINDOW = max(WINDOWS)
-
-
-def run_days(context: dg.AssetExecutionContext) -> list[date]:
-    """The local days of the run's partition range."""
-    key_range = context.partition_key_range
-    return list(days.iter_days(days.parse_day(key_range.start), days.parse_day(key_range.end)))
 
 
 def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
@@ -94,7 +89,9 @@ def daily_energy_report(
     now = datetime.now(UTC)
     start, end = days.range_window(run[0], run[-1], tz)
     store = raw_store.get_store()
-    readings = store.read(start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN))
+    readings = store.read(
+        start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
+    )
     wh = warehouse.get_warehouse()
     try:
         prices = read_prices(wh, start, end)

@@ -1,59 +1,60 @@
-"""Checks of the day's readings (blocking sessions and reports) and of the daily report.
+"""Checks of the readings (blocking sessions and reports) and of the daily report.
 
-The readings checks target ``inverter_readings``, an external asset written by the
-polling sensor, so they run inside the report jobs: a blocking check on an asset
-stops every asset downstream of it in the same run. A failed
-``readings_physically_possible`` therefore keeps ``battery_sessions`` and
-``daily_energy_report`` from being computed from a bad frame. The checks are not
-partitioned: each evaluation covers the days of its run (the run's partition
-range, or yesterday when the check is run on its own) and names them in its
+The same four readings checks guard both ways readings arrive:
+
+- on ``inverter_readings`` (live readings, an external asset written by the polling
+  sensor), run inside the nightly and hourly report jobs;
+- on ``legacy_readings`` (``defs/history/checks.py``), run whenever the history is
+  migrated, so a backfill of the migration with sessions and reports checks the days
+  before computing anything from them.
+
+A blocking check stops every asset downstream of its asset in the same run: a failed
+``readings_physically_possible`` keeps ``battery_sessions`` and ``daily_energy_report``
+from being computed from a bad frame. The checks are not partitioned: each evaluation
+covers the days of its run (``defs.partitions.checked_days``) and names them in its
 metadata.
 """
 
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
 from goodwe_pipeline.defs.reports.assets import READ_MARGIN, daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.quality import (
+    AGREEMENT_LIMIT_PCT,
+    BALANCE_LIMIT_PCT,
     COVERAGE_ERROR_PCT,
     COVERAGE_WARN_PCT,
+    POWER_FIELDS,
+    SOC_FIELDS,
+    TEMPERATURE_FIELDS,
+    counter_disagreements,
     day_quality,
     impossible_examples,
     impossible_masks,
+    unbalanced_days,
 )
-from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
-from goodwe_pipeline.reports import QUANTITIES
+from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, MEASUREMENT
 
 READINGS = dg.AssetKey(MEASUREMENT)
-BALANCE_LIMIT_PCT = 10.0
-AGREEMENT_LIMIT_PCT = 10.0
-MIN_COMPARED_KWH = 1.0
-"""Below this, differences are counter resolution (0.1 kWh steps), not disagreement."""
 MAX_TABLE_ROWS = 31
+QUALITY_FIELDS = (*SOC_FIELDS, *POWER_FIELDS, *TEMPERATURE_FIELDS, *LIFETIME_COUNTERS)
+"""The fields the readings checks look at (a reading with none of them counts as missing)."""
+
+IMPOSSIBLE = "readings_physically_possible"
+COVERAGE = "readings_cover_the_day"
+DUPLICATES = "readings_have_unique_timestamps"
+COUNTERS = "lifetime_counters_never_decrease"
 
 
-def checked_days(context: dg.AssetCheckExecutionContext) -> list[date]:
-    """The run's partition days; yesterday (local) when run without partitions."""
-    if context.has_partition_key_range or context.has_partition_key:
-        key_range = context.partition_key_range
-        first, last = days.parse_day(key_range.start), days.parse_day(key_range.end)
-    else:
-        first = last = days.local_date(datetime.now(UTC), daily_partitions.timezone) - timedelta(
-            days=1
-        )
-    return list(days.iter_days(first, last))
-
-
-def _span(checked: list[date]) -> str:
-    return checked[0].isoformat() if len(checked) == 1 else f"{checked[0]}..{checked[-1]}"
+def _span(first: date, last: date) -> str:
+    return first.isoformat() if first == last else f"{first}..{last}"
 
 
 def _table(frame: pd.DataFrame) -> dg.MetadataValue:
@@ -64,67 +65,102 @@ def _table(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(text)
 
 
-IMPOSSIBLE = dg.AssetCheckSpec(
-    "readings_physically_possible",
-    asset=READINGS,
-    blocking=True,
-    description=(
-        "No reading of the day is physically impossible: battery charge outside 0-100 %, a "
-        "power beyond three times the inverter's rated power (GOODWE_RATED_POWER_W), a "
-        "temperature outside -40...100 °C. Such values come from corrupted frames or "
-        "mis-mapped legacy files; this check blocks the day's battery sessions and report "
-        "so no figure is built on them."
-    ),
-)
-COVERAGE = dg.AssetCheckSpec(
-    "readings_cover_the_day",
-    asset=READINGS,
-    description=(
-        "Readings cover the day at their usual cadence: warns below 95 % of the expected "
-        "readings and fails below 50 % (inverter offline, Wi-Fi down, store outage). Days "
-        "with little data give figures based on few readings."
-    ),
-)
-DUPLICATES = dg.AssetCheckSpec(
-    "readings_have_unique_timestamps",
-    asset=READINGS,
-    description=(
-        "No instant is recorded twice for a device (two readings closer than half the "
-        "cadence, e.g. live polling and a migrated legacy file overlapping, or a clock jump), "
-        "which would count that energy twice."
-    ),
-)
-COUNTERS = dg.AssetCheckSpec(
-    "lifetime_counters_never_decrease",
-    asset=READINGS,
-    description=(
-        "The inverter's lifetime energy counters never go backwards. A drop means a reset "
-        "or a glitch; the reports handle both, this warning says it happened."
-    ),
-)
+def readings_check_specs(asset: dg.AssetKey, readings: str) -> list[dg.AssetCheckSpec]:
+    """The four readings checks on ``asset``; ``readings`` says which readings they cover."""
+    return [
+        dg.AssetCheckSpec(
+            IMPOSSIBLE,
+            asset=asset,
+            blocking=True,
+            description=(
+                f"No reading ({readings}) is physically impossible: battery charge outside "
+                "0-100 %, a power beyond three times the inverter's rated power "
+                "(GOODWE_RATED_POWER_W), a temperature outside -40...100 °C. Such values come "
+                "from corrupted frames or mis-mapped legacy files; this check blocks the "
+                "battery sessions and daily report of the same run so no figure is built on "
+                "them."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            COVERAGE,
+            asset=asset,
+            description=(
+                f"Readings ({readings}) cover each day at their usual cadence: warns below "
+                "95 % of the expected readings and fails below 50 % (inverter offline, Wi-Fi "
+                "down, store outage, days missing from the legacy files). Days with little "
+                "data give figures based on few readings."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            DUPLICATES,
+            asset=asset,
+            description=(
+                f"No instant is recorded twice for a device ({readings}): two readings closer "
+                "than half the cadence, e.g. live polling and a migrated legacy file "
+                "overlapping, or a clock jump, would count that energy twice."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            COUNTERS,
+            asset=asset,
+            description=(
+                f"The inverter's lifetime energy counters never go backwards ({readings}). A "
+                "drop means a reset or a glitch; the reports handle both, this warning says it "
+                "happened."
+            ),
+        ),
+    ]
 
 
-@dg.multi_asset_check(
-    specs=[IMPOSSIBLE, COVERAGE, DUPLICATES, COUNTERS],
-    name="readings_quality",
-    description="Data quality of the readings of the run's days (read once for all four checks).",
-)
-def readings_quality(
-    context: dg.AssetCheckExecutionContext,
+def readings_quality_checks(
+    asset: dg.AssetKey,
+    name: str,
+    *,
+    readings: str,
+    fallback: Callable[[dg.AssetCheckExecutionContext], DayRange] | None = None,
+) -> dg.AssetChecksDefinition:
+    """The readings checks on ``asset`` as one multi-check named ``name`` (the readings of
+    the run's days are read once for all four); ``fallback``: the days to check when run on
+    its own (see ``checked_days``)."""
+
+    @dg.multi_asset_check(
+        specs=readings_check_specs(asset, readings),
+        name=name,
+        description=(
+            f"Data quality of the readings of the run's days ({readings}), read once for all "
+            "four checks."
+        ),
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext,
+        raw_store: RawStoreResource,
+        reports: ReportsResource,
+    ) -> Iterator[dg.AssetCheckResult]:
+        first, last = checked_days(context, fallback)
+        yield from readings_results(asset, first, last, raw_store, reports)
+
+    return _check
+
+
+def readings_results(
+    asset: dg.AssetKey,
+    first: date,
+    last: date,
     raw_store: RawStoreResource,
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
-    checked = checked_days(context)
+    """The four readings check results for the days ``first``..``last``, every source."""
+    checked = list(days.iter_days(first, last))
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
-    start, end = days.range_window(checked[0], checked[-1], tz)
+    start, end = days.range_window(first, last, tz)
     limits = reports.limits()
-    readings = raw_store.get_store().read(start, min(end, now + READ_MARGIN))
+    readings = raw_store.get_store().read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
     quality = day_quality(readings, checked, tz, limits, now=now)
-    span = _span(checked)
+    span = _span(first, last)
 
     masks = impossible_masks(readings, limits)
-    counts = {name: int(mask.sum()) for name, mask in masks.items() if mask.any()}
+    counts = {field: int(mask.sum()) for field, mask in masks.items() if mask.any()}
     examples = impossible_examples(readings, limits)
     impossible_meta = {
         "days": span,
@@ -135,7 +171,8 @@ def readings_quality(
     if examples:
         impossible_meta["examples"] = _table(pd.DataFrame(examples))
     yield dg.AssetCheckResult(
-        check_name=IMPOSSIBLE.name,
+        asset_key=asset,
+        check_name=IMPOSSIBLE,
         passed=not counts,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata=impossible_meta,
@@ -165,7 +202,8 @@ def readings_quality(
     if len(low):
         coverage_meta["low_coverage"] = _table(low)
     yield dg.AssetCheckResult(
-        check_name=COVERAGE.name,
+        asset_key=asset,
+        check_name=COVERAGE,
         passed=low.empty,
         severity=severity,
         metadata=coverage_meta,
@@ -173,7 +211,8 @@ def readings_quality(
 
     duplicates = quality[quality["duplicates"] > 0]
     yield dg.AssetCheckResult(
-        check_name=DUPLICATES.name,
+        asset_key=asset,
+        check_name=DUPLICATES,
         passed=duplicates.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
@@ -185,7 +224,8 @@ def readings_quality(
 
     decreasing = quality[quality["counter_decreases"] > 0]
     yield dg.AssetCheckResult(
-        check_name=COUNTERS.name,
+        asset_key=asset,
+        check_name=COUNTERS,
         passed=decreasing.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
@@ -206,12 +246,19 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return out
 
 
-def _daily_rows(warehouse: WarehouseResource, checked: list[date]) -> pd.DataFrame:
+readings_quality = readings_quality_checks(
+    READINGS,
+    "readings_quality",
+    readings="of the days of the nightly or hourly report run, live and migrated alike",
+)
+
+
+def _daily_rows(warehouse: WarehouseResource, first: date, last: date) -> pd.DataFrame:
     wh = warehouse.get_warehouse()
     try:
         return wh.read_frame(
             "SELECT * FROM daily_energy WHERE day >= :first AND day <= :last ORDER BY day, device_id",
-            {"first": checked[0], "last": checked[-1]},
+            {"first": first, "last": last},
         )
     finally:
         wh.dispose()
@@ -229,18 +276,15 @@ def _daily_rows(warehouse: WarehouseResource, checked: list[date]) -> pd.DataFra
 def energy_balance_within_10_pct(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    checked = checked_days(context)
-    rows = _daily_rows(warehouse, checked)
+    first, last = checked_days(context)
+    rows = _daily_rows(warehouse, first, last)
     if rows.empty:
         return dg.AssetCheckResult(
-            passed=True, metadata={"days": _span(checked), "rows": 0}, description="no reports"
+            passed=True, metadata={"days": _span(first, last), "rows": 0}, description="no reports"
         )
-    energy_in = rows["pv_kwh"] + rows["grid_import_kwh"] + rows["battery_discharge_kwh"]
-    energy_out = rows["load_kwh"] + rows["grid_export_kwh"] + rows["battery_charge_kwh"]
-    compared = np.maximum(energy_in, energy_out) >= MIN_COMPARED_KWH
-    bad = rows[compared & (rows["balance_error_pct"].abs() > BALANCE_LIMIT_PCT)]
+    bad = unbalanced_days(rows, limit_pct=BALANCE_LIMIT_PCT)
     metadata = {
-        "days": _span(checked),
+        "days": _span(first, last),
         "rows": len(rows),
         "worst_balance_error_pct": round(float(rows["balance_error_pct"].abs().max()), 2)
         if rows["balance_error_pct"].notna().any()
@@ -268,46 +312,32 @@ def energy_balance_within_10_pct(
 def counters_agree_with_integration(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    checked = checked_days(context)
+    first, last = checked_days(context)
     wh = warehouse.get_warehouse()
     try:
         documents = wh.read_frame(
             "SELECT report_date, device_id, report_data FROM analytics_reports "
             "WHERE report_type = 'daily' AND report_date >= :first AND report_date <= :last",
-            {"first": checked[0], "last": checked[-1]},
+            {"first": first, "last": last},
         )
     finally:
         wh.dispose()
-    disagreements = []
-    compared = 0
-    for record in documents.itertuples(index=False):
-        data = record.report_data
-        if (data.get("quality", {}).get("coverage_pct") or 0.0) < 95.0:
-            continue
-        for q in QUANTITIES:
-            source = data.get("sources", {}).get(q.name, {})
-            counter, integrated = source.get("counter_kwh"), source.get("integrated_kwh")
-            if counter is None or integrated is None:
-                continue
-            larger = max(abs(counter), abs(integrated))
-            if larger < MIN_COMPARED_KWH:
-                continue
-            compared += 1
-            difference = 100.0 * (counter - integrated) / larger
-            if abs(difference) > AGREEMENT_LIMIT_PCT:
-                disagreements.append(
-                    {
-                        "day": str(record.report_date),
-                        "device": record.device_id,
-                        "energy": q.name,
-                        "counter_kwh": counter,
-                        "integrated_kwh": integrated,
-                        "difference_pct": difference,
-                    }
-                )
-    metadata = {"days": _span(checked), "compared": compared, "disagreements": len(disagreements)}
-    if disagreements:
-        metadata["details"] = _table(pd.DataFrame(disagreements))
+    comparison = counter_disagreements(
+        zip(
+            documents["report_date"],
+            documents["device_id"],
+            documents["report_data"],
+            strict=True,
+        ),
+        limit_pct=AGREEMENT_LIMIT_PCT,
+    )
+    metadata = {
+        "days": _span(first, last),
+        "compared": comparison.compared,
+        "disagreements": len(comparison.disagreements),
+    }
+    if comparison.disagreements:
+        metadata["details"] = _table(pd.DataFrame(comparison.disagreements))
     return dg.AssetCheckResult(
-        passed=not disagreements, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        passed=not comparison.disagreements, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
     )

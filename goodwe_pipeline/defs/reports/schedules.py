@@ -2,10 +2,12 @@
 
 - 00:05 ``yesterday_prices_if_missing``: fetch yesterday's prices if the early-afternoon
   fetch did not get them all.
-- 00:30 (then hourly until 05:30, until it has run once) ``nightly_reports``: yesterday's
-  readings checks, battery sessions, daily report, archive, then trends. It waits while
-  a prices run for yesterday is still going, so costs use complete prices; at 05:30 it
-  runs regardless (a report without costs is better than none; re-run it later).
+- 00:30 (then hourly until 05:30) ``nightly_reports``: yesterday's readings checks, battery
+  sessions, daily report, archive, then trends, once: a tick does nothing while a run for
+  yesterday is queued, running or has succeeded, so a failed run is tried again at the
+  next hour. It waits while a prices run for yesterday is still going, so costs use
+  complete prices; at 05:30 it runs regardless (a report without costs is better than
+  none; re-run it later).
 - every hour at :05 ``hourly_reports``: today's partial sessions and report.
 """
 
@@ -34,6 +36,8 @@ PENDING = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+DONE_OR_PENDING = [*PENDING, dg.DagsterRunStatus.SUCCESS]
+"""A night's run in one of these states needs no other; a failed or canceled one does."""
 
 READINGS_CHECKS = dg.AssetSelection.checks(readings_quality)
 
@@ -69,6 +73,21 @@ def prices_complete(warehouse: WarehouseResource, day: date) -> bool:
         wh.dispose()
 
 
+def known_prices_complete(
+    context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource, day: date
+) -> bool | None:
+    """Whether every quarter hour of ``day`` has a price; None when the warehouse cannot tell
+    (the schedules then request their run anyway, which reports the outage itself)."""
+    try:
+        return prices_complete(warehouse, day)
+    except Exception as exc:  # a schedule tick that raises would request nothing at all
+        context.log.warning(
+            f"cannot tell whether the prices of {day} are complete "
+            f"({type(exc).__name__}: {exc}); requesting the run anyway"
+        )
+        return None
+
+
 @dg.schedule(
     name="yesterday_prices_if_missing",
     cron_schedule=PRICES_CRON,
@@ -84,17 +103,17 @@ def yesterday_prices_if_missing(
     context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource
 ) -> dg.RunRequest | dg.SkipReason:
     day = local_date(context) - timedelta(days=1)
-    if prices_complete(warehouse, day):
+    if known_prices_complete(context, warehouse, day):
         return dg.SkipReason(f"every quarter hour of {day} already has a price")
     return dg.RunRequest(run_key=f"yesterday_prices:{day}", partition_key=day.isoformat())
 
 
-def _runs(context: dg.ScheduleEvaluationContext, tags: dict[str, str], statuses=None) -> list:
-    return list(
-        context.instance.get_run_records(
-            filters=dg.RunsFilter(tags=tags, statuses=statuses), limit=1
-        )
-    )
+def _runs(
+    context: dg.ScheduleEvaluationContext, tags: dict[str, str], statuses: list[dg.DagsterRunStatus]
+) -> bool:
+    """Whether a run with ``tags`` in one of ``statuses`` exists."""
+    filters = dg.RunsFilter(tags=tags, statuses=statuses)
+    return bool(context.instance.get_run_records(filters=filters, limit=1))
 
 
 @dg.schedule(
@@ -105,8 +124,8 @@ def _runs(context: dg.ScheduleEvaluationContext, tags: dict[str, str], statuses=
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(
         "After midnight: yesterday's readings checks, battery sessions, daily report, "
-        "archive and trends, once. Waits (up to 05:30) while yesterday's prices are still "
-        "being fetched."
+        "archive and trends, once; a failed run is tried again every hour until 05:30. "
+        "Waits (up to 05:30) while yesterday's prices are still being fetched."
     ),
 )
 def nightly_reports(
@@ -115,14 +134,18 @@ def nightly_reports(
     local = context.scheduled_execution_time.astimezone(ZoneInfo(TZ))
     day = local.date() - timedelta(days=1)
     key = day.isoformat()
-    if _runs(context, {SCHEDULE_TAG: "nightly_reports", PARTITION_TAG: key}):
-        return dg.SkipReason(f"the reports of {key} already ran tonight")
+    if _runs(context, {SCHEDULE_TAG: "nightly_reports", PARTITION_TAG: key}, DONE_OR_PENDING):
+        return dg.SkipReason(f"the reports of {key} already ran or are running")
     fetching = _runs(
         context, {SCHEDULE_TAG: "yesterday_prices_if_missing", PARTITION_TAG: key}, PENDING
     )
-    if fetching and local.hour < LAST_NIGHTLY_HOUR and not prices_complete(warehouse, day):
+    if (
+        fetching
+        and local.hour < LAST_NIGHTLY_HOUR
+        and known_prices_complete(context, warehouse, day) is False
+    ):
         return dg.SkipReason(f"waiting for the prices of {key}, still being fetched")
-    return dg.RunRequest(run_key=f"nightly_reports:{key}", partition_key=key)
+    return dg.RunRequest(run_key=f"nightly_reports:{key}:{local:%H%M}", partition_key=key)
 
 
 @dg.schedule(
