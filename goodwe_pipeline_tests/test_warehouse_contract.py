@@ -25,6 +25,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migrate, schema
+from goodwe_pipeline.warehouse.store import config_version
 from goodwe_pipeline_tests.servers import (
     create_postgres_database,
     drop_postgres_database,
@@ -279,6 +280,57 @@ def test_replace_swaps_one_slice_atomically(warehouse):
 
     assert warehouse.replace("battery_sessions", {"partition_date": DAY.isoformat()}, []) == 0
     assert _count(warehouse, "battery_sessions") == 1
+
+
+def _configs(wh: Warehouse) -> pd.DataFrame:
+    return wh.read_frame(
+        "SELECT config_name, version, config_data, created_at FROM system_configs "
+        "ORDER BY config_name, created_at"
+    )
+
+
+def test_record_config_stores_each_configuration_once_under_its_content_hash(warehouse):
+    config = {"vat": 0.23, "zones": {"peak": [7, 13], "off": []}, "name": "G12"}
+    version = warehouse.record_config("tariff", config)
+    assert version == config_version(config) and len(version) == 12
+    stored = _configs(warehouse)
+    assert stored[["config_name", "version"]].values.tolist() == [["tariff", version]]
+    assert stored["config_data"].tolist() == [config]
+
+    reordered = {"name": "G12", "zones": {"off": [], "peak": (7, 13)}, "vat": np.float64(0.23)}
+    assert warehouse.record_config("tariff", reordered) == version
+    assert _configs(warehouse)["created_at"].tolist() == stored["created_at"].tolist()
+
+    changed = warehouse.record_config("tariff", {**config, "vat": 0.08})
+    same_data_other_name = warehouse.record_config("pipeline", config)
+    assert changed != version and same_data_other_name == version
+    assert _configs(warehouse)[["config_name", "version"]].values.tolist() == [
+        ["pipeline", version],
+        ["tariff", version],
+        ["tariff", changed],
+    ]
+
+
+def test_record_config_keeps_the_first_created_at(warehouse):
+    config = {"rated_power_w": 5000.0}
+    first_seen = T0 - timedelta(days=30)
+    row = {
+        "config_name": "pipeline",
+        "version": config_version(config),
+        "config_data": config,
+        "created_at": first_seen,
+    }
+    warehouse.upsert("system_configs", [row])
+    assert warehouse.record_config("pipeline", config) == row["version"]
+    assert _configs(warehouse)["created_at"].tolist() == [pd.Timestamp(first_seen)]
+
+
+def test_record_config_refuses_what_json_cannot_hold(warehouse):
+    with pytest.raises(ValueError, match="not plain JSON data"):
+        warehouse.record_config("pipeline", {"when": object()})
+    with pytest.raises(ValueError, match="needs a configuration name"):
+        warehouse.record_config("", {"a": 1})
+    assert _count(warehouse, "system_configs") == 0
 
 
 def test_bad_input_gets_a_clear_error_and_writes_nothing(warehouse):

@@ -6,11 +6,13 @@ is ``schema.py`` and Alembic migrations are applied on first use.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,21 @@ class WarehouseUnavailableError(RuntimeError):
         super().__init__(f"warehouse at {url} is unavailable: {reason}")
         self.url = url
         self.reason = reason
+
+
+def config_version(data: Mapping[str, Any]) -> str:
+    """A short hash of ``data`` as canonical JSON (sorted keys, no spaces): equal
+    configurations share a version, whatever their key order or numpy types.
+
+    Raises ``ValueError`` when ``data`` holds something JSON cannot represent.
+    """
+    try:
+        canonical = json.dumps(
+            rows.jsonable(data), sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"configuration is not plain JSON data: {exc}") from None
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def _normalise_url(url: str | sa.URL) -> sa.URL:
@@ -234,6 +251,31 @@ class Warehouse:
             )
             self._insert_all(connection, table, records)
         return len(records)
+
+    def record_config(self, name: str, data: Mapping[str, Any]) -> str:
+        """Keep configuration ``data`` once in ``system_configs`` under ``name``; return its
+        version (``config_version(data)``).
+
+        Insert-or-ignore: the first run to record a configuration sets its
+        ``created_at``, and runs recording it again (even concurrently) change nothing.
+        """
+        if not name:
+            raise ValueError("record_config() needs a configuration name")
+        version = config_version(data)
+        table = self._table("system_configs")
+        record = {
+            "config_name": name,
+            "version": version,
+            "config_data": data,
+            "created_at": datetime.now(UTC),
+        }
+        statement = self._insert(table).on_conflict_do_nothing(
+            index_elements=NATURAL_KEYS["system_configs"]
+        )
+        self.migrate()
+        with self._connect(write=True) as connection:
+            connection.execute(statement, rows.coerce_rows(table, [record]))
+        return version
 
     def _insert_all(self, connection: sa.Connection, table: sa.Table, records: list[dict]) -> None:
         for _, group in rows.group_by_columns(records):

@@ -1,47 +1,18 @@
 """``electricity_prices``: what a kWh cost to buy and earned when sold, per quarter hour."""
 
-from datetime import UTC, date, datetime
-
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import price_partitions
+from goodwe_pipeline.defs.partitions import partition_days, price_partitions
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
 from goodwe_pipeline.prices import PriceSourceError, day_prices, days_summary
-from goodwe_pipeline.tariffs import CONFIG_NAME, Tariff, TariffError
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.tariffs import CONFIG_NAME, TariffError
 
 PRICE_RETRY = dg.RetryPolicy(max_retries=6, delay=1200)
 """Tomorrow's prices appear in the early afternoon: try again every 20 minutes for two hours."""
 MAX_TABLE_DAYS = 31
-
-
-def run_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    """First and last local day of the run's partition (range)."""
-    key_range = context.partition_key_range
-    return days.parse_day(key_range.start), days.parse_day(key_range.end)
-
-
-def record_tariff(warehouse: Warehouse, tariff: Tariff) -> None:
-    """Keep each distinct tariff once in ``system_configs`` (first-seen ``created_at``)."""
-    known = warehouse.read_frame(
-        "SELECT version FROM system_configs WHERE config_name = :name AND version = :version",
-        {"name": CONFIG_NAME, "version": tariff.version},
-    )
-    if known.empty:
-        warehouse.upsert(
-            "system_configs",
-            [
-                {
-                    "config_name": CONFIG_NAME,
-                    "version": tariff.version,
-                    "config_data": tariff.config_data(),
-                    "created_at": datetime.now(UTC),
-                }
-            ],
-        )
 
 
 def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
@@ -72,7 +43,7 @@ def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
 def electricity_prices(
     context: dg.AssetExecutionContext, prices: PricesResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    first, last = run_days(context)
+    first, last = partition_days(context)
     tz = price_partitions.timezone
     try:
         tariff = prices.get_tariff()
@@ -91,7 +62,7 @@ def electricity_prices(
             ) from None
     store = warehouse.get_warehouse()
     try:
-        record_tariff(store, tariff)
+        store.record_config(CONFIG_NAME, tariff.config_data())
         for frame in frames:
             store.replace(
                 "electricity_prices", {"partition_date": frame["partition_date"].iloc[0]}, frame

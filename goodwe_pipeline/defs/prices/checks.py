@@ -4,18 +4,10 @@ import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs import partitions
-from goodwe_pipeline.defs.partitions import DayRange, price_partitions
+from goodwe_pipeline.defs.partitions import checked_days, price_partitions
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.prices import quarter_hours
-
-
-def checked_days(context: dg.AssetCheckExecutionContext, tz: str | None = None) -> DayRange:
-    """``defs.partitions.checked_days`` under its former name and signature, for the
-    battery-session checks that still import it (``tz`` is ignored: every partitions
-    definition uses ``GOODWE_TIMEZONE``)."""
-    return partitions.checked_days(context)
 
 
 @dg.asset_check(
@@ -30,7 +22,7 @@ def every_quarter_hour_priced(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     tz = price_partitions.timezone
-    first, last = partitions.checked_days(context)
+    first, last = checked_days(context)
     start, end = days.range_window(first, last, tz)
     store = warehouse.get_warehouse()
     try:

@@ -10,7 +10,7 @@ from goodwe_pipeline import days
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
-from goodwe_pipeline.pipeline_config import CONFIG_NAME, config_row, pipeline_config
+from goodwe_pipeline.pipeline_config import CONFIG_NAME, pipeline_config
 from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
 from goodwe_pipeline.reports import (
     DAILY_ENERGY_COLUMNS,
@@ -34,18 +34,6 @@ def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.Data
         "WHERE time_end > :start AND time_start < :end ORDER BY time_start",
         {"start": start, "end": end},
     )
-
-
-def record_config(warehouse: Warehouse, config: dict[str, Any]) -> str:
-    """Store the configuration once (first-seen ``created_at``); return its version."""
-    row = config_row(config)
-    known = warehouse.read_frame(
-        "SELECT version FROM system_configs WHERE config_name = :name AND version = :version",
-        {"name": CONFIG_NAME, "version": row["version"]},
-    )
-    if known.empty:
-        warehouse.upsert("system_configs", [row])
-    return row["version"]
 
 
 def _day_metadata(row: pd.Series) -> dict[str, Any]:
@@ -107,7 +95,7 @@ def daily_energy_report(
         config = pipeline_config(
             raw_store_kind=store.kind, warehouse_dialect=wh.dialect, report=reports.settings()
         )
-        version = record_config(wh, config)
+        version = wh.record_config(CONFIG_NAME, config)
         frame = result.days
         rows = frame[list(DAILY_ENERGY_COLUMNS)].copy()
         rows["config_version"] = version

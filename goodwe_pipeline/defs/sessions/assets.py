@@ -8,7 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.partitions import daily_partitions, partition_days
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.readings import MEASUREMENT, TIME
@@ -148,8 +148,7 @@ def battery_sessions(
     warehouse: WarehouseResource,
     sessions: SessionsResource,
 ) -> dg.MaterializeResult:
-    key_range = context.partition_key_range
-    first, last = days.parse_day(key_range.start), days.parse_day(key_range.end)
+    first, last = partition_days(context)
     tz = daily_partitions.timezone
     day_start, day_end = days.range_window(first, last, tz)
     now = clock()

@@ -5,8 +5,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline.defs.partitions import daily_partitions
-from goodwe_pipeline.defs.prices.checks import checked_days
+from goodwe_pipeline.defs.partitions import checked_days
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
@@ -23,7 +22,7 @@ MAX_EXAMPLES = 20
 def _sessions(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, *, days_before: int = 0
 ) -> pd.DataFrame:
-    first, last = checked_days(context, daily_partitions.timezone)
+    first, last = checked_days(context)
     store = warehouse.get_warehouse()
     try:
         return store.read_frame(
