@@ -7,45 +7,31 @@ them, and ``restore`` writes them back.
 
 Archiving a day again merges what the raw store has now into the file (the store's
 values win for a reading both hold), so a re-run after the store forgot a day never
-empties its archive. Files are written to a temporary name, fsynced and renamed, so a
-reader sees the old file or the new one, never half of one.
+empties its archive. Files are written the Parquet raw store's way (same Arrow schema,
+file names and atomic write: a temporary name, fsynced and renamed, so a reader sees the
+old file or the new one, never half of one), under its lock on the day folder, so two
+runs archiving the same day cannot lose each other's rows.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from goodwe_pipeline import days as days_mod
 from goodwe_pipeline import readings
+from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore
+from goodwe_pipeline.raw_store.parquet import SUFFIX, device_of, file_name, locked, write_file
 
 ARCHIVE_DIR = "archive"
-SUFFIX = ".parquet"
 COMPRESSION = "zstd"
-SCHEMA = pa.schema(
-    [
-        pa.field(readings.TIME, pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field(readings.DEVICE_ID, pa.string(), nullable=False),
-        pa.field(readings.SOURCE, pa.string(), nullable=False),
-        *(pa.field(name, pa.float64()) for name in readings.FIELD_NAMES),
-    ]
-)
-"""The canonical reading as Arrow types: unknown fields are NaN, as in the readings."""
-
-
-def file_name(device_id: str) -> str:
-    """A device's file name: its id percent-encoded, so any id is a safe file name."""
-    return quote(device_id, safe="") + SUFFIX
 
 
 @dataclass(frozen=True)
@@ -103,7 +89,7 @@ class Archive:
             return
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
-                yield unquote(entry.name[: -len(SUFFIX)]), Path(entry.path)
+                yield device_of(entry.name), Path(entry.path)
 
     def read_day(self, day: date) -> pd.DataFrame:
         """Every archived reading of ``day`` as one canonical frame."""
@@ -114,60 +100,46 @@ class Archive:
         return readings.normalize(pd.concat(frames, ignore_index=True))
 
     def write_day(self, day: date, day_readings: pd.DataFrame) -> list[ArchivedFile]:
-        """Merge ``day_readings`` (of this local day) into the day's files, one per device."""
+        """Merge ``day_readings`` (of this local day) into the day's files, one per device.
+
+        A device id too long for a file name is refused before any file is written.
+        """
         if day_readings.empty:
             return []
-        written = []
         frame = readings.normalize(day_readings)
-        for device, part in frame.groupby(readings.DEVICE_ID, sort=True):
-            written.append(self._merge_write(day, str(device), part))
+        parts = [(str(device), part) for device, part in frame.groupby(readings.DEVICE_ID)]
+        for device, _ in parts:
+            file_name(device)
+        folder = self.day_dir(day)
+        folder.mkdir(parents=True, exist_ok=True)
+        with locked(folder) as folder_fd:
+            written = [self._merge_write(folder, day, device, part) for device, part in parts]
+            os.fsync(folder_fd)
         return written
 
-    def _merge_write(self, day: date, device: str, new: pd.DataFrame) -> ArchivedFile:
-        path = self.path(day, device)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        before = 0
-        merged = new
-        if path.exists():
-            old = read_file(path)
-            before = len(old)
-            if not old.empty:
-                merged = readings.normalize(pd.concat([old, new], ignore_index=True))
-        table = pa.Table.from_pandas(
-            merged[list(readings.COLUMNS)].reset_index(drop=True),
-            schema=SCHEMA,
-            preserve_index=False,
+    def _merge_write(self, folder: Path, day: date, device: str, new: pd.DataFrame) -> ArchivedFile:
+        """Merge ``new`` into the device's file (the caller holds the folder's lock)."""
+        name = file_name(device)
+        path = folder / name
+        old = read_file(path) if path.exists() else readings.empty_frame()
+        merged = new if old.empty else readings.normalize(pd.concat([old, new], ignore_index=True))
+        table = frame_to_table(merged)
+        write_file(
+            folder, name, lambda target: pq.write_table(table, target, compression=COMPRESSION)
         )
-        temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(table, temporary, compression=COMPRESSION)
-            with open(temporary, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
         return ArchivedFile(
             day=day,
             device_id=device,
             path=path,
             rows=len(merged),
-            added=len(merged) - before,
+            added=len(merged) - len(old),
             bytes=path.stat().st_size,
         )
 
 
 def read_file(path: Path) -> pd.DataFrame:
-    """One archive file as a canonical frame."""
-    return readings.normalize(pq.read_table(path).to_pandas())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """One archive file as a canonical frame (fields added since it was written are NaN)."""
+    return table_to_frame(conform(pq.read_table(path)))
 
 
 def archive_days(

@@ -14,9 +14,9 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from goodwe_pipeline import settings
+from goodwe_pipeline.raw_store.influx import split_url
 
 CONFIG_NAME = "pipeline"
 RECORDED_VARIABLES: tuple[str, ...] = (
@@ -33,12 +33,12 @@ RECORDED_VARIABLES: tuple[str, ...] = (
 
 
 def without_credentials(url: str) -> str:
-    """``url`` with any user name, password, query and fragment removed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    """``url`` with any user name, password, query and fragment removed; a URL that does
+    not parse is recorded as such, with the parser's message (which quotes none of it)."""
+    try:
+        return split_url(url).url
+    except ValueError as exc:
+        return f"invalid: {exc}"
 
 
 def pipeline_config(

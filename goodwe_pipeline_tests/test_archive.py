@@ -109,3 +109,16 @@ def test_restore_into_influxdb(tmp_path, influx_server, influx_db) -> None:
 def test_restore_refuses_a_reversed_range(tmp_path) -> None:
     with pytest.raises(ValueError, match="before it starts"):
         restore(ParquetRawStore(tmp_path / "raw"), Archive(tmp_path / "a"), DAY, date(2025, 1, 1))
+
+
+def test_a_device_id_too_long_for_a_file_name_is_refused_before_anything_is_written(
+    tmp_path,
+) -> None:
+    _, stored = _store_with_days(tmp_path / "raw")
+    too_long = stored.iloc[:3].copy()
+    too_long["device_id"] = "x" * 300
+    archive = Archive(tmp_path / "archive")
+    with pytest.raises(ValueError, match="too long to be a file name"):
+        archive.write_day(DAY, pd.concat([stored, too_long], ignore_index=True))
+    assert archive.read_day(DAY).empty
+    assert [f.device_id for f in archive.write_day(DAY, stored)] == ["SN B/2", "SN-A"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -184,3 +185,28 @@ def test_doctor_reports_failures_without_secrets(monkeypatch, capsys) -> None:
     assert any("inverter 127.0.0.1:9" in line for line in failing)
     assert any(line.startswith("FAIL influxdb:") for line in failing)
     assert any(line.startswith("FAIL warehouse:") for line in failing)
+
+
+URL_PASSWORD = "Dr1x#Dr2y/Dr3z?Dr4q@Dr5r:Dr6s"
+URL_PASSWORD_PIECES = re.split(r"[#/?@:]", URL_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("url", "failing"),
+    [
+        (f"http://admin:{URL_PASSWORD}@127.0.0.1:9", "FAIL influxdb: "),
+        (f"http://admin:{URL_PASSWORD}@127.0.0.1:9x", "FAIL raw store: cannot be opened: "),
+    ],
+)
+def test_doctor_keeps_influx_url_credentials_out_of_its_report(
+    monkeypatch, capsys, url, failing
+) -> None:
+    """A password with characters that end a URL's user part (not percent-encoded): an
+    unreachable server and an unparsable URL are failed checks, never a crash or a leak."""
+    monkeypatch.setenv("GOODWE_INFLUX_URL", url)
+    assert main(["doctor"]) == 1
+    output = capsys.readouterr().out
+    assert all(piece not in output for piece in URL_PASSWORD_PIECES), output
+    lines = output.splitlines()
+    assert any(line.startswith(failing) for line in lines), output
+    assert any(line.startswith("ok   warehouse:") for line in lines), output

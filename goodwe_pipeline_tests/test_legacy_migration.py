@@ -86,6 +86,29 @@ def backfill(
     )
 
 
+def formats_table(metadata) -> dict[str, dict[str, int]]:
+    """The ``files_by_format`` markdown table as {format: {column: count}}."""
+    lines = [line.strip().strip("|") for line in metadata["files_by_format"].value.splitlines()]
+    header = [cell.strip() for cell in lines[0].split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.split("|")]
+        rows[cells[0]] = {
+            name: int(value) for name, value in zip(header[1:], cells[1:], strict=True)
+        }
+    return rows
+
+
+def assert_formats_table(metadata) -> None:
+    """Every file a first run sees is parsed, the database included."""
+    table = formats_table(metadata)
+    assert "optimiser_db" in table and len(table) > 1
+    for name, row in table.items():
+        assert row["parsed"] == row["seen"] > 0, name
+        outcomes = ("migrated", "duplicate", "indexed", "rejected")
+        assert sum(row[o] for o in outcomes) == row["seen"], name
+
+
 def assert_exact_readings(frame: pd.DataFrame, corpus: Corpus) -> None:
     assert set(frame[DEVICE_ID]) == {SERIAL}
     assert not frame.duplicated([DEVICE_ID, TIME]).any()
@@ -175,6 +198,8 @@ def test_thirty_day_backfill_is_one_run_exact_and_idempotent(backend, corpus, tm
         assert metadata["files_rejected"].value == len(
             [p for p in corpus.rejected_files if "charging_decision" not in p]
         )
+        assert_formats_table(metadata)
+        assert_formats_table(result.asset_materializations_for_node("legacy_decisions")[0].metadata)
 
         again = backfill(corpus, raw_store, warehouse, instance)
 

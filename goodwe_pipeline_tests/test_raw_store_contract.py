@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import threading
+import traceback
 import urllib.error
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -21,15 +24,25 @@ import pytest
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.days import day_window
+from goodwe_pipeline.pipeline_config import pipeline_config
 from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
 from goodwe_pipeline.raw_store.base import RawStore
-from goodwe_pipeline.raw_store.influx import InfluxRawStore, InfluxRefusedError
+from goodwe_pipeline.raw_store.influx import (
+    InfluxRawStore,
+    InfluxRefusedError,
+    quote_string,
+    split_url,
+    url_secrets,
+)
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "pw-Secret-4711"
 TOKEN = "tok-Secret-0815"
+URL_PASSWORD = "Pw1x#Pw2y/Pw3z?Pw4q@Pw5r:Pw6s"
+"""Every character that ends a URL's user part early when it is not percent-encoded."""
+URL_PASSWORD_PIECES = re.split(r"[#/?@:]", URL_PASSWORD)
 AWKWARD_IDS = [
     "inv 1",
     "a,b",
@@ -297,6 +310,10 @@ def _down_stores(tmp_path: Path) -> list[tuple[RawStore, list[str]]]:
             InfluxRawStore(f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/", "db", **options),
             [PASSWORD],
         ),
+        (
+            InfluxRawStore(f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}", "db", **options),
+            URL_PASSWORD_PIECES,
+        ),
         (ParquetRawStore(blocker / "raw"), []),
         (ParquetRawStore(blocker), []),
     ]
@@ -365,6 +382,24 @@ def test_influx_user_and_password(tmp_path, caplog):
         assert PASSWORD not in caplog.text
         assert_same(writer.read(T0, T0 + timedelta(hours=1)), frame)
 
+        # Credentials in the URL, the password neither percent-encoded nor encoded.
+        answer = server.query(
+            f'CREATE USER "url user" WITH PASSWORD {quote_string(URL_PASSWORD)}; '
+            'GRANT ALL ON "shared" TO "url user"'
+        )
+        assert b"error" not in answer, answer
+        address = server.url.partition("://")[2]
+        for password in (URL_PASSWORD, quote(URL_PASSWORD, safe="")):
+            in_url = InfluxRawStore(f"http://url%20user:{password}@{address}", "shared")
+            assert in_url.url == server.url
+            assert_same(in_url.read(T0, T0 + timedelta(hours=1)), frame)
+        refused = InfluxRawStore(f"http://url%20user:{URL_PASSWORD}x@{address}", "shared")
+        with caplog.at_level("DEBUG"), pytest.raises(InfluxRefusedError) as caught:
+            refused.write(frame)
+        assert "authentication failed" in str(caught.value)
+        for piece in URL_PASSWORD_PIECES:
+            assert piece not in str(caught.value) and piece not in caplog.text
+
         wrong = make_influx(server, "goodwe", username=server.admin_user, password=PASSWORD)
         anonymous = make_influx(server, "goodwe")
         token = make_influx(server, "goodwe", token=TOKEN)
@@ -377,6 +412,44 @@ def test_influx_user_and_password(tmp_path, caplog):
                 store.write(frame)
     finally:
         server.stop()
+
+
+MALFORMED_URLS = [
+    f"http://admin:{URL_PASSWORD}@127.0.0.1:80x6",
+    f"http://admin:{URL_PASSWORD}@127.0.0.1:99999",
+    f"http://admin:{URL_PASSWORD}@[::1",
+    f"http://admin:{URL_PASSWORD}@",
+    f"ftp://admin:{URL_PASSWORD}@127.0.0.1",
+    f"admin:{URL_PASSWORD}@127.0.0.1:8086",
+]
+
+
+def test_influx_url_credentials_with_reserved_characters_never_leak(monkeypatch):
+    good = split_url(f" https://me:{URL_PASSWORD}@Influx.example:8086/prefix/?db=x#top ")
+    assert (good.url, good.username, good.password) == (
+        "https://influx.example:8086/prefix",
+        "me",
+        URL_PASSWORD,
+    )
+    assert split_url("http://[::1]:8086").url == "http://[::1]:8086"
+    assert url_secrets(f"http://me:{URL_PASSWORD}@h") == [URL_PASSWORD]
+    assert url_secrets("http://me:a%23b@h") == ["a%23b", "a#b"]
+    assert url_secrets("http://me@h") == url_secrets(None) == []
+    for url in MALFORMED_URLS:
+        with pytest.raises(ValueError, match="InfluxDB URL") as caught:
+            InfluxRawStore(url, "db")
+        message = "".join(traceback.format_exception(caught.value))
+        assert all(piece not in message for piece in URL_PASSWORD_PIECES), message
+        assert url_secrets(url) == [URL_PASSWORD]
+
+        monkeypatch.setenv("GOODWE_INFLUX_URL", url)
+        config = pipeline_config(raw_store_kind="influxdb", warehouse_dialect="sqlite", report={})
+        assert config["influx_url"].startswith("invalid: the InfluxDB URL")
+        text = json.dumps(config)
+        assert all(piece not in text for piece in URL_PASSWORD_PIECES), text
+    monkeypatch.setenv("GOODWE_INFLUX_URL", f"http://admin:{URL_PASSWORD}@127.0.0.1:8086/")
+    config = pipeline_config(raw_store_kind="influxdb", warehouse_dialect="sqlite", report={})
+    assert config["influx_url"] == "http://127.0.0.1:8086"
 
 
 def test_influx_creates_database_and_retention_policy(influx_server, influx_db):

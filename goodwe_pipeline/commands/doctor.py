@@ -14,6 +14,8 @@ from goodwe_pipeline.commands._stores import (
     warehouse_from_env,
 )
 from goodwe_pipeline.inverter_client import InverterPoller, PollResult
+from goodwe_pipeline.raw_store import RawStore
+from goodwe_pipeline.raw_store.influx import url_secrets
 
 HELP = "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool and disk; exit 1 on any failure."
 
@@ -62,9 +64,15 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
             lines.append(_inverter_line(result))
 
     data_dir = settings.data_dir()
-    store = raw_store_from_env()
-    raw = health.raw_store_health(store)
-    lines.append((raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"))
+    readable: RawStore | None = None
+    try:
+        store = raw_store_from_env()
+    except Exception as exc:  # a malformed URL is a failed check, not a crash
+        lines.append((False, f"raw store: cannot be opened: {type(exc).__name__}: {exc}"))
+    else:
+        raw = health.raw_store_health(store)
+        lines.append((raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"))
+        readable = store if raw.ok else None
     try:
         warehouse = warehouse_from_env()
     except Exception as exc:  # a malformed URL is a failed check, not a crash
@@ -78,9 +86,9 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
     for probe in (health.spool_health(data_dir), health.disk_health(data_dir)):
         detail = f"{int(probe.value)} bytes free" if probe.component == "disk" else probe.detail
         lines.append((probe.ok, f"{probe.component}: {detail} in {data_dir}"))
-    if raw.ok:
+    if readable is not None:
         recent = health.last_reading_health(
-            store,
+            readable,
             now=datetime.now(UTC),
             inverters_configured=bool(addresses),
             poll_seconds=settings.poll_seconds(),
@@ -90,7 +98,7 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    secrets = secret_values()
+    secrets = [*secret_values(), *url_secrets(settings.env("GOODWE_INFLUX_URL"))]
     results = checks(args)
     for ok, text in results:
         print(f"{'ok  ' if ok else 'FAIL'} {redact(text, secrets)}")

@@ -120,8 +120,27 @@ class DaySummary:
         }
 
 
+class _FileOutcomes:
+    """The files a migration run looked at, counted per format (both kinds of result)."""
+
+    files: list[FileEntry]
+
+    def by_format(self) -> dict[str, dict[str, int]]:
+        """Per format: files seen, parsed in this run, and each outcome."""
+        table: dict[str, Counter[str]] = defaultdict(Counter)
+        for entry in self.files:
+            row = table[str(entry.format)]
+            row["seen"] += 1
+            row["parsed"] += int(entry.parsed)
+            row[entry.outcome] += 1
+        return {name: dict(counts) for name, counts in sorted(table.items())}
+
+    def rejected_files(self) -> list[FileEntry]:
+        return [e for e in self.files if e.outcome == "rejected"]
+
+
 @dataclass
-class MigrationResult:
+class MigrationResult(_FileOutcomes):
     """What a readings migration did, for asset metadata and checks."""
 
     first_day: date
@@ -149,17 +168,6 @@ class MigrationResult:
     @property
     def rejected_records(self) -> int:
         return sum(d.rejected_records for d in self.days)
-
-    def by_format(self) -> dict[str, dict[str, int]]:
-        table: dict[str, Counter[str]] = defaultdict(Counter)
-        for entry in self.files:
-            row = table[str(entry.format)]
-            row["seen"] += 1
-            row[entry.outcome] += 1
-        return {name: dict(counts) for name, counts in sorted(table.items())}
-
-    def rejected_files(self) -> list[FileEntry]:
-        return [e for e in self.files if e.outcome == "rejected"]
 
 
 class _Timer:
@@ -573,23 +581,15 @@ def _summary_row(summary: DaySummary, now: datetime) -> dict[str, Any]:
 
 
 @dataclass
-class DecisionResult:
+class DecisionResult(_FileOutcomes):
+    """What a decisions migration did, for asset metadata."""
+
     first_day: date
     last_day: date
     rows: Counter[str] = field(default_factory=Counter)
     files: list[FileEntry] = field(default_factory=list)
     rejected_records: int = 0
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    def by_format(self) -> dict[str, dict[str, int]]:
-        table: dict[str, Counter[str]] = defaultdict(Counter)
-        for entry in self.files:
-            table[str(entry.format)]["seen"] += 1
-            table[str(entry.format)][entry.outcome] += 1
-        return {name: dict(counts) for name, counts in sorted(table.items())}
-
-    def rejected_files(self) -> list[FileEntry]:
-        return [e for e in self.files if e.outcome == "rejected"]
 
 
 def migrate_decisions(
@@ -627,6 +627,7 @@ def migrate_decisions(
                 rows = decision_rows.read_database(connection, scope)
         except Unusable as exc:
             rows = decision_rows.DecisionRows(error=str(exc))
+        entry.parsed = True
         if rows.error:
             entry.outcome, entry.reason = "rejected", rows.error
         elif rows.rows and entry.outcome != "migrated":

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -109,6 +110,72 @@ def _error_message(response: requests.Response) -> str:
     return text[:500]
 
 
+@dataclass(frozen=True)
+class InfluxURL:
+    """An InfluxDB URL taken apart: the address, and the credentials of its user part."""
+
+    url: str
+    """``scheme://host[:port][/path]``: no credentials, query or fragment."""
+    username: str | None = None
+    password: str | None = None
+
+
+def _user_part(url: str) -> tuple[str, str | None]:
+    """``url`` without its user part, and the user part as written (None without one).
+
+    The user part ends at the URL's *last* ``@``, so a password may hold ``@``, ``:``,
+    ``/``, ``?`` or ``#`` without percent-encoding (the standard parser would read
+    those as the end of the host and put part of the password into the port). An
+    ``@`` in the URL's path is therefore not supported.
+    """
+    text = url.strip()
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    if "@" not in rest:
+        return text, None
+    user_part, rest = rest.rsplit("@", 1)
+    return f"{scheme}{separator}{rest}", user_part
+
+
+def split_url(url: str) -> InfluxURL:
+    """``url`` (``http[s]://[user[:password]@]host[:port][/path]``) taken apart.
+
+    User name and password are percent-decoded. A malformed URL raises ``ValueError``
+    with a message that quotes no part of the URL, so no credential can leak into logs
+    through it, wherever it was written.
+    """
+    address, user_part = _user_part(url)
+    expected = "expected http[s]://[user:password@]host[:port][/path]"
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"the InfluxDB URL has an invalid host or port ({expected})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the InfluxDB URL is not an http(s) address ({expected})")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if port:
+        netloc += f":{port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    if user_part is None:
+        return InfluxURL(clean)
+    user, colon, password = user_part.partition(":")
+    return InfluxURL(clean, unquote(user) or None, unquote(password) if colon else None)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The password in ``url``'s user part, as written and percent-decoded, for masking.
+
+    Never raises: it is meant for reporting about URLs that may not parse.
+    """
+    _, user_part = _user_part(url or "")
+    if user_part is None or ":" not in user_part:
+        return []
+    written = user_part.partition(":")[2]
+    return [s for s in dict.fromkeys((written, unquote(written))) if s]
+
+
 class InfluxRefusedError(StoreUnavailableError):
     """The server answered but refused the request (HTTP 4xx or an InfluxQL error).
 
@@ -156,16 +223,10 @@ class InfluxRawStore(RawStore):
         workers: int = 2,
         read_format: str = "csv",
     ):
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("InfluxDB URL must look like http://host:8086")
-        if parts.username and not (username or token):
-            username = unquote(parts.username)
-            password = unquote(parts.password or "") or password
-        netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-        if parts.port:
-            netloc += f":{parts.port}"
-        self._url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        address = split_url(url)
+        if address.username and not (username or token):
+            username, password = address.username, address.password or password
+        self._url = address.url
         if not database:
             raise ValueError("an InfluxDB database name is required")
         if token and (username or password):
@@ -187,7 +248,7 @@ class InfluxRawStore(RawStore):
         self._retries = max(0, retries)
         self._backoff = backoff
         self._workers = max(1, workers)
-        self._secrets = [s for s in (password, token) if s]
+        self._secrets = [s for s in (password, token, *url_secrets(url)) if s]
         self._session = requests.Session()
         self._session.headers["Accept-Encoding"] = "gzip" if self.gzip else "identity"
         if token:

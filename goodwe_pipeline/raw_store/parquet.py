@@ -87,7 +87,8 @@ def file_name(device_id: str) -> str:
     return name
 
 
-def _device_of(name: str) -> str:
+def device_of(name: str) -> str:
+    """The device id of a base file name (``file_name`` reversed)."""
     return unquote(name[: -len(SUFFIX)])
 
 
@@ -98,8 +99,9 @@ def _epoch_us(moment: datetime) -> int:
 
 
 @contextmanager
-def _locked(folder: Path) -> Iterator[int]:
-    """Exclusive lock on a day folder (held by this process until released); yields its fd."""
+def locked(folder: Path) -> Iterator[int]:
+    """Exclusive lock on a folder (held by this process until released); yields its fd,
+    for fsyncing the folder once files are placed in it."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -108,7 +110,7 @@ def _locked(folder: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _write_file(folder: Path, name: str, write: Callable[[Path], None]) -> None:
+def write_file(folder: Path, name: str, write: Callable[[Path], None]) -> None:
     """Write ``folder/name`` atomically: a fsynced temporary file renamed into place.
 
     The caller fsyncs the folder once it has placed its files.
@@ -188,7 +190,7 @@ class _Day:
             if entry.name.startswith("."):
                 continue
             if entry.name.endswith(SUFFIX):
-                found.bases[_device_of(entry.name)] = Path(entry.path)
+                found.bases[device_of(entry.name)] = Path(entry.path)
             elif _DELTA_NAME.match(entry.name):
                 found.deltas.append(Path(entry.path))
         found.deltas.sort(key=lambda path: path.name)
@@ -435,7 +437,7 @@ class ParquetRawStore(RawStore):
                 if len(part) < self.delta_rows:
                     self._append_delta(folder, part)
                 else:
-                    with _locked(folder) as folder_fd:
+                    with locked(folder) as folder_fd:
                         self._compact(folder, folder_fd, part)
         except (OSError, pa.ArrowException) as exc:
             raise self._unavailable(exc, "writing") from exc
@@ -443,9 +445,9 @@ class ParquetRawStore(RawStore):
 
     def _append_delta(self, folder: Path, part: pd.DataFrame) -> None:
         table = frame_to_table(part)
-        with _locked(folder) as folder_fd:
+        with locked(folder) as folder_fd:
             existing = _Day.scan(folder)
-            _write_file(folder, existing.next_delta_name(), lambda path: _write_ipc(table, path))
+            write_file(folder, existing.next_delta_name(), lambda path: _write_ipc(table, path))
             os.fsync(folder_fd)
             if len(existing.deltas) + 1 >= self.compact_after:
                 self._compact(folder, folder_fd, None)
@@ -457,7 +459,7 @@ class ParquetRawStore(RawStore):
             for _, folder in self._day_folders(None, None):
                 if not _Day.scan(folder).deltas:
                     continue
-                with _locked(folder) as folder_fd:
+                with locked(folder) as folder_fd:
                     self._compact(folder, folder_fd, None)
                 compacted += 1
         except (OSError, pa.ArrowException) as exc:
@@ -479,7 +481,7 @@ class ParquetRawStore(RawStore):
             if merged is None:
                 continue
             table = frame_to_table(merged).replace_schema_metadata({_FOLDED_KEY: folded})
-            _write_file(
+            write_file(
                 folder,
                 file_name(device),
                 lambda path, t=table: pq.write_table(t, path, compression=self.compression),

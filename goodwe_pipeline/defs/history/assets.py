@@ -31,7 +31,8 @@ def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
 
 
 def _formats_table(by_format: dict[str, dict[str, int]]) -> str:
-    columns = ["seen", "migrated", "duplicate", "indexed", "rejected"]
+    """Files per format: seen by the run, parsed in this run, and how each one ended."""
+    columns = ["seen", "parsed", "migrated", "duplicate", "indexed", "rejected"]
     frame = pd.DataFrame.from_dict(by_format, orient="index").reindex(columns=columns).fillna(0)
     return frame.astype(int).rename_axis("format").to_markdown()
 
