@@ -9,10 +9,7 @@ names the one it was computed with (``config_version``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from goodwe_pipeline import settings
@@ -54,19 +51,4 @@ def pipeline_config(
         "warehouse": warehouse_dialect,
         "timezone": settings.timezone(),
         "report": dict(report),
-    }
-
-
-def config_version(config: Mapping[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def config_row(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``system_configs`` row for ``config``."""
-    return {
-        "config_name": CONFIG_NAME,
-        "version": config_version(config),
-        "config_data": dict(config),
-        "created_at": datetime.now(UTC),
     }
