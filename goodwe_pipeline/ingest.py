@@ -5,12 +5,20 @@ into a Dagster ``SensorResult``; ``TickState`` is what the sensor keeps in its
 cursor (consecutive failures per inverter, when the last summary event was
 emitted). Nothing here raises for an inverter, store or spool failure: every
 problem ends up in ``TickOutcome.problems``.
+
+A tick ends within ``TICK_DEADLINE_S`` whatever the store or the inverters do
+(Dagster cancels a sensor evaluation after 60 s): the sensor's store handle
+gives up on a request after ``STORE_TIMEOUT_S``, the poll has its own budget,
+replaying only starts a write while the poll and the fresh write still fit,
+and fresh readings go straight to the spool when no time is left to write
+them. See ``TickBudget``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,12 +28,28 @@ import pandas as pd
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.days import local_date
-from goodwe_pipeline.inverter_client import PollResult
+from goodwe_pipeline.inverter_client import PollResult, budget_for_interval
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.spool import ReplayResult
 
 REPLAY_ROWS_PER_TICK = 20_000
 """Bounded so a long backlog drains over several ticks, each well inside 60 s."""
+TICK_DEADLINE_S = 45.0
+"""A whole tick (replay, poll, write or spool) ends within this; Dagster allows 60 s."""
+STORE_TIMEOUT_S = 5.0
+STORE_RETRIES = 0
+"""The sensor's own store handle: a hung store costs one timeout, not minutes. No retry:
+readings the store did not take go to the spool, and the next tick replays them."""
+STORE_CALL_S = STORE_TIMEOUT_S * (STORE_RETRIES + 1) + 1.0 * STORE_RETRIES
+"""The longest one store write may take before it fails (every attempt times out, with the
+store's backoff of under 1 s between attempts)."""
+REPLAY_WINDOW_S = 10.0
+"""Time a tick always has for replaying the spool, however long the poll may take."""
+MAX_POLL_BUDGET_S = TICK_DEADLINE_S - REPLAY_WINDOW_S - 2 * STORE_CALL_S
+"""The poll's share: what is left after the replay window, one replay write that started
+at its end, and the fresh write."""
+REQUESTS_PER_POLL = 2
+"""A poll of a device not connected yet reads its device info, then its runtime data."""
 EVENT_INTERVAL = timedelta(minutes=5)
 """At most 288 summary events a day, however often the sensor ticks."""
 UNAVAILABLE_AFTER = 3
@@ -78,6 +102,70 @@ class TickState:
         )
 
 
+@dataclass(frozen=True)
+class PollSettings:
+    """How patiently inverters are polled, after ``poll_settings`` fitted it into the tick."""
+
+    timeout_s: float
+    retries: int
+    max_concurrency: int
+    budget_s: float
+    warnings: tuple[str, ...] = ()
+
+
+def poll_settings(
+    poll_seconds: int, timeout_s: float, retries: int, max_concurrency: int
+) -> PollSettings:
+    """The poll budget for this interval (at most ``MAX_POLL_BUDGET_S``) and request settings
+    that fit it.
+
+    One request may take ``timeout_s * (1 + retries)``; a poll of a device that must be
+    connected first makes ``REQUESTS_PER_POLL`` of them. Settings that could not fit are
+    reduced (fewer retries first, then a shorter timeout) and say so in ``warnings``.
+    Nonsense (no time, negative retries, no concurrency) raises ``ValueError`` naming the
+    variable.
+    """
+    if not timeout_s > 0:
+        raise ValueError(f"GOODWE_INVERTER_TIMEOUT_S must be more than 0 s, not {timeout_s:g}")
+    if retries < 0:
+        raise ValueError(f"GOODWE_INVERTER_RETRIES must be 0 or more, not {retries}")
+    if max_concurrency < 1:
+        raise ValueError(f"GOODWE_POLL_CONCURRENCY must be 1 or more, not {max_concurrency}")
+    budget_s = min(budget_for_interval(poll_seconds), MAX_POLL_BUDGET_S)
+    per_request = budget_s / REQUESTS_PER_POLL
+    fitted_timeout, fitted_retries = timeout_s, retries
+    if timeout_s * (1 + retries) > per_request:
+        fitted_timeout = min(timeout_s, per_request)
+        fitted_retries = int(per_request // fitted_timeout) - 1
+    warnings: tuple[str, ...] = ()
+    if (fitted_timeout, fitted_retries) != (timeout_s, retries):
+        warnings = (
+            f"GOODWE_INVERTER_TIMEOUT_S={timeout_s:g} with GOODWE_INVERTER_RETRIES={retries} "
+            f"allows {timeout_s * (1 + retries):g} s per request, more than the "
+            f"{per_request:g} s a request may take in the {budget_s:g} s poll budget: "
+            f"using {fitted_timeout:g} s and {fitted_retries} retries",
+        )
+    return PollSettings(fitted_timeout, fitted_retries, max_concurrency, budget_s, warnings)
+
+
+@dataclass(frozen=True)
+class TickBudget:
+    """How a tick shares its ``total_s`` seconds: replay first, then the poll
+    (``poll_s``), then the fresh write (``store_call_s``, the longest a write may take)."""
+
+    poll_s: float
+    total_s: float = TICK_DEADLINE_S
+    store_call_s: float = STORE_CALL_S
+
+    def replay_until(self, start: float) -> float:
+        """The last moment a replay write may start: it, the poll and the fresh write fit."""
+        return start + self.total_s - self.poll_s - 2 * self.store_call_s
+
+    def write_until(self, start: float) -> float:
+        """The last moment the fresh write may start; after it readings are spooled."""
+        return start + self.total_s - self.store_call_s
+
+
 @dataclass
 class TickOutcome:
     results: list[PollResult]
@@ -87,6 +175,8 @@ class TickOutcome:
     spooled: int = 0
     backlog: int = 0
     store_url: str | None = None
+    dead_letters: int = 0
+    """Spool entries set aside so far (see ``Spool.dead_letters``)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -104,20 +194,27 @@ class SpoolLike(Protocol):
 
     def append(self, frame: pd.DataFrame) -> Any: ...
 
-    def replay(self, store: RawStore, max_rows: int) -> ReplayResult: ...
+    def replay(self, store: RawStore, max_rows: int, *, until: float | None) -> ReplayResult: ...
 
     def backlog_rows(self) -> int: ...
+
+    def dead_letter_count(self) -> int: ...
 
 
 def run_tick(
     poll: Callable[[], Sequence[PollResult]],
     open_store: Callable[[], RawStore],
     spool: SpoolLike,
+    budget: TickBudget,
     *,
     replay_rows: int = REPLAY_ROWS_PER_TICK,
 ) -> TickOutcome:
-    """Replay spooled readings (bounded), poll every inverter, write the readings;
-    whatever the store does not acknowledge goes to the spool."""
+    """Replay spooled readings (bounded in rows and time), poll every inverter, write the
+    readings; whatever the store does not acknowledge, or there is no time left to write,
+    goes to the spool. Returns within ``budget.total_s`` when ``poll`` keeps to
+    ``budget.poll_s`` and ``open_store`` gives a store whose writes keep to
+    ``budget.store_call_s``."""
+    start = time.monotonic()
     problems: list[str] = []
     store: RawStore | None = None
     try:
@@ -125,7 +222,7 @@ def run_tick(
     except Exception as exc:  # noqa: BLE001 - reported, readings go to the spool
         problems.append(f"raw store: {exc}")
     try:
-        return _tick(poll, store, spool, replay_rows, problems)
+        return _tick(poll, store, spool, budget, start, replay_rows, problems)
     finally:
         close = getattr(store, "close", None)
         if callable(close):
@@ -136,19 +233,12 @@ def _tick(
     poll: Callable[[], Sequence[PollResult]],
     store: RawStore | None,
     spool: SpoolLike,
+    budget: TickBudget,
+    start: float,
     replay_rows: int,
     problems: list[str],
 ) -> TickOutcome:
-    replayed = 0
-    replay = None
-    if store is not None:
-        try:
-            replay = spool.replay(store, max_rows=replay_rows)
-            replayed = int(replay.written)
-            if replay.error:
-                problems.append(f"replaying the spool: {replay.error}")
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"replaying the spool into {store.url}: {exc}")
+    replay = _replay(store, spool, budget.replay_until(start), replay_rows, problems)
     try:
         results = list(poll())
     except Exception as exc:  # noqa: BLE001 - e.g. the poller's own deadline passed
@@ -161,23 +251,56 @@ def _tick(
     outcome = TickOutcome(
         results=results,
         frame=frame,
-        replayed=replayed,
+        replayed=int(replay.written) if replay else 0,
         store_url=store.url if store is not None else None,
         problems=problems,
     )
-    store_down = replay is not None and replay.error is not None
     if not frame.empty:
-        _write_or_spool(frame, None if store_down else store, spool, outcome)
+        target = store
+        if replay is not None and replay.store_down:
+            target = None
+        elif store is not None and time.monotonic() > budget.write_until(start):
+            problems.append(
+                f"no time left in the {budget.total_s:g} s tick to write to {store.url}: "
+                "the readings wait in the spool"
+            )
+            target = None
+        _write_or_spool(frame, target, spool, outcome)
     try:
         outcome.backlog = int(spool.backlog_rows())
+        outcome.dead_letters = int(spool.dead_letter_count())
     except Exception as exc:  # noqa: BLE001
         problems.append(f"spool: {exc}")
     return outcome
 
 
+def _replay(
+    store: RawStore | None,
+    spool: SpoolLike,
+    until: float,
+    replay_rows: int,
+    problems: list[str],
+) -> ReplayResult | None:
+    """Replay what fits before ``until``; None without a store or when the replay failed."""
+    if store is None:
+        return None
+    try:
+        replay = spool.replay(store, max_rows=replay_rows, until=until)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"replaying the spool into {store.url}: {exc}")
+        return None
+    problems.extend(letter.describe() for letter in replay.dead_lettered)
+    if replay.error:
+        problems.append(f"replaying the spool: {replay.error}")
+    return replay
+
+
 def _write_or_spool(
     frame: pd.DataFrame, store: RawStore | None, spool: SpoolLike, outcome: TickOutcome
 ) -> None:
+    """Write to ``store`` (None: straight to the spool). A refused write is spooled like an
+    unreachable store's: its replay retries it, and sets it aside if it is refused again
+    for its content; the next tick writes its own readings as usual."""
     if store is not None:
         try:
             acknowledged = int(store.write(frame))
@@ -223,6 +346,7 @@ def summary_metadata(outcome: TickOutcome, state: TickState) -> dict[str, Any]:
         "readings_written": int(state.written_since_event),
         "readings_replayed_this_tick": int(outcome.replayed),
         "spool_backlog_rows": int(outcome.backlog),
+        "spool_dead_letters": int(outcome.dead_letters),
     }
     if outcome.store_url:
         metadata["raw_store"] = outcome.store_url
@@ -289,6 +413,8 @@ def tick_summary(outcome: TickOutcome) -> str:
         parts.append(f"{outcome.spooled} spooled")
     if outcome.backlog:
         parts.append(f"spool backlog {outcome.backlog}")
+    if outcome.dead_letters:
+        parts.append(f"{outcome.dead_letters} spool entries set aside as dead letters")
     summary = "; ".join(parts)
     if outcome.problems:
         summary += ". Problems: " + "; ".join(outcome.problems)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 DEFAULT_POLL_SECONDS = 30
@@ -36,6 +37,52 @@ def history_start() -> str:
 
 def data_dir() -> Path:
     return Path(env("GOODWE_DATA_DIR", "./data") or "./data")
+
+
+def env_float(name: str, default: float) -> float:
+    """A number from the environment; ``ValueError`` names the variable when it is not one."""
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+RAW_STORE_ENV: dict[str, tuple[str, str | None]] = {
+    "data_dir": ("GOODWE_DATA_DIR", "./data"),
+    "influx_url": ("GOODWE_INFLUX_URL", None),
+    "influx_db": ("GOODWE_INFLUX_DB", "goodwe"),
+    "influx_rp": ("GOODWE_INFLUX_RP", None),
+    "influx_rp_duration": ("GOODWE_INFLUX_RP_DURATION", None),
+    "influx_token": ("GOODWE_INFLUX_TOKEN", None),
+    "influx_username": ("GOODWE_INFLUX_USERNAME", None),
+    "influx_password": ("GOODWE_INFLUX_PASSWORD", None),
+}
+"""The one mapping from the environment to the raw store: ``open_raw_store`` keyword (also
+the ``RawStoreResource`` field) -> (variable, value when unset). ``create_database`` is not
+a setting: writers (the Dagster resource, ``restore``) create it, probes (``doctor``) do not."""
+
+WAREHOUSE_ENV: dict[str, tuple[str, str | None]] = {
+    "data_dir": ("GOODWE_DATA_DIR", "./data"),
+    "url": ("GOODWE_WAREHOUSE_URL", None),
+}
+"""``Warehouse.from_settings`` keyword (also the ``WarehouseResource`` field) -> (variable,
+value when unset)."""
+
+SECRET_ENV = ("GOODWE_INFLUX_TOKEN", "GOODWE_INFLUX_PASSWORD")
+"""Variables holding secrets outright (``GOODWE_WAREHOUSE_URL`` may hold a password too)."""
+
+
+def raw_store_options() -> dict[str, Any]:
+    """``open_raw_store`` keywords from the environment, for code that runs outside Dagster."""
+    return {key: env(name, default) for key, (name, default) in RAW_STORE_ENV.items()}
+
+
+def warehouse_options() -> dict[str, Any]:
+    """``Warehouse.from_settings`` keywords from the environment, outside Dagster."""
+    return {key: env(name, default) for key, (name, default) in WAREHOUSE_ENV.items()}
 
 
 def poll_seconds() -> int:

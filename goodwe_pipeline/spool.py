@@ -10,12 +10,22 @@ Storage is one SQLite database, ``<directory>/spool.sqlite``, in WAL mode with
 ``synchronous=FULL``: ``append`` returns only after the entry is on disk, so a
 process killed right after it loses nothing. Each entry holds a canonical
 frame as Arrow IPC bytes. Several processes may append and replay at once.
+
+An entry the store refuses because of what it holds (an unparsable point, a
+field-type conflict, points beyond the retention policy) or that cannot be
+decoded would block the queue forever: ``replay`` moves it to the
+``dead_letters`` table of the same database, with the reason and the time, and
+goes on with the next entry. Dead letters are never deleted by the pipeline;
+``dead_letters()`` lists them and ``requeue_dead_letters()`` puts them back in
+the queue once the cause is fixed.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,16 +39,64 @@ from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_fr
 from goodwe_pipeline.raw_store.base import RawStore, StoreUnavailableError
 from goodwe_pipeline.raw_store.prepare import prepare
 
+DIR_NAME = "spool"
 FILE_NAME = "spool.sqlite"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    payload BLOB NOT NULL
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS entries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        payload BLOB NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        failed_at TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )
+    """,
 )
-"""
 _WRITE_ROWS = 5_000
+_CONTENT_STATUSES = frozenset({400, 413, 422})
+"""HTTP answers about the body: unparsable, a field-type conflict, beyond the retention
+policy (400 on InfluxDB 1.x/3.x, 422 on 2.x), too large (413)."""
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+
+
+def spool_dir(data_dir: str | Path) -> Path:
+    """Where the spool of a data dir lives (``GOODWE_DATA_DIR/spool``)."""
+    return Path(data_dir) / DIR_NAME
+
+
+def _status(exc: StoreUnavailableError) -> int | None:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    match = _HTTP_STATUS.search(exc.reason)
+    return int(match.group(1)) if match else None
+
+
+def refused_for_content(exc: Exception) -> bool:
+    """Whether a write failed because of the readings it carried, so it never will succeed.
+
+    That is a ``ValueError`` (readings a store cannot keep) or an HTTP 400, 413 or
+    422 refusal. Other refusals (authentication 401/403, a missing database 404)
+    are about the store's configuration: once fixed, the same readings land.
+    """
+    if isinstance(exc, ValueError):
+        return True
+    return isinstance(exc, StoreUnavailableError) and _status(exc) in _CONTENT_STATUSES
+
+
+def store_answered(exc: StoreUnavailableError) -> bool:
+    """Whether the store answered (and refused: HTTP 4xx) rather than being unreachable."""
+    status = _status(exc)
+    return status is not None and 400 <= status < 500
 
 
 @dataclass(frozen=True)
@@ -51,6 +109,29 @@ class ReplayResult:
     """Why the replay stopped early (the store's error), if it did."""
     entries: int = 0
     """Entries written and removed in this replay."""
+    store_down: bool = False
+    """The replay stopped because the store could not be reached (connection error,
+    timeout, 5xx), as opposed to answering with a refusal."""
+    dead_lettered: tuple[DeadLetter, ...] = ()
+    """Entries moved to the dead letters in this replay."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A spool entry set aside because the store refused its content or it cannot be decoded."""
+
+    id: int
+    spooled_at: datetime
+    failed_at: datetime
+    rows: int
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"spool entry {self.id} ({self.rows} readings spooled "
+            f"{self.spooled_at.isoformat(timespec='seconds')}) set aside as a dead letter: "
+            f"{self.reason}"
+        )
 
 
 def _encode(frame: pd.DataFrame) -> bytes:
@@ -78,7 +159,8 @@ class Spool:
         with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                conn.execute(statement)
             yield conn
 
     def append(self, readings_frame: pd.DataFrame) -> int | None:
@@ -99,37 +181,37 @@ class Spool:
             )
             return cursor.lastrowid
 
-    def replay(self, store: RawStore, max_rows: int = 10_000) -> ReplayResult:
+    def replay(
+        self, store: RawStore, max_rows: int = 10_000, *, until: float | None = None
+    ) -> ReplayResult:
         """Write entries to ``store``, oldest first, removing each once acknowledged.
 
-        Stops after about ``max_rows`` rows (whole entries; at least one), or at
-        the first ``StoreUnavailableError``, which is reported in the result
-        rather than raised.
+        Stops after about ``max_rows`` rows (whole entries; at least one), before
+        starting a write after ``until`` (a ``time.monotonic()`` value), or at the
+        first ``StoreUnavailableError`` that is not about an entry's content; that
+        error is reported in the result rather than raised. An entry refused for
+        its content (``refused_for_content``) or that cannot be decoded becomes a
+        dead letter and the replay goes on.
         """
-        written = entries = taken = 0
-        error: str | None = None
+        replay = _Replay(store, until)
         with self._connect() as conn:
-            last_id = 0
-            while taken < max_rows:
+            last_id = taken = 0
+            while taken < max_rows and not replay.stopped:
                 batch = self._next_batch(conn, last_id, min(_WRITE_ROWS, max_rows - taken))
                 if not batch:
                     break
-                ids = [entry_id for entry_id, _, _ in batch]
-                frame = pd.concat([_decode(payload) for _, _, payload in batch], ignore_index=True)
-                try:
-                    acknowledged = store.write(frame)
-                except StoreUnavailableError as exc:
-                    error = str(exc)
-                    break
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in ids])
-                conn.execute("COMMIT")
-                written += acknowledged
-                entries += len(ids)
+                last_id = batch[-1][0]
                 taken += sum(rows for _, rows, _ in batch)
-                last_id = ids[-1]
+                replay.run(conn, batch)
             remaining = self._rows(conn)
-        return ReplayResult(written=written, remaining=remaining, error=error, entries=entries)
+        return ReplayResult(
+            written=replay.written,
+            remaining=remaining,
+            error=replay.error,
+            entries=replay.entries,
+            store_down=replay.store_down,
+            dead_lettered=tuple(replay.dead),
+        )
 
     @staticmethod
     def _next_batch(
@@ -174,6 +256,51 @@ class Spool:
             row = conn.execute("SELECT created_at FROM entries ORDER BY id LIMIT 1").fetchone()
         return datetime.fromisoformat(row[0]) if row else None
 
+    def dead_letters(self) -> list[DeadLetter]:
+        """Entries set aside by ``replay``, oldest first (their readings are kept)."""
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT id, created_at, failed_at, rows, reason FROM dead_letters ORDER BY id"
+            ).fetchall()
+        return [
+            DeadLetter(
+                id=entry_id,
+                spooled_at=datetime.fromisoformat(created_at),
+                failed_at=datetime.fromisoformat(failed_at),
+                rows=int(rows),
+                reason=reason,
+            )
+            for entry_id, created_at, failed_at, rows, reason in rows
+        ]
+
+    def dead_letter_count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    def requeue_dead_letters(self, ids: Sequence[int] | None = None) -> int:
+        """Put dead letters (all, or those with these ids) back in the queue, in their
+        original place, once the cause is fixed; returns how many moved."""
+        if not self.path.exists():
+            return 0
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            moving = [row[0] for row in conn.execute("SELECT id FROM dead_letters ORDER BY id")]
+            if ids is not None:
+                chosen = {int(i) for i in ids}
+                moving = [i for i in moving if i in chosen]
+            conn.executemany(
+                "INSERT INTO entries (id, created_at, rows, payload) "
+                "SELECT id, created_at, rows, payload FROM dead_letters WHERE id = ?",
+                [(i,) for i in moving],
+            )
+            conn.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in moving])
+            conn.execute("COMMIT")
+        return len(moving)
+
     def pending(self) -> pd.DataFrame:
         """Every waiting reading as one canonical frame (for inspection)."""
         if not self.path.exists():
@@ -183,3 +310,86 @@ class Spool:
         if not payloads:
             return readings.empty_frame()
         return readings.normalize(pd.concat([_decode(p) for p in payloads], ignore_index=True))
+
+
+class _Replay:
+    """One replay's progress: writes groups of entries, isolates and sets aside bad ones."""
+
+    def __init__(self, store: RawStore, until: float | None):
+        self.store = store
+        self.until = until
+        self.written = self.entries = 0
+        self.error: str | None = None
+        self.store_down = False
+        self.dead: list[DeadLetter] = []
+
+    @property
+    def stopped(self) -> bool:
+        return self.error is not None or (self.until is not None and time.monotonic() >= self.until)
+
+    def run(self, conn: sqlite3.Connection, batch: list[tuple[int, int, bytes]]) -> None:
+        """Write the decodable entries of ``batch`` as one frame; when the store refuses it
+        for its content, write them one by one to find the entries at fault."""
+        decoded: list[tuple[int, pd.DataFrame]] = []
+        for entry_id, _, payload in batch:
+            try:
+                decoded.append((entry_id, _decode(payload)))
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is the entry's
+                self._bury(conn, entry_id, f"cannot be decoded: {type(exc).__name__}: {exc}")
+        if not decoded or self.stopped:
+            return
+        refused = self._write(conn, decoded)
+        if refused is None:
+            return
+        if len(decoded) == 1:
+            self._bury(conn, decoded[0][0], str(refused))
+            return
+        for entry in decoded:
+            if self.stopped:
+                return
+            refused = self._write(conn, [entry])
+            if refused is not None:
+                self._bury(conn, entry[0], str(refused))
+
+    def _write(
+        self, conn: sqlite3.Connection, group: list[tuple[int, pd.DataFrame]]
+    ) -> Exception | None:
+        """Write and delete ``group``; the exception when refused for content, else None
+        (other failures stop the replay)."""
+        frame = pd.concat([frame for _, frame in group], ignore_index=True)
+        try:
+            acknowledged = self.store.write(frame)
+        except (StoreUnavailableError, ValueError) as exc:
+            if refused_for_content(exc):
+                return exc
+            assert isinstance(exc, StoreUnavailableError)
+            self.error = str(exc)
+            self.store_down = not store_answered(exc)
+            return None
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i, _ in group])
+        conn.execute("COMMIT")
+        self.written += int(acknowledged)
+        self.entries += len(group)
+        return None
+
+    def _bury(self, conn: sqlite3.Connection, entry_id: int, reason: str) -> None:
+        failed_at = datetime.now(UTC)
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            "SELECT created_at, rows FROM entries WHERE id = ?", (entry_id,)
+        ).fetchone()
+        if row is None:  # another replay got there first
+            conn.execute("ROLLBACK")
+            return
+        created_at, rows = row
+        conn.execute(
+            "INSERT INTO dead_letters (id, created_at, rows, payload, failed_at, reason) "
+            "SELECT id, created_at, rows, payload, ?, ? FROM entries WHERE id = ?",
+            (failed_at.isoformat(), reason, entry_id),
+        )
+        conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+        conn.execute("COMMIT")
+        self.dead.append(
+            DeadLetter(entry_id, datetime.fromisoformat(created_at), failed_at, rows, reason)
+        )

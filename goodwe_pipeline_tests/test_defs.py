@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 
+from goodwe_pipeline import settings
 from goodwe_pipeline.definitions import defs
+from goodwe_pipeline.defs.resources import raw_store_from_env, warehouse_from_env
+from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,6 +53,24 @@ def test_secrets_are_env_vars_not_values(monkeypatch) -> None:
     raw_store = definitions.resources["raw_store"]
     assert isinstance(raw_store.influx_password, dg.EnvVar)
     assert "s3cret-value" not in repr(raw_store)
+
+
+def test_resources_and_command_line_map_the_environment_alike(monkeypatch) -> None:
+    assert set(settings.RAW_STORE_ENV) <= set(inspect.signature(open_raw_store).parameters)
+    assert set(settings.WAREHOUSE_ENV) <= set(inspect.signature(Warehouse.from_settings).parameters)
+    for mapping, resource_from_env, options in [
+        (settings.RAW_STORE_ENV, raw_store_from_env, settings.raw_store_options),
+        (settings.WAREHOUSE_ENV, warehouse_from_env, settings.warehouse_options),
+    ]:
+        for name, _ in mapping.values():
+            monkeypatch.delenv(name, raising=False)
+        unset = resource_from_env().process_config_and_initialize()
+        assert {key: getattr(unset, key) for key in mapping} == options()
+        for number, (name, _) in enumerate(mapping.values()):
+            monkeypatch.setenv(name, f"value-{number}")
+        set_ = resource_from_env().process_config_and_initialize()
+        assert {key: getattr(set_, key) for key in mapping} == options()
+        assert all(str(value).startswith("value-") for value in options().values())
 
 
 def test_dagster_cli_validates_definitions() -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,11 +19,11 @@ from goodwe_pipeline import ingest, settings
 from goodwe_pipeline.days import day_window, local_date
 from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_from_env
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
-from goodwe_pipeline.defs.resources import RawStoreResource
+from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
 from goodwe_pipeline.inverter_client import close_shared_pollers
 from goodwe_pipeline.readings import MEASUREMENT
-from goodwe_pipeline.spool import Spool
+from goodwe_pipeline.spool import Spool, spool_dir
 
 TZ = settings.DEFAULT_TIMEZONE
 
@@ -58,11 +63,56 @@ def test_sensor_definition():
 def test_resource_reads_the_environment(monkeypatch):
     monkeypatch.setenv("GOODWE_INVERTERS", "192.168.1.50/ET, 192.168.1.51:502/ET")
     monkeypatch.setenv("GOODWE_POLL_SECONDS", "12")
+    monkeypatch.setenv("GOODWE_INVERTER_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("GOODWE_INVERTER_RETRIES", "2")
+    monkeypatch.setenv("GOODWE_POLL_CONCURRENCY", "4")
     with dg.build_resources({"inverters": inverters_from_env()}) as built:
         resource = built.inverters
     assert [a.label for a in resource.addresses()] == ["192.168.1.50:8899", "192.168.1.51:502"]
     assert resource.poll_seconds == 12
     assert resource.budget_s < 12
+    fitted = resource.poll_settings()
+    assert (fitted.timeout_s, fitted.retries, fitted.max_concurrency) == (0.5, 2, 4)
+    assert fitted.warnings == ()
+
+    monkeypatch.setenv("GOODWE_INVERTER_TIMEOUT_S", "soon")
+    with pytest.raises(ValueError, match="GOODWE_INVERTER_TIMEOUT_S='soon' is not a number"):
+        inverters_from_env()
+
+
+def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
+    fitted = ingest.poll_settings(30, timeout_s=20.0, retries=3, max_concurrency=8)
+    assert fitted.budget_s == 24.0
+    assert (fitted.timeout_s, fitted.retries) == (12.0, 0)
+    (warning,) = fitted.warnings
+    assert "GOODWE_INVERTER_TIMEOUT_S=20 with GOODWE_INVERTER_RETRIES=3" in warning
+    assert "using 12 s and 0 retries" in warning
+    fewer = ingest.poll_settings(30, timeout_s=5.0, retries=3, max_concurrency=8)
+    assert (fewer.timeout_s, fewer.retries) == (5.0, 1) and fewer.warnings
+
+    # However long the interval, the poll leaves the tick time to replay and to write.
+    slow = ingest.poll_settings(3600, timeout_s=1.0, retries=3, max_concurrency=8)
+    assert slow.budget_s == ingest.MAX_POLL_BUDGET_S
+    budget = ingest.TickBudget(poll_s=slow.budget_s)
+    assert budget.replay_until(0.0) >= ingest.REPLAY_WINDOW_S
+    assert ingest.TICK_DEADLINE_S < 60
+
+    for kwargs, name in [
+        ({"timeout_s": 0.0, "retries": 1, "max_concurrency": 1}, "GOODWE_INVERTER_TIMEOUT_S"),
+        ({"timeout_s": 1.0, "retries": -1, "max_concurrency": 1}, "GOODWE_INVERTER_RETRIES"),
+        ({"timeout_s": 1.0, "retries": 1, "max_concurrency": 0}, "GOODWE_POLL_CONCURRENCY"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            ingest.poll_settings(30, **kwargs)
+
+
+def test_nonsense_poll_settings_are_the_skip_reason(tmp_path: Path):
+    resources = {
+        "inverters": InvertersResource(inverters="192.0.2.1/ET", retries=-1),
+        "raw_store": RawStoreResource(data_dir=str(tmp_path)),
+    }
+    result = tick(resources, None, DagsterInstance.ephemeral())
+    assert result.skip_message == "GOODWE_INVERTER_RETRIES must be 0 or more, not -1"
 
 
 def test_ticks_write_readings_and_summarise_at_most_every_five_minutes(tmp_path: Path):
@@ -195,3 +245,119 @@ def test_event_throttle_and_cursor_round_trip():
     assert again.event_due(now + timedelta(minutes=1), "2025-06-02")
     assert ingest.TickState.from_cursor("{broken") == ingest.TickState()
     assert ingest.partition_key(datetime(2025, 6, 1, 22, 30, tzinfo=UTC), TZ) == "2025-06-02"
+
+
+class HungServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: an InfluxDB
+    whose process is wedged but still holds its port."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self._held.append(connection)
+
+    def __enter__(self) -> HungServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
+    emulator = tcp("9010KETU23EM1201")
+    instance = DagsterInstance.ephemeral()
+    spool = Spool(spool_dir(settings.data_dir()))
+    results = []
+    with HungServer() as hung, EmulatorThread(emulator):
+        monkeypatch.setenv("GOODWE_INFLUX_URL", hung.url)
+        resources = {"inverters": inverters_for(emulator), "raw_store": raw_store_from_env()}
+        for _ in range(2):  # the fresh write hangs; then the replay of the spool hangs
+            started = time.monotonic()
+            results.append(tick(resources, results[-1].cursor if results else None, instance))
+            assert time.monotonic() - started < ingest.TICK_DEADLINE_S
+            assert hung.url in results[-1].skip_message
+    assert "1 spooled" in results[0].skip_message
+    assert "replaying the spool" in results[1].skip_message
+    assert "1 spooled; spool backlog 2" in results[1].skip_message
+    assert spool.backlog_rows() == 2
+
+
+def test_with_no_time_left_readings_are_spooled_and_the_next_tick_lands_them(tmp_path: Path):
+    emulator = tcp("9010KETU23EM1401")
+    raw_store = RawStoreResource(data_dir=str(tmp_path))
+    spool = Spool(spool_dir(tmp_path))
+    with EmulatorThread(emulator):
+        inverters = inverters_for(emulator)
+        no_time = ingest.TickBudget(poll_s=inverters.budget_s, total_s=0.0)
+        late = [ingest.run_tick(inverters.poll, raw_store.get_store, spool, no_time) for _ in "ab"]
+        on_time = ingest.run_tick(
+            inverters.poll, raw_store.get_store, spool, ingest.TickBudget(inverters.budget_s)
+        )
+    for outcome in late:
+        assert (outcome.written, outcome.replayed, outcome.spooled) == (0, 0, 1)
+        assert any("no time left in the 0 s tick" in p for p in outcome.problems)
+    assert late[-1].backlog == 2
+    assert (on_time.replayed, on_time.written, on_time.backlog) == (2, 1, 0)
+    assert len(raw_store.get_store().read(*today_window())) == 3
+
+
+def _refuse_float_soc_from_now_on(server, db: str) -> None:
+    """Another program writes battery_soc_pct as a string: InfluxDB refuses our float SOC
+    for this week's shard (HTTP 400, field type conflict)."""
+    line = f'inverter_readings,device_id=other battery_soc_pct="full" {time.time_ns() - 10**9}'
+    query = urllib.parse.urlencode({"db": db})
+    request = urllib.request.Request(f"{server.url}/write?{query}", data=line.encode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 204
+
+
+def test_refused_readings_are_set_aside_without_blocking_new_ones(
+    tmp_path, influx_server, influx_db
+):
+    emulator = tcp("9010KETU23EM1301")
+    raw_store = RawStoreResource(
+        data_dir=str(tmp_path), influx_url=influx_server.url, influx_db=influx_db
+    )
+    raw_store.get_store().ensure_database()
+    _refuse_float_soc_from_now_on(influx_server, influx_db)
+    spool = Spool(spool_dir(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    with EmulatorThread(emulator):
+        resources = {"inverters": inverters_for(emulator), "raw_store": raw_store}
+        first = tick(resources, None, instance)
+        assert "field type conflict" in first.skip_message and "1 spooled" in first.skip_message
+        assert spool.dead_letter_count() == 0
+
+        # Refused again on replay: set aside; the store still gets this tick's readings.
+        second = tick(resources, first.cursor, instance)
+        assert "set aside as a dead letter" in second.skip_message
+        assert f"writing to {influx_server.url}" in second.skip_message
+        assert spool.dead_letter_count() == 1 and spool.backlog_rows() == 1
+
+        influx_server.query('DROP MEASUREMENT "inverter_readings"', db=influx_db)
+        third = tick(resources, second.cursor, instance)
+    assert spool.backlog_rows() == 0
+    (event,) = third.asset_events
+    assert "1 replayed from the spool" in (event.description or "")
+    assert event.metadata["spool_dead_letters"].value == 1
+    assert "1 spool entries set aside as dead letters" in (event.description or "")
+    stored = raw_store.get_store().read(*today_window())
+    assert len(stored) == 2 and set(stored["device_id"]) == {"9010KETU23EM1301"}
+    (letter,) = spool.dead_letters()
+    assert "field type conflict" in letter.reason and letter.rows == 1

@@ -8,6 +8,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -18,7 +21,7 @@ from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import StoreUnavailableError
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
-from goodwe_pipeline.spool import Spool
+from goodwe_pipeline.spool import Spool, refused_for_content
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DEVICES = ["GW0001", "GW 0002"]
@@ -42,7 +45,7 @@ def poll(seq: int, rows_per_device: int = 5) -> pd.DataFrame:
 WRITER = textwrap.dedent(
     """
     import sys
-    from goodwe_pipeline.spool import Spool
+    from goodwe_pipeline.spool import Spool, refused_for_content
     from goodwe_pipeline_tests.test_spool import poll
 
     spool = Spool(sys.argv[1])
@@ -110,6 +113,7 @@ def test_replay_after_an_outage_writes_each_reading_once_in_order(
         down = spool.replay(store)
         assert down.written == 0 and down.remaining == 70
         assert down.error is not None and influx_server.url in down.error
+        assert down.store_down and not down.dead_lettered
         assert spool.backlog_entries() == 7
     finally:
         influx_server.start()
@@ -154,6 +158,8 @@ def test_replay_into_parquet_and_backlog_reporting(tmp_path):
     )
 
     store = ParquetRawStore(tmp_path / "raw")
+    late = spool.replay(store, until=time.monotonic())
+    assert (late.written, late.remaining, late.error) == (0, 30, None)
     result = spool.replay(store)
     assert (result.written, result.remaining, result.entries) == (30, 0, 3)
     assert len(store.read(T0, T0 + timedelta(hours=1))) == 30
@@ -166,6 +172,8 @@ def test_a_store_that_refuses_keeps_the_entries(influx_server, influx_db, tmp_pa
     result = spool.replay(missing_database)
     assert result.written == 0 and result.remaining == 10
     assert "database not found" in (result.error or "")
+    assert not result.store_down, "the server answered: its refusal is about configuration"
+    assert not result.dead_lettered and spool.dead_letter_count() == 0
 
 
 def test_readings_a_store_would_refuse_never_enter_the_spool(tmp_path):
@@ -175,3 +183,84 @@ def test_readings_a_store_would_refuse_never_enter_the_spool(tmp_path):
     with pytest.raises(ValueError, match="cannot be stored"):
         spool.append(bad)
     assert spool.backlog_rows() == 0
+
+
+def _influx_write(server, db: str, line: str) -> None:
+    """A point written by another program, straight through InfluxDB's HTTP API."""
+    query = urllib.parse.urlencode({"db": db, "precision": "ns"})
+    request = urllib.request.Request(f"{server.url}/write?{query}", data=line.encode())
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 204
+
+
+def test_an_entry_refused_for_its_content_is_set_aside_and_the_rest_lands(
+    influx_server, influx_db, tmp_path
+):
+    store = InfluxRawStore(influx_server.url, influx_db, create_database=True, retries=0)
+    store.ensure_database()
+    # Another program wrote pv_power_w as a string in January 2024: InfluxDB now refuses
+    # float pv_power_w there (HTTP 400, field type conflict), and only there.
+    old = T0.replace(year=2024, month=1) - timedelta(days=1)
+    old_ns = int(old.timestamp()) * 1_000_000_000
+    _influx_write(
+        influx_server, influx_db, f'inverter_readings,device_id=X pv_power_w="n/a" {old_ns}'
+    )
+    conflicting = poll(0)
+    conflicting["time"] = conflicting["time"] - (T0 - old)
+
+    spool = Spool(tmp_path / "spool")
+    spool.append(poll(1))
+    bad_id = spool.append(conflicting)
+    spool.append(poll(2))
+    spool.append(poll(3))
+
+    result = spool.replay(store)
+    assert (result.written, result.remaining, result.entries, result.error) == (30, 0, 3, None)
+    assert [letter.id for letter in result.dead_lettered] == [bad_id]
+    letters = spool.dead_letters()
+    assert len(letters) == 1 and spool.dead_letter_count() == 1
+    letter = letters[0]
+    assert (letter.id, letter.rows) == (bad_id, 10)
+    assert "HTTP 400" in letter.reason and "field type conflict" in letter.reason
+    assert letter.spooled_at <= letter.failed_at <= datetime.now(UTC)
+    assert_stored(store, [poll(1), poll(2), poll(3)], T0 + timedelta(hours=1))
+
+    # Nothing is dropped: once the cause is gone the dead letter goes back in the queue.
+    assert spool.replay(store).dead_lettered == ()
+    assert spool.requeue_dead_letters() == 1
+    assert spool.dead_letter_count() == 0 and spool.backlog_rows() == 10
+    elsewhere = ParquetRawStore(tmp_path / "raw")
+    assert spool.replay(elsewhere).written == 10
+    assert len(elsewhere.read(old - timedelta(hours=1), old + timedelta(hours=1))) == 10
+
+
+def test_an_undecodable_entry_is_set_aside_and_replay_goes_on(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.append(poll(0))
+    with sqlite3.connect(spool.path) as conn:
+        conn.execute(
+            "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
+            (datetime.now(UTC).isoformat(), b"not an arrow stream"),
+        )
+    spool.append(poll(1))
+    store = ParquetRawStore(tmp_path / "raw")
+    result = spool.replay(store)
+    assert (result.written, result.remaining, result.entries) == (20, 0, 2)
+    (letter,) = spool.dead_letters()
+    assert letter.rows == 5 and letter.reason.startswith("cannot be decoded: ")
+    assert result.dead_lettered == (letter,)
+    assert "set aside as a dead letter: cannot be decoded" in letter.describe()
+    assert len(store.read(T0, T0 + timedelta(hours=1))) == 20
+
+
+def test_which_refusals_are_about_content():
+    def refusal(reason: str) -> StoreUnavailableError:
+        return StoreUnavailableError("http://influx:8086", reason)
+
+    assert refused_for_content(refusal("HTTP 400 on /write: partial write: field type conflict"))
+    assert refused_for_content(refusal("HTTP 422 on /write: points beyond retention policy"))
+    assert refused_for_content(ValueError("device_id '' cannot be stored"))
+    assert not refused_for_content(refusal('HTTP 404 on /write: database not found: "x"'))
+    assert not refused_for_content(refusal("authentication failed (HTTP 401 on /write: x)"))
+    assert not refused_for_content(refusal("HTTP 500 on /write: x (after 1 attempts)"))
+    assert not refused_for_content(refusal("ConnectionError: refused (after 4 attempts)"))

@@ -8,30 +8,19 @@ from goodwe_pipeline.warehouse import Warehouse
 
 
 def raw_store_from_env(*, create_database: bool = False) -> RawStore:
-    return open_raw_store(
-        data_dir=settings.data_dir(),
-        influx_url=settings.env("GOODWE_INFLUX_URL"),
-        influx_db=settings.env("GOODWE_INFLUX_DB", "goodwe") or "goodwe",
-        influx_rp=settings.env("GOODWE_INFLUX_RP"),
-        influx_rp_duration=settings.env("GOODWE_INFLUX_RP_DURATION"),
-        influx_token=settings.env("GOODWE_INFLUX_TOKEN"),
-        influx_username=settings.env("GOODWE_INFLUX_USERNAME"),
-        influx_password=settings.env("GOODWE_INFLUX_PASSWORD"),
-        create_database=create_database,
-    )
+    """The raw store ``settings.RAW_STORE_ENV`` describes; ``create_database`` for writers."""
+    return open_raw_store(**settings.raw_store_options(), create_database=create_database)
 
 
 def warehouse_from_env() -> Warehouse:
-    return Warehouse.from_settings(
-        url=settings.env("GOODWE_WAREHOUSE_URL"), data_dir=settings.data_dir()
-    )
+    return Warehouse.from_settings(**settings.warehouse_options())
 
 
 def secret_values() -> list[str]:
     """Every secret the environment holds, to keep them out of anything printed."""
     from sqlalchemy.engine import make_url
 
-    secrets = [settings.env(name) for name in ("GOODWE_INFLUX_TOKEN", "GOODWE_INFLUX_PASSWORD")]
+    secrets = [settings.env(name) for name in settings.SECRET_ENV]
     url = settings.env("GOODWE_WAREHOUSE_URL")
     if url:
         try:

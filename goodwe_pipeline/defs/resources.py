@@ -1,7 +1,9 @@
 """Resources shared by every domain: the raw store and the warehouse.
 
 Each setting comes from the environment (``EnvVar``, so secrets stay out of the
-UI and logs); an unset optional variable selects the embedded default.
+UI and logs); an unset optional variable selects the embedded default. Which
+variable feeds which field is ``settings.RAW_STORE_ENV`` / ``WAREHOUSE_ENV``,
+the mapping the command line uses too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 
 import dagster as dg
 
+from goodwe_pipeline import settings
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.warehouse import Warehouse
 
@@ -21,6 +24,11 @@ def env_or(name: str, default: str | None = None) -> str | dg.EnvVar | None:
     fall back to their embedded default instead.
     """
     return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def env_int_or(name: str, default: int) -> int:
+    """``EnvVar.int(name)`` when the variable is set, else ``default``."""
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
 class RawStoreResource(dg.ConfigurableResource):
@@ -37,12 +45,18 @@ class RawStoreResource(dg.ConfigurableResource):
     """Duration of ``influx_rp`` when the pipeline creates it (InfluxDB 1.x), e.g. ``400d``."""
     influx_gzip: bool = True
     create_database: bool = True
+    timeout_s: float | None = None
+    """Seconds per request to InfluxDB (None: the store's default, 30 s)."""
+    retries: int | None = None
+    """Attempts after a connection error or 5xx answer (None: the store's default, 3)."""
 
     @property
     def kind(self) -> str:
         return "influxdb" if self.influx_url else "parquet"
 
-    def get_store(self) -> RawStore:
+    def get_store(self, *, timeout_s: float | None = None, retries: int | None = None) -> RawStore:
+        """The configured store; ``timeout_s`` / ``retries`` override the resource's for a
+        caller on a deadline (the ``poll_inverters`` sensor)."""
         return open_raw_store(
             data_dir=self.data_dir,
             influx_url=self.influx_url,
@@ -54,6 +68,8 @@ class RawStoreResource(dg.ConfigurableResource):
             create_database=self.create_database,
             influx_rp_duration=self.influx_rp_duration,
             influx_gzip=self.influx_gzip,
+            timeout_s=self.timeout_s if timeout_s is None else timeout_s,
+            retries=self.retries if retries is None else retries,
         )
 
 
@@ -73,21 +89,13 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def raw_store_from_env() -> RawStoreResource:
     return RawStoreResource(
-        data_dir=env_or("GOODWE_DATA_DIR", "./data"),
-        influx_url=env_or("GOODWE_INFLUX_URL"),
-        influx_db=env_or("GOODWE_INFLUX_DB", "goodwe"),
-        influx_rp=env_or("GOODWE_INFLUX_RP"),
-        influx_rp_duration=env_or("GOODWE_INFLUX_RP_DURATION"),
-        influx_token=env_or("GOODWE_INFLUX_TOKEN"),
-        influx_username=env_or("GOODWE_INFLUX_USERNAME"),
-        influx_password=env_or("GOODWE_INFLUX_PASSWORD"),
+        **{key: env_or(name, default) for key, (name, default) in settings.RAW_STORE_ENV.items()}
     )
 
 
 def warehouse_from_env() -> WarehouseResource:
     return WarehouseResource(
-        data_dir=env_or("GOODWE_DATA_DIR", "./data"),
-        url=env_or("GOODWE_WAREHOUSE_URL"),
+        **{key: env_or(name, default) for key, (name, default) in settings.WAREHOUSE_ENV.items()}
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError
 
@@ -21,16 +22,26 @@ def open_raw_store(
     create_database: bool = False,
     influx_rp_duration: str | None = None,
     influx_gzip: bool = True,
+    timeout_s: float | None = None,
+    retries: int | None = None,
 ) -> RawStore:
     """InfluxDB when ``influx_url`` is set, else Parquet files under ``data_dir/raw``.
 
     ``influx_rp_duration`` (e.g. ``400d``) is the duration of ``influx_rp`` when
     the pipeline creates it (``create_database`` on InfluxDB 1.x; default
-    infinite); ``influx_gzip=False`` sends uncompressed writes.
+    infinite); ``influx_gzip=False`` sends uncompressed writes. ``timeout_s``
+    (per request) and ``retries`` (after a connection error or 5xx) bound how
+    long a call to a network store may take; None keeps the store's defaults.
+    The Parquet store has neither.
     """
     if influx_url:
         from goodwe_pipeline.raw_store.influx import InfluxRawStore
 
+        patience: dict[str, Any] = {}
+        if timeout_s is not None:
+            patience["timeout"] = timeout_s
+        if retries is not None:
+            patience["retries"] = retries
         return InfluxRawStore(
             url=influx_url,
             database=influx_db,
@@ -41,6 +52,7 @@ def open_raw_store(
             create_database=create_database,
             retention_duration=influx_rp_duration,
             gzip=influx_gzip,
+            **patience,
         )
     from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
-from goodwe_pipeline import settings
-from goodwe_pipeline.defs.resources import env_or
+from goodwe_pipeline import ingest, settings
+from goodwe_pipeline.defs.resources import env_int_or, env_or
 from goodwe_pipeline.inverter_client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     PollResult,
-    budget_for_interval,
     shared_poller,
 )
 
@@ -23,7 +20,8 @@ class InvertersResource(dg.ConfigurableResource):
     """Inverters from ``GOODWE_INVERTERS`` (``host[:port][/family]``, comma-separated).
 
     Connected inverters are kept between sensor ticks in a process-wide poller.
-    One poll takes at most ``budget_for_interval(poll_seconds)`` seconds.
+    One poll takes at most ``budget_s`` seconds; request settings that would not
+    fit it are reduced (``ingest.poll_settings``).
     """
 
     inverters: str = Field(default="", description="GOODWE_INVERTERS")
@@ -31,45 +29,63 @@ class InvertersResource(dg.ConfigurableResource):
         default=settings.DEFAULT_POLL_SECONDS, description="GOODWE_POLL_SECONDS"
     )
     timezone: str = Field(default=settings.DEFAULT_TIMEZONE, description="GOODWE_TIMEZONE")
-    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, description="seconds per request attempt")
-    retries: int = Field(default=DEFAULT_RETRIES, description="extra attempts per request")
+    timeout_s: float = Field(
+        default=DEFAULT_TIMEOUT_S,
+        description="GOODWE_INVERTER_TIMEOUT_S: seconds per request attempt",
+    )
+    retries: int = Field(
+        default=DEFAULT_RETRIES, description="GOODWE_INVERTER_RETRIES: extra attempts per request"
+    )
     max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY, description="inverters read at once"
+        default=DEFAULT_MAX_CONCURRENCY,
+        description="GOODWE_POLL_CONCURRENCY: inverters read at once",
     )
 
     def addresses(self) -> list[settings.InverterAddress]:
         """The configured inverters; ``ValueError`` names a malformed entry."""
         return settings.parse_inverters(self.inverters)
 
+    def poll_settings(self) -> ingest.PollSettings:
+        """Timeout, retries, concurrency and budget fitted into a sensor tick; ``ValueError``
+        names a setting that makes no sense."""
+        return ingest.poll_settings(
+            max(self.poll_seconds, settings.MIN_POLL_SECONDS),
+            self.timeout_s,
+            self.retries,
+            self.max_concurrency,
+        )
+
     @property
     def budget_s(self) -> float:
-        return budget_for_interval(max(self.poll_seconds, settings.MIN_POLL_SECONDS))
+        return self.poll_settings().budget_s
 
     def poll(self) -> list[PollResult]:
         """Read every configured inverter once; failures are results, not exceptions."""
         addresses = self.addresses()
         if not addresses:
             return []
+        fitted = self.poll_settings()
         poller = shared_poller(
-            timeout_s=self.timeout_s,
-            retries=self.retries,
-            max_concurrency=self.max_concurrency,
-            budget_s=self.budget_s,
+            timeout_s=fitted.timeout_s,
+            retries=fitted.retries,
+            max_concurrency=fitted.max_concurrency,
+            budget_s=fitted.budget_s,
             timezone=self.timezone,
         )
         return poller.poll(addresses)
 
 
 def inverters_from_env() -> InvertersResource:
-    poll_seconds = (
-        dg.EnvVar.int("GOODWE_POLL_SECONDS")
-        if os.environ.get("GOODWE_POLL_SECONDS")
-        else settings.DEFAULT_POLL_SECONDS
-    )
+    """The resource from ``GOODWE_*`` variables. The timeout is read when definitions load
+    (``EnvVar`` carries only strings and integers); a value that is not a number stops the
+    load with an error naming the variable."""
     return InvertersResource(
         inverters=env_or("GOODWE_INVERTERS", ""),
-        poll_seconds=poll_seconds,
+        poll_seconds=env_int_or("GOODWE_POLL_SECONDS", settings.DEFAULT_POLL_SECONDS),
         timezone=env_or("GOODWE_TIMEZONE", settings.DEFAULT_TIMEZONE),
+        timeout_s=settings.env_float("GOODWE_INVERTER_TIMEOUT_S", DEFAULT_TIMEOUT_S),
+        retries=env_int_or("GOODWE_INVERTER_RETRIES", DEFAULT_RETRIES),
+        max_concurrency=env_int_or("GOODWE_POLL_CONCURRENCY", DEFAULT_MAX_CONCURRENCY),
     )
 
 
