@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from goodwe_pipeline.raw_store.base import RawStore
-from goodwe_pipeline.spool import Spool
+from goodwe_pipeline.raw_store.influx import url_secrets
+from goodwe_pipeline.spool import Spool, spool_dir
 from goodwe_pipeline.warehouse import Warehouse
 
-SPOOL_DIR = "spool"
 MIN_FREE_BYTES = 1_000_000_000
 """Below 1 GB free the data dir is reported unhealthy: the archive and spool need room."""
 LAST_READING_LOOKBACK = timedelta(hours=1)
@@ -83,14 +83,17 @@ def spool_health(data_dir: str | Path) -> ComponentHealth:
 
     def probe() -> ComponentHealth:
         started = time.perf_counter()
-        spool = Spool(Path(data_dir) / SPOOL_DIR)
+        spool = Spool(spool_dir(data_dir))
         rows = spool.backlog_rows()
+        dead = spool.dead_letter_count()
         elapsed = (time.perf_counter() - started) * 1000
+        set_aside = f"; {dead} entries set aside as dead letters (refused by the store)"
         if rows == 0:
-            return ComponentHealth("spool", True, elapsed, "empty", 0.0)
+            detail = "empty" + (set_aside if dead else "")
+            return ComponentHealth("spool", dead == 0, elapsed, detail, 0.0)
         oldest = spool.oldest()
         since = f" since {oldest.isoformat(timespec='seconds')}" if oldest else ""
-        detail = f"{rows} readings waiting for the raw store{since}"
+        detail = f"{rows} readings waiting for the raw store{since}" + (set_aside if dead else "")
         return ComponentHealth("spool", False, elapsed, detail, float(rows))
 
     return _timed("spool", probe)
@@ -242,13 +245,17 @@ def _dispose(warehouse: Warehouse) -> None:
 
 
 def secrets_of(
-    influx_token: str | None, influx_password: str | None, warehouse_url: str | None
+    influx_token: str | None,
+    influx_password: str | None,
+    warehouse_url: str | None,
+    influx_url: str | None = None,
 ) -> list[str]:
     """The secrets in the store settings, to mask in anything reported: the InfluxDB token
-    and password, and the warehouse URL's password (the whole URL when it cannot be parsed)."""
+    and password (also one inside its URL), and the warehouse URL's password (the whole URL
+    when it cannot be parsed)."""
     from sqlalchemy.engine import make_url
 
-    found = [influx_token, influx_password]
+    found = [influx_token, influx_password, *url_secrets(influx_url)]
     if warehouse_url:
         try:
             found.append(make_url(warehouse_url).password)

@@ -264,3 +264,28 @@ def test_which_refusals_are_about_content():
     assert not refused_for_content(refusal("authentication failed (HTTP 401 on /write: x)"))
     assert not refused_for_content(refusal("HTTP 500 on /write: x (after 1 attempts)"))
     assert not refused_for_content(refusal("ConnectionError: refused (after 4 attempts)"))
+
+
+def test_health_reports_dead_letters_as_unhealthy(tmp_path):
+    from goodwe_pipeline.health import spool_health
+    from goodwe_pipeline.spool import spool_dir
+
+    data_dir = tmp_path / "data"
+    assert spool_health(data_dir).ok
+    spool = Spool(spool_dir(data_dir))
+    with sqlite3.connect(spool.path) as conn:
+        conn.execute(
+            "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
+            (datetime.now(UTC).isoformat(), b"not an arrow stream"),
+        )
+    spool.replay(ParquetRawStore(tmp_path / "raw"))
+    health = spool_health(data_dir)
+    assert not health.ok
+    assert "1 entries set aside as dead letters" in health.detail
+
+
+def test_health_masks_a_password_inside_the_influx_url():
+    from goodwe_pipeline.health import secrets_of
+
+    secrets = secrets_of(None, None, None, "http://admin:s3cr#t@influx:8086")
+    assert "s3cr#t" in secrets

@@ -31,7 +31,9 @@ def check_storage(
         now=datetime.now(UTC),
         inverters_configured=bool(settings.env("GOODWE_INVERTERS")),
         poll_seconds=poll_seconds,
-        secrets=health.secrets_of(raw_store.influx_token, raw_store.influx_password, warehouse.url),
+        secrets=health.secrets_of(
+            raw_store.influx_token, raw_store.influx_password, warehouse.url, raw_store.influx_url
+        ),
     )
 
 
