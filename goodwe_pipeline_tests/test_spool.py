@@ -273,6 +273,7 @@ def test_health_reports_dead_letters_as_unhealthy(tmp_path):
     data_dir = tmp_path / "data"
     assert spool_health(data_dir).ok
     spool = Spool(spool_dir(data_dir))
+    spool.append(poll(0))
     with sqlite3.connect(spool.path) as conn:
         conn.execute(
             "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
