@@ -9,12 +9,8 @@ PostgreSQL's init script, and every query of the provisioned Grafana dashboard.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,16 +25,12 @@ import yaml
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline_tests.servers import (
-    POSTGRES_ADMIN_URL,
-    create_postgres_database,
-    drop_postgres_database,
-)
+from goodwe_pipeline_tests import grafana_queries
+from goodwe_pipeline_tests.grafana_queries import GRAFANA, StackDatabases, stack_postgres
+from goodwe_pipeline_tests.servers import create_postgres_database, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
-GRAFANA = ROOT / "deploy" / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "goodwe.json"
 SERVICES = {"influxdb", "postgres", "user_code", "dagster_webserver", "dagster_daemon", "grafana"}
 DAGSTER_SERVICES = ("user_code", "dagster_webserver", "dagster_daemon")
 # DESIGN.md's configuration table, plus GOODWE_HISTORY_START (settings.py).
@@ -53,7 +45,6 @@ REQUIRED_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+:\?[^}]*\}")
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)")
 GRAFANA_VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
 URL_CREDENTIALS = re.compile(r"://[^:/@\s]+:([^@\s]+)@")
-UNEXPANDED = re.compile(r"\$\{?[A-Za-z_]")  # a Grafana variable or macro left in a query
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +153,7 @@ def test_every_file_the_stack_references_exists(compose):
     for provider in providers["providers"]:
         host_dir = ROOT / grafana_mounts[provider["options"]["path"]]
         assert list(host_dir.glob("*.json")), f"no dashboard in {host_dir}"
-    assert DASHBOARD.is_file()
+    assert grafana_queries.DASHBOARD.is_file()
 
 
 def test_no_literal_secret_in_the_deployment_files(compose):
@@ -294,51 +285,6 @@ WINDOW_END = datetime(2025, 10, 6, 23, 59, 59, tzinfo=UTC)
 DEVICES = ("9010KETU000001", "garage (ET) 2.0")
 
 
-def _grafana_regex(value: str) -> str:
-    """Grafana's regex escaping of a variable value (public/app/core/utils/kbn escapeRegex)."""
-    return re.sub(r"[\\^$*+?.()|[\]{}/-]", lambda m: "\\" + m.group(0), value)
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _influxql(query: str) -> str:
-    """Expand the macros Grafana's InfluxDB data source expands before sending InfluxQL.
-
-    ``$timeFilter`` becomes the epoch-millisecond range Grafana sends, ``$__interval``
-    a fixed 1m, and ``$device`` (multi-value, default "All") the regex alternation of
-    every device, each escaped as Grafana escapes regex values.
-    """
-    start_ms = int(WINDOW_START.timestamp() * 1000)
-    end_ms = int(WINDOW_END.timestamp() * 1000)
-    expanded = (
-        query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
-        .replace("$__interval", "1m")
-        .replace("$device", "(" + "|".join(_grafana_regex(d) for d in DEVICES) + ")")
-    )
-    assert not UNEXPANDED.search(expanded), expanded
-    return expanded
-
-
-def _sql(query: str) -> str:
-    """Expand the macros Grafana's PostgreSQL data source expands.
-
-    ``$__timeFilter(col)`` becomes ``col BETWEEN 'from' AND 'to'`` (RFC 3339 UTC),
-    ``$__timeFrom()``/``$__timeTo()`` those quoted instants, and ``$device`` (multi-value,
-    default "All") the comma-separated SQL string literals of every device.
-    """
-    start, end = (f"'{t.strftime('%Y-%m-%dT%H:%M:%SZ')}'" for t in (WINDOW_START, WINDOW_END))
-    expanded = re.sub(r"\$__timeFilter\(([^)]+)\)", rf"\1 BETWEEN {start} AND {end}", query)
-    expanded = (
-        expanded.replace("$__timeFrom()", start)
-        .replace("$__timeTo()", end)
-        .replace("$device", ", ".join(_sql_literal(d) for d in DEVICES))
-    )
-    assert not UNEXPANDED.search(expanded), expanded
-    return expanded
-
-
 def _canonical_readings():
     rows = []
     for index, device in enumerate(DEVICES):
@@ -420,56 +366,10 @@ def _warehouse_rows(warehouse: Warehouse) -> None:
 
 
 @pytest.fixture
-def grafana_warehouse(tmp_path) -> Iterator[tuple[str, str]]:
-    """The warehouse as the stack builds it: deploy/postgres/init.sh on a fresh database,
-    the pipeline's rows written by the owner; yields (owner URL, Grafana reader URL)."""
-    warehouse_url = create_postgres_database()
-    admin = sa.engine.make_url(POSTGRES_ADMIN_URL)
-    suffix = uuid.uuid4().hex[:10]
-    env = {
-        **os.environ,
-        "PGHOST": admin.host or "127.0.0.1",
-        "PGPORT": str(admin.port or 5432),
-        "POSTGRES_USER": admin.username or "postgres",
-        "POSTGRES_DB": sa.engine.make_url(warehouse_url).database,
-        "DAGSTER_POSTGRES_DB": f"goodwe_test_dagster_{suffix}",
-        "GRAFANA_DB_USER": f"goodwe_test_grafana_{suffix}",
-        "GRAFANA_DB_PASSWORD": uuid.uuid4().hex,
-    }
-    if admin.password:
-        env["PGPASSWORD"] = admin.password
-    reader_url = sa.engine.make_url(warehouse_url).set(
-        username=env["GRAFANA_DB_USER"], password=env["GRAFANA_DB_PASSWORD"]
-    )
-    dagster_url = sa.engine.make_url(warehouse_url).set(database=env["DAGSTER_POSTGRES_DB"])
-    try:
-        init = subprocess.run(
-            ["bash", str(ROOT / "deploy" / "postgres" / "init.sh")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert init.returncode == 0, init.stderr
-        yield warehouse_url, reader_url.render_as_string(hide_password=False)
-    finally:
-        drop_postgres_database(dagster_url.render_as_string(hide_password=False))
-        drop_postgres_database(warehouse_url)
-        engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(sa.text(f'DROP ROLE IF EXISTS "{env["GRAFANA_DB_USER"]}"'))
-        engine.dispose()
-
-
-def _targets() -> list[tuple[str, dict[str, Any]]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    found = []
-    for panel in dashboard["panels"]:
-        if panel["type"] == "row":
-            continue
-        assert panel["targets"], f"panel {panel['title']!r} has no query"
-        found += [(panel["title"], target) for target in panel["targets"]]
-    return found
+def grafana_warehouse() -> Iterator[StackDatabases]:
+    """The warehouse as the stack builds it: deploy/postgres/init.sh on a fresh database."""
+    with stack_postgres() as databases:
+        yield databases
 
 
 def test_dashboard_uses_only_the_provisioned_data_sources():
@@ -477,49 +377,34 @@ def test_dashboard_uses_only_the_provisioned_data_sources():
         (GRAFANA / "provisioning" / "datasources" / "goodwe.yaml").read_text()
     )["datasources"]
     kinds = {source["uid"]: source["type"] for source in provisioned}
-    dashboard = json.loads(DASHBOARD.read_text())
-    references = [t["datasource"] for _, t in _targets()]
-    references += [v["datasource"] for v in dashboard["templating"]["list"]]
+    references = grafana_queries.datasource_references()
     assert references and all(kinds.get(ref["uid"]) == ref["type"] for ref in references)
 
 
 def test_every_dashboard_query_returns_rows(influx_server, influx_db, grafana_warehouse, tmp_path):
-    owner_url, reader_url = grafana_warehouse
     store = open_raw_store(
         data_dir=tmp_path, influx_url=influx_server.url, influx_db=influx_db, create_database=True
     )
     assert store.write(_canonical_readings()) == 40 * len(DEVICES)
-    with Warehouse(owner_url) as warehouse:
+    with Warehouse(grafana_warehouse.warehouse_url) as warehouse:
         _warehouse_rows(warehouse)
 
-    dashboard = json.loads(DASHBOARD.read_text())
-    (variable,) = dashboard["templating"]["list"]
-    answer = json.loads(influx_server.query(variable["query"], db=influx_db))
-    values = [row[1] for row in answer["results"][0]["series"][0]["values"]]
-    assert sorted(values) == sorted(DEVICES)
+    devices = grafana_queries.device_values(influx_server, influx_db)
+    assert devices == sorted(DEVICES)
+    window = grafana_queries.TimeRange(WINDOW_START, WINDOW_END, "2025-10-06")
+    outcomes = grafana_queries.run_dashboard(
+        influx=influx_server,
+        influx_db=influx_db,
+        reader_url=grafana_warehouse.reader_url,
+        ranges={grafana_queries.INFLUXDB: [window], grafana_queries.POSTGRES: [window]},
+        devices=devices,
+    )
+    assert len(outcomes) == len(grafana_queries.panel_queries())
+    report = grafana_queries.failures(outcomes)
+    assert not report, report
 
-    reader = sa.create_engine(reader_url)
-    empty = []
+    reader = sa.create_engine(grafana_warehouse.reader_url)
     try:
-        for title, target in _targets():
-            if target["datasource"]["type"] == "influxdb":
-                answer = json.loads(influx_server.query(_influxql(target["query"]), db=influx_db))
-                result = answer["results"][0]
-                assert "error" not in result, (title, result)
-                values = [
-                    value
-                    for series in result.get("series", [])
-                    for row in series["values"]
-                    for value in row[1:]
-                    if value is not None
-                ]
-                if not values:
-                    empty.append(title)
-            else:
-                with reader.connect() as connection:
-                    rows = connection.execute(sa.text(_sql(target["rawSql"]))).all()
-                if not rows:
-                    empty.append(title)
         with (
             reader.connect() as connection,
             pytest.raises(sa.exc.ProgrammingError, match="permission"),
@@ -527,4 +412,3 @@ def test_every_dashboard_query_returns_rows(influx_server, influx_db, grafana_wa
             connection.execute(sa.text("DELETE FROM battery_sessions"))
     finally:
         reader.dispose()
-    assert empty == [], f"dashboard panels whose queries returned no rows: {empty}"

@@ -6,7 +6,9 @@ fresh warehouse database, and a dagster-postgres instance in another one).
 Everything is then driven and observed only through the webserver's GraphQL
 API: live readings from the sensor, a 30-day partition backfill of every daily
 asset, the checks' outcomes. Row counts are then read directly from InfluxDB
-and PostgreSQL and compared with what the sample history holds.
+and PostgreSQL and compared with what the sample history holds, and every query
+of the provisioned Grafana dashboard is run on that data (SQL as Grafana's
+read-only role): each must return rows.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from goodwe_pipeline import days
 from goodwe_pipeline.demo.history import Manifest, write_demo_history
-from goodwe_pipeline.demo.inverters import start_demo_inverters
+from goodwe_pipeline.demo.inverters import DemoInverters, start_demo_inverters
 from goodwe_pipeline.demo.processes import (
     DagsterDev,
     DagsterDevError,
@@ -38,12 +40,9 @@ from goodwe_pipeline.emulator import free_loopback_udp_host
 from goodwe_pipeline.legacy.formats import READING_FORMATS
 from goodwe_pipeline.prices import quarter_hours
 from goodwe_pipeline.readings import MEASUREMENT
-from goodwe_pipeline_tests.servers import (
-    InfluxServer,
-    create_postgres_database,
-    drop_postgres_database,
-    free_port,
-)
+from goodwe_pipeline_tests import grafana_queries
+from goodwe_pipeline_tests.grafana_queries import StackDatabases, TimeRange, stack_postgres
+from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -60,13 +59,11 @@ counter saw energy that no reading did, and this check says so (WARN)."""
 
 
 @pytest.fixture
-def postgres_pair() -> Iterator[tuple[str, str]]:
-    """Two fresh databases: the warehouse, and the Dagster instance's storage."""
-    warehouse = create_postgres_database()
-    instance = create_postgres_database()
-    yield warehouse, instance
-    drop_postgres_database(warehouse)
-    drop_postgres_database(instance)
+def stack_databases() -> Iterator[StackDatabases]:
+    """PostgreSQL as the compose stack initialises it: the warehouse, the Dagster instance's
+    storage beside it, and Grafana's read-only login."""
+    with stack_postgres() as databases:
+        yield databases
 
 
 def _postgres_storage(url: str) -> dict[str, Any]:
@@ -114,10 +111,10 @@ class Waiter:
     "ignore:Using variable_values and operation_name arguments:DeprecationWarning"
 )
 def test_live_readings_and_30_day_backfill_through_the_webserver(
-    tmp_path: Path, influx_server: InfluxServer, influx_db: str, postgres_pair: tuple[str, str]
+    tmp_path: Path, influx_server: InfluxServer, influx_db: str, stack_databases: StackDatabases
 ) -> None:
     started = time.monotonic()
-    warehouse_url, instance_url = postgres_pair
+    warehouse_url = stack_databases.warehouse_url
     manifest = write_demo_history(tmp_path / "demo", end=END, days_count=30, tz=TZ)
     inverters = start_demo_inverters(
         udp_host=free_loopback_udp_host(),
@@ -128,7 +125,7 @@ def test_live_readings_and_30_day_backfill_through_the_webserver(
         timezone=TZ,
     )
     home = tmp_path / "dagster_home"
-    write_instance_config(home, storage=_postgres_storage(instance_url))
+    write_instance_config(home, storage=_postgres_storage(stack_databases.dagster_url))
     env = pipeline_environment(
         os.environ,
         dagster_home=home,
@@ -164,6 +161,7 @@ def test_live_readings_and_30_day_backfill_through_the_webserver(
             inverters.stop()
     _influx_counts(influx_server, influx_db, manifest)
     _postgres_counts(warehouse_url, manifest)
+    _dashboard_queries(influx_server, influx_db, stack_databases.reader_url, manifest, inverters)
     print(f"e2e took {time.monotonic() - started:.0f} s; backfill: {backfill}")
 
 
@@ -369,6 +367,37 @@ def _postgres_counts(url: str, manifest: Manifest) -> None:
             assert trends > 0
     finally:
         engine.dispose()
+
+
+def _dashboard_queries(
+    influx: InfluxServer, db: str, reader_url: str, manifest: Manifest, inverters: DemoInverters
+) -> None:
+    """Every dashboard query, as Grafana sends it, returns rows from what the pipeline wrote:
+    InfluxDB panels over the dashboard's default range (the sensor's live readings) and over
+    the backfilled days (the migrated history), warehouse panels over the backfilled days."""
+    dashboard = grafana_queries.load_dashboard()
+    devices = grafana_queries.device_values(influx, db, dashboard)
+    assert devices == sorted(e.config.serial for e in inverters.emulators), devices
+    first, last = (days.parse_day(d) for d in (manifest.first_day, manifest.last_day))
+    backfilled = TimeRange(
+        *days.range_window(first, last, TZ), f"the backfilled days {first}..{last}"
+    )
+    live = grafana_queries.default_range(dashboard, datetime.now(UTC))
+    outcomes = grafana_queries.run_dashboard(
+        influx=influx,
+        influx_db=db,
+        reader_url=reader_url,
+        ranges={
+            grafana_queries.INFLUXDB: [live, backfilled],
+            grafana_queries.POSTGRES: [backfilled],
+        },
+        devices=devices,
+        dashboard=dashboard,
+    )
+    panels = {o.query.panel for o in outcomes}
+    assert panels == {q.panel for q in grafana_queries.panel_queries(dashboard)}
+    report = grafana_queries.failures(outcomes)
+    assert not report, report
 
 
 def _sensor_selector(name: str) -> dict[str, str]:
