@@ -97,6 +97,15 @@ class RawStore(abc.ABC):
     def devices(self, start: datetime, end: datetime) -> list[str]:
         """Device ids with readings in ``[start, end)``."""
 
+    def close(self) -> None:  # noqa: B027 - a hook: only network stores hold connections
+        """Release connections (an HTTP session); the embedded store holds none."""
+
+    def __enter__(self) -> RawStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @abc.abstractmethod
     def health(self) -> Health:
         """Whether the store answers, and how fast. Never raises."""

@@ -113,13 +113,10 @@ def legacy_readings(
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
     settings = legacy.get_settings()
-    store = warehouse.get_warehouse()
-    try:
+    with warehouse.get_warehouse() as store, raw_store.get_store() as readings_store:
         result = migrate_readings(
-            settings, raw_store.get_store(), store, first, last, log=context.log.debug
+            settings, readings_store, store, first, last, log=context.log.debug
         )
-    finally:
-        store.dispose()
     context.log.info(
         f"{first}..{last}: {result.readings_written} readings migrated from "
         f"{len(result.files)} files ({len(result.rejected_files())} rejected), "

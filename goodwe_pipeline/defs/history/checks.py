@@ -55,7 +55,8 @@ def _summaries(warehouse: WarehouseResource, first: date, last: date) -> dict[da
 
 def _migrated(raw_store: RawStoreResource, first: date, last: date, tz: str) -> pd.DataFrame:
     start, end = days.range_window(first, last, tz)
-    return migrated_only(raw_store.get_store().read(start, end))
+    with raw_store.get_store() as store:
+        return migrated_only(store.read(start, end))
 
 
 legacy_readings_quality = readings_quality_checks(

@@ -76,10 +76,10 @@ def daily_energy_report(
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
     start, end = days.range_window(run[0], run[-1], tz)
-    store = raw_store.get_store()
-    readings = store.read(
-        start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
-    )
+    with raw_store.get_store() as store:
+        readings = store.read(
+            start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
+        )
     wh = warehouse.get_warehouse()
     try:
         prices = read_prices(wh, start, end)

@@ -155,7 +155,8 @@ def readings_results(
     now = datetime.now(UTC)
     start, end = days.range_window(first, last, tz)
     limits = reports.limits()
-    readings = raw_store.get_store().read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
+    with raw_store.get_store() as store:
+        readings = store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
     quality = day_quality(readings, checked, tz, limits, now=now)
     span = _span(first, last)
 

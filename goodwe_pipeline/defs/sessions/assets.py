@@ -158,7 +158,8 @@ def battery_sessions(
     try:
         carried = open_before(store, day_start, first)
         read_start = min([day_start, *carried["start_time"]]) - LOOKBACK
-        readings = raw_store.get_store().read(read_start, read_end, fields=SESSION_FIELDS)
+        with raw_store.get_store() as readings_store:
+            readings = readings_store.read(read_start, read_end, fields=SESSION_FIELDS)
         prices = store.read_frame(
             "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
             "WHERE time_end > :start AND time_start < :end",
