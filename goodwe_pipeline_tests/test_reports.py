@@ -332,3 +332,15 @@ def test_report_document_and_markdown_are_plain() -> None:
     assert hours["import_cost_pln"][0] == pytest.approx(0.5)
     markdown = summary_markdown(result.days)
     assert "2025-06-10" in markdown and "PV kWh" in markdown
+
+
+def test_daily_energy_columns_match_the_warehouse_table():
+    """The pure report module names the table's columns itself (no SQLAlchemy import);
+    this keeps the two lists from drifting apart."""
+    from goodwe_pipeline.reports import DAILY_ENERGY_COLUMNS
+    from goodwe_pipeline.warehouse.schema import daily_energy as table
+
+    bookkeeping = {"config_version", "updated_at"}
+    assert list(DAILY_ENERGY_COLUMNS) == [
+        c.name for c in table.columns if c.name not in bookkeeping
+    ]
