@@ -42,9 +42,11 @@ from goodwe_pipeline import readings  # noqa: E402
 from goodwe_pipeline.raw_store.influx import (  # noqa: E402
     WRITE_PRECISION,
     InfluxRawStore,
+    line_protocol,
     quote_identifier,
 )
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore  # noqa: E402
+from goodwe_pipeline.raw_store.prepare import prepare  # noqa: E402
 from goodwe_pipeline_tests.servers import InfluxServer  # noqa: E402
 
 DEVICES = 10
@@ -136,9 +138,8 @@ def main() -> int:
     frame = one_day()
     print(f"rows: {len(frame):,} ({DEVICES} devices, one day every {STEP_S} s)")
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    serialiser = InfluxRawStore("http://127.0.0.1:1", "unused")
-    lines = serialiser._serialize(frame)
-    bodies = ["\n".join(lines[i : i + BATCH]).encode() for i in range(0, len(lines), BATCH)]
+    prepared = prepare(frame).frame
+    bodies = [line_protocol(prepared.iloc[i : i + BATCH]) for i in range(0, len(prepared), BATCH)]
     gzipped = [gzip.compress(body, compresslevel=1) for body in bodies]
     print(f"line protocol: {sum(map(len, bodies)) / 1e6:.1f} MB in {len(bodies)} batches")
 

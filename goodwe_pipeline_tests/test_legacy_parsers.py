@@ -6,7 +6,9 @@ import gzip
 import json
 import math
 import sqlite3
+import tempfile
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from goodwe_pipeline.legacy.formats import (
     detect,
     read_readings,
     read_records,
+    read_snapshot_file,
     split_array,
 )
 from goodwe_pipeline.legacy.mapping import map_record, to_number
@@ -385,6 +388,86 @@ def test_snapshot_chain_reuses_repeated_elements_and_matches_a_plain_parse():
     assert chain.reused == 8 * (len(files) - 1)
 
 
+def _on_disk(folder: Path, files: list[bytes]) -> list[Path]:
+    paths = []
+    for number, data in enumerate(files):
+        path = folder / f"historical_data_20250918_{number:06d}.json"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def _stamps(count: int) -> list[str]:
+    return [f"2025-09-18T{10 + m // 60:02d}:{m % 60:02d}:00" for m in range(count)]
+
+
+def _same(result, plain) -> None:
+    assert times(result) == times(plain)
+    assert (result.records, result.valid, result.rejected, result.first_us, result.last_us) == (
+        plain.records,
+        plain.valid,
+        plain.rejected,
+        plain.first_us,
+        plain.last_us,
+    )
+
+
+def test_snapshot_files_on_disk_read_like_plain_parsing(tmp_path):
+    stamps = _stamps(40)
+    files = [snapshot(stamps[i : i + 12]) for i in range(0, 29, 4)]
+    chain = SnapshotChain()
+    for path, data in zip(_on_disk(tmp_path, files), files, strict=True):
+        _same(
+            read_snapshot_file(path, clock(), chain),
+            read_readings(Format.HISTORICAL_DATA, data, clock()),
+        )
+    assert chain.reused == 8 * (len(files) - 1)
+
+
+def test_a_continuing_snapshot_is_read_at_its_two_ends_only(tmp_path):
+    """The repeated middle of a continuing snapshot is taken from the previous file without
+    reading it: a same-length change there (it would need an in-place edit) is not seen."""
+    stamps = _stamps(20)
+    first, second = snapshot(stamps[:12]), snapshot(stamps[4:16])
+    middle = second.index(b'"timestamp": "' + stamps[8].encode())
+    soc = second.index(b'"soc_percent": ', middle) + len(b'"soc_percent": ')
+    edited = second[:soc] + b"9" + second[soc + 1 :]
+    assert len(edited) == len(second) and edited != second
+    paths = _on_disk(tmp_path, [first, edited])
+    chain = SnapshotChain()
+    read_snapshot_file(paths[0], clock(), chain)
+    result = read_snapshot_file(paths[1], clock(), chain)
+    assert chain.reused == 8
+    _same(result, read_readings(Format.HISTORICAL_DATA, second, clock()))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["drop a middle element", "longer middle value", "cut inside the repeated part", "gzip"],
+)
+def test_a_snapshot_that_does_not_line_up_is_parsed_whole(tmp_path, change):
+    stamps = _stamps(20)
+    first, second = snapshot(stamps[:12]), snapshot(stamps[4:16])
+    if change == "drop a middle element":
+        second = snapshot(stamps[4:8] + stamps[9:16])
+    elif change == "longer middle value":
+        at = second.index(b'"timestamp": "' + stamps[8].encode())
+        soc = second.index(b'"soc_percent": ', at) + len(b'"soc_percent": ')
+        second = second[:soc] + b"1" + second[soc:]
+    elif change == "cut inside the repeated part":
+        second = second[: len(second) // 2]
+    else:
+        second = gzip.compress(second)
+    paths = _on_disk(tmp_path, [first, second])
+    chain = SnapshotChain()
+    read_snapshot_file(paths[0], clock(), chain)
+    result = read_snapshot_file(paths[1], clock(), chain)
+    assert chain.reused == 0
+    _same(result, read_readings(Format.HISTORICAL_DATA, second, clock()))
+    if change == "cut inside the repeated part":
+        assert result.rejected == 1 and "cut short" in next(iter(result.rejections))
+
+
 def test_snapshot_chain_carries_the_repeated_hour_across_files():
     seq = ["02:40:00", "02:50:00", "02:00:00.5", "02:10:00", "02:20:00", "02:30:00"]
     stamps = [f"2025-10-26T{s}" for s in seq]
@@ -730,13 +813,17 @@ def test_snapshot_chain_equals_plain_parsing(minutes, window, step):
     base = datetime(2025, 9, 18, 1, 0)
     stamps = [(base + timedelta(minutes=m)).isoformat() for m in sorted(minutes)]
     files = [snapshot(stamps[max(0, i - window) : i]) for i in range(1, len(stamps) + 1, step)]
-    chain, c1, c2 = SnapshotChain(), clock(), clock()
-    for data in files:
-        chained = read_readings(Format.HISTORICAL_DATA, data, c1, chain=chain)
-        plain = read_readings(Format.HISTORICAL_DATA, data, c2)
-        assert times(chained) == times(plain)
-        assert (chained.records, chained.first_us, chained.last_us) == (
-            plain.records,
-            plain.first_us,
-            plain.last_us,
-        )
+    chain, disk_chain, c1, c2, c3 = SnapshotChain(), SnapshotChain(), clock(), clock(), clock()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = _on_disk(Path(folder), files)
+        for data, path in zip(files, paths, strict=True):
+            chained = read_readings(Format.HISTORICAL_DATA, data, c1, chain=chain)
+            plain = read_readings(Format.HISTORICAL_DATA, data, c2)
+            from_disk = read_snapshot_file(path, c3, disk_chain)
+            assert times(chained) == times(plain) == times(from_disk)
+            assert (chained.records, chained.first_us, chained.last_us) == (
+                plain.records,
+                plain.first_us,
+                plain.last_us,
+            )
+            _same(from_disk, plain)

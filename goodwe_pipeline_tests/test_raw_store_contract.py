@@ -30,11 +30,13 @@ from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.raw_store.influx import (
     InfluxRawStore,
     InfluxRefusedError,
+    line_protocol,
     quote_string,
     split_url,
     url_secrets,
 )
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
+from goodwe_pipeline.raw_store.prepare import prepare
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -129,6 +131,24 @@ def test_every_field_round_trips_including_nan(store):
     back = store.read(T0, T0 + timedelta(hours=1))
     assert_same(back, expected)
     assert str(back["time"].dtype) == "datetime64[us, UTC]"
+
+
+def test_line_protocol_writes_each_value_exactly_and_leaves_unknown_fields_out():
+    values = [0.1 + 0.2, 1e20, 1e-7, -0.0, 5.0, 123456789.125, 2.0**53, 5e-324, -1.5e308]
+    frame = make_readings(["GW 1,a=b"], periods=len(values))
+    frame["pv_power_w"] = values
+    frame.loc[1, "grid_power_w"] = np.nan
+    prepared = prepare(frame).frame
+    lines = line_protocol(prepared).decode().splitlines()
+    assert len(lines) == len(values)
+    for line, row in zip(lines, prepared.itertuples(index=False), strict=True):
+        key, fields, stamp = line.rsplit(" ", 2)
+        assert key == "inverter_readings,device_id=GW\\ 1\\,a\\=b,source=inverter"
+        assert int(stamp) == row.time.value
+        parsed = dict(item.split("=") for item in fields.split(","))
+        known = {n: getattr(row, n) for n in readings.FIELD_NAMES if not np.isnan(getattr(row, n))}
+        assert {n: float(v) for n, v in parsed.items()} == known
+        assert str(float(parsed["pv_power_w"])) == str(row.pv_power_w)
 
 
 def test_sub_second_times_are_exact_milliseconds(store):

@@ -197,7 +197,7 @@ def scan_roots(legacy_dir: Path) -> list[Path]:
 
 def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected]]:
     """Every recognised legacy file: (relative path, absolute path, detected format); no stat."""
-    base = str(legacy_dir)
+    base = os.path.join(str(legacy_dir), "")
     stack = [str(root) for root in scan_roots(legacy_dir)]
     while stack:
         folder = stack.pop()
@@ -219,7 +219,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected]]:
             detected = detect(name)
             if detected is None:
                 continue
-            relative = os.path.relpath(entry.path, base).replace(os.sep, "/")
+            relative = entry.path.removeprefix(base).replace(os.sep, "/")
             yield relative, Path(entry.path), detected
 
 

@@ -45,6 +45,7 @@ from goodwe_pipeline.legacy.formats import (
     Unusable,
     read_readings,
     read_records,
+    read_snapshot_file,
 )
 from goodwe_pipeline.legacy.index import FileEntry, FolderIndex
 from goodwe_pipeline.legacy.mapping import NAN
@@ -225,6 +226,8 @@ def _parse_file(
         limit = settings.max_file_bytes / 1e6
         result.error = f"file of {entry.size / 1e6:.1f} MB exceeds the {limit:.0f} MB limit"
         return result
+    if entry.format is Format.HISTORICAL_DATA:
+        return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
     try:
         data = entry.absolute.read_bytes()
     except OSError as exc:
@@ -232,14 +235,7 @@ def _parse_file(
         result.error = f"cannot read the file: {exc.strerror or exc}"
         return result
     hint = entry.mtime_us if entry.format in SINGLE_READING_FORMATS else None
-    return read_readings(
-        entry.format,
-        data,
-        clock,
-        chain=chain if entry.format is Format.HISTORICAL_DATA else None,
-        hint_us=hint,
-        limit=settings.max_file_bytes,
-    )
+    return read_readings(entry.format, data, clock, hint_us=hint, limit=settings.max_file_bytes)
 
 
 def _parse_database(entry: FileEntry, clock: LocalClock, first: date, last: date) -> FileReadings:
@@ -324,48 +320,66 @@ def _frame(merged: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
 
 
 def _fill(existing: list[float], values: list[float]) -> list[float] | None:
-    """``existing`` with its NaNs filled from ``values``; None when nothing changes."""
-    if NAN not in existing or not any(
-        a != a and b == b for a, b in zip(existing, values, strict=True)
-    ):
+    """``existing`` with its unknown fields (the shared ``NAN``) taken from ``values``; None when
+    nothing changes."""
+    if existing == values or NAN not in existing:
         return None
-    return [b if a != a else a for a, b in zip(existing, values, strict=True)]
+    filled = [b if a is NAN else a for a, b in zip(existing, values, strict=True)]
+    return None if filled == existing else filled
 
 
 class _Writer:
     """Writes day frames to the store on one background thread, so parsing the next
-    day overlaps the store's work; at most one write is in flight."""
+    days overlaps the store's work. Days are gathered into writes of at least
+    ``batch_rows`` rows (the store splits them into its own batches and keeps several
+    in flight); at most one write is in flight."""
 
     def __init__(self, store: RawStore, batch_rows: int, timings: dict[str, float]):
         self.store = store
         self.batch_rows = batch_rows
         self.timings = timings
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-writer")
-        self._pending: tuple[Future[int], DaySummary] | None = None
+        self._gathered: list[tuple[pd.DataFrame, DaySummary]] = []
+        self._rows = 0
+        self._pending: tuple[Future[int], list[tuple[pd.DataFrame, DaySummary]]] | None = None
 
     def _write(self, frame: pd.DataFrame) -> int:
         start = time.perf_counter()
-        written = 0
-        for offset in range(0, len(frame), self.batch_rows):
-            written += int(self.store.write(frame.iloc[offset : offset + self.batch_rows]))
+        written = int(self.store.write(frame))
         self.timings["write"] += time.perf_counter() - start
         return written
 
     def submit(self, frame: pd.DataFrame, summary: DaySummary) -> None:
+        self._gathered.append((frame, summary))
+        self._rows += len(frame)
+        if self._rows >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
         self.wait()
-        self._pending = (self._pool.submit(self._write, frame), summary)
+        if not self._gathered:
+            return
+        days, self._gathered, self._rows = self._gathered, [], 0
+        frame = days[0][0] if len(days) == 1 else pd.concat([f for f, _ in days], ignore_index=True)
+        self._pending = (self._pool.submit(self._write, frame), days)
 
     def wait(self) -> None:
+        """Wait for the write in flight; the rows it acknowledged are credited day by day,
+        in order (a shortfall, rows the store would not keep, goes to the last days)."""
         if self._pending is None:
             return
-        future, summary = self._pending
+        future, days = self._pending
         self._pending = None
         start = time.perf_counter()
-        summary.written = future.result()
+        acknowledged = future.result()
         self.timings["write_wait"] += time.perf_counter() - start
+        for frame, summary in days:
+            summary.written = min(len(frame), acknowledged)
+            acknowledged -= summary.written
 
     def close(self) -> None:
         try:
+            self.flush()
             self.wait()
         finally:
             self._pool.shutdown(wait=True)

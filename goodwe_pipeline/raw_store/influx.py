@@ -10,9 +10,8 @@ are idempotent. What is kept is decided by ``raw_store.prepare``, shared with
 the Parquet store.
 
 Writes go in gzip-compressed batches of ``batch_lines`` (5,000) lines, as
-InfluxDB recommends. Line protocol for the next batch is produced (by
-``influxdb-client``'s DataFrame serialiser) while earlier batches are being
-compressed and sent, over one keep-alive session. ``gzip=False`` sends
+InfluxDB recommends. Line protocol for the next batch is produced (column-wise,
+by ``line_protocol``) while earlier batches are being compressed and sent, over one keep-alive session. ``gzip=False`` sends
 plain bodies (and asks for plain answers): on loopback compression only costs
 CPU on both ends. Connection errors and 5xx answers are retried with
 exponential backoff; 4xx answers are not (they will not change).
@@ -42,9 +41,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import requests
-from influxdb_client import WritePrecision
-from influxdb_client.client.write.dataframe_serializer import DataframeSerializer
-from influxdb_client.client.write_api import PointSettings
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import arrow
@@ -58,13 +54,11 @@ _MAX_NS = 9223372036854775806
 _DURATION = re.compile(r"^(INF|(\d+(ns|u|µ|ms|s|m|h|d|w))+)$", re.IGNORECASE)
 _QUERY_CHUNK_ROWS = 10_000
 WRITE_PRECISION = "ns"
-"""Timestamps go on the wire as exact integer nanoseconds (always whole milliseconds).
-
-``influxdb-client``'s serialiser computes millisecond timestamps as
-``int(ns / 1e6)``, through a float: ``...07.490`` became ``...07.489``. Its
-nanosecond form is the integer itself.
-"""
+"""Timestamps go on the wire as exact integer nanoseconds (always whole milliseconds),
+never through a float: ``int(ns / 1e6)`` once turned ``...07.490`` into ``...07.489``."""
 _SORTED_FIELDS = sorted(readings.FIELD_NAMES)
+_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
+_ESCAPE_TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _CSV_TYPES = {
     readings.TIME: pa.int64(),
     **{tag: pa.string() for tag in readings.TAGS},
@@ -88,6 +82,45 @@ def _epoch_ns(moment: datetime) -> int:
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
     return min(max(ns, _MIN_NS), _MAX_NS)
+
+
+def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) -> bytes:
+    """Line protocol for a prepared batch (``raw_store.prepare``: canonical, no all-NaN rows).
+
+    Built column-wise with Arrow: each float is written in its shortest exact
+    form (``1e+20``, ``0.30000000000000004``), unknown fields are left out, and
+    the time is the exact integer nanosecond. Tags are escaped as line protocol
+    needs (``raw_store.prepare`` has refused what it cannot carry). About 3x faster
+    than formatting each value in Python.
+    """
+    pieces = []
+    for name in _SORTED_FIELDS:
+        values = batch[name].to_numpy(dtype=np.float64)
+        missing = np.isnan(values)
+        if missing.all():
+            continue
+        text = pc.cast(pa.array(values, mask=missing), pa.string())
+        pieces.append(pc.binary_join_element_wise(f"{name}=", text, ""))
+    fields = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
+    times = batch[readings.TIME].astype("datetime64[ns, UTC]").array.asi8
+    stamps = pc.cast(pa.array(times), pa.string())
+    codes, pairs = pd.MultiIndex.from_arrays(
+        [batch[readings.DEVICE_ID], batch[readings.SOURCE]]
+    ).factorize()
+    head = measurement.translate(_ESCAPE_MEASUREMENT)
+    series = pa.array(
+        [
+            f"{head},{readings.DEVICE_ID}={str(device).translate(_ESCAPE_TAG)},"
+            f"{readings.SOURCE}={str(source).translate(_ESCAPE_TAG)} "
+            for device, source in pairs
+        ]
+    ).take(pa.array(codes))
+    lines = pc.binary_join_element_wise(series, fields, " ", stamps, "\n", "")
+    if lines.null_count:
+        raise ValueError("a row without any known field cannot be written")
+    _, offsets, data = lines.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0])).to_pybytes()
 
 
 def _describe(exc: requests.RequestException) -> str:
@@ -369,42 +402,7 @@ class InfluxRawStore(RawStore):
 
     # -- writing --------------------------------------------------------------
 
-    def _serialize(self, batch: pd.DataFrame) -> list[str]:
-        """Line protocol for a prepared batch (every row has at least one known field).
-
-        The serialiser strips the comma left by an unknown first field with a
-        regular expression per line, which costs more than the rest of the
-        line. Rows are therefore grouped by their first known field (in the
-        serialiser's alphabetical order) and each group is serialised without
-        the fields before it, so that step never runs. Real readings form one
-        or two groups.
-        """
-        known = batch[_SORTED_FIELDS].notna().to_numpy()
-        first_known = known.argmax(axis=1)
-        lines: list[str] = []
-        for first in np.unique(first_known):
-            rows = first_known == first
-            group = batch[rows] if not rows.all() else batch
-            fields = [
-                name
-                for name, has_values in zip(
-                    _SORTED_FIELDS[first:], known[rows, first:].any(axis=0), strict=True
-                )
-                if has_values
-            ]
-            serializer = DataframeSerializer(
-                group[[readings.TIME, *readings.TAGS, *fields]],
-                PointSettings(),
-                WritePrecision.NS,
-                data_frame_measurement_name=self.measurement,
-                data_frame_tag_columns=list(readings.TAGS),
-                data_frame_timestamp_column=readings.TIME,
-            )
-            lines.extend(serializer.serialize())
-        return lines
-
-    def _write_lines(self, lines: list[str]) -> int:
-        body = "\n".join(lines).encode()
+    def _write_body(self, body: bytes, rows: int) -> int:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip:
             body = gzip_module.compress(body, compresslevel=1)
@@ -413,7 +411,7 @@ class InfluxRawStore(RawStore):
         if self.retention_policy:
             params["rp"] = self.retention_policy
         self._post("/write", params, body, headers).close()
-        return len(lines)
+        return rows
 
     def write(self, readings_frame: pd.DataFrame) -> int:
         frame = prepare(readings_frame).frame
@@ -422,14 +420,15 @@ class InfluxRawStore(RawStore):
         self.ensure_database()
         size = self.batch_lines
         if len(frame) <= size:
-            return self._write_lines(self._serialize(frame))
+            return self._write_body(line_protocol(frame, self.measurement), len(frame))
         batches = (frame.iloc[i : i + size] for i in range(0, len(frame), size))
         written = 0
         pending: deque[Future[int]] = deque()
         with ThreadPoolExecutor(self._workers, thread_name_prefix="influx-write") as pool:
             try:
                 for batch in batches:
-                    pending.append(pool.submit(self._write_lines, self._serialize(batch)))
+                    body = line_protocol(batch, self.measurement)
+                    pending.append(pool.submit(self._write_body, body, len(batch)))
                     while len(pending) > self._workers:
                         written += pending.popleft().result()
                 while pending:
