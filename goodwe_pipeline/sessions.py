@@ -5,7 +5,8 @@ A charge session is a run of readings with battery power at or below
 kind separated by at most ``merge_gap_s`` of idle or missing data merge, and
 sessions shorter than ``min_duration_s`` or smaller than ``min_energy_kwh``
 are dropped. Everything is computed for all readings of a device at once
-(prefix sums over numpy arrays), so a year of 10-second readings is one pass.
+(numpy segment sums over the readings of the runs), so a year of 10-second
+readings is one pass.
 
 Integration holds each reading's power until the next reading, but never
 across a gap longer than ``gap_factor`` times the local cadence: there the
@@ -84,21 +85,47 @@ def empty_sessions() -> pd.DataFrame:
     return frame[list(SESSION_COLUMNS)]
 
 
-def _cadence(t: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    """Typical reading interval around each reading: the median interval of its hour.
+@dataclass(frozen=True)
+class _Cadence:
+    """Typical reading interval around a reading: the median interval of its hour.
 
     Hours with fewer than four intervals use the device's overall median, so a
     history mixing 60-second and 10-second readings is integrated correctly.
     """
-    if len(dt) == 0:
-        return np.full(len(t), 30.0)
-    overall = float(np.median(dt))
-    hours = np.floor(t[:-1] / 3600.0)
-    by_hour = pd.Series(dt).groupby(hours)
-    median = by_hour.median()
-    median[by_hour.size() < 4] = overall
-    hour_of_reading = np.floor(t / 3600.0)
-    return median.reindex(hour_of_reading).fillna(overall).to_numpy()
+
+    hours: np.ndarray
+    median: np.ndarray
+    overall: float
+
+    @classmethod
+    def of(cls, t: np.ndarray, dt: np.ndarray) -> _Cadence:
+        if len(dt) == 0:
+            return cls(np.empty(0), np.empty(0), 30.0)
+        overall = float(np.median(dt))
+        by_hour = pd.Series(dt).groupby(np.floor(t[:-1] / 3600.0))
+        median = by_hour.median()
+        median[by_hour.size() < 4] = overall
+        return cls(median.index.to_numpy(dtype="float64"), median.to_numpy(), overall)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        if len(self.hours) == 0:
+            return np.full(len(times), self.overall)
+        hours = np.floor(times / 3600.0)
+        pos = np.clip(np.searchsorted(self.hours, hours), 0, len(self.hours) - 1)
+        value = self.median[pos]
+        return np.where((self.hours[pos] == hours) & ~np.isnan(value), value, self.overall)
+
+
+def _holds(
+    t: np.ndarray, idx: np.ndarray, cadence: _Cadence, cfg: SessionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """How long the readings at ``idx`` hold their power, and whether the next reading is
+    within reach (at most ``gap_factor`` cadences away; else a reading holds one cadence)."""
+    after = idx + 1 < len(t)
+    step = np.where(after, t[np.where(after, idx + 1, idx)] - t[idx], np.inf)
+    typical = cadence.at(t[idx])
+    in_reach = step <= cfg.gap_factor * typical
+    return np.where(in_reach, step, typical), in_reach
 
 
 def _prices_at(times: np.ndarray, prices: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
@@ -128,15 +155,57 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return np.full(len(frame), np.nan)
 
 
-def _span_sum(prefix: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Sum of the values at indices ``first..last`` inclusive, from their prefix sums."""
-    return prefix[last + 1] - prefix[first]
+@dataclass(frozen=True)
+class _Runs:
+    """Runs of active readings: index of the first and last reading, kind (-1 charge, +1
+    discharge), and ``end``: the reading that closes each run (the next reading when it is
+    within reach, else the last active one).
+
+    ``members`` are the indices of every reading from each run's first to its last, run
+    after run; run ``i``'s start at ``offsets[i]``, and they hold ``hold`` each."""
+
+    first: np.ndarray
+    last: np.ndarray
+    kinds: np.ndarray
+    end: np.ndarray
+    members: np.ndarray
+    offsets: np.ndarray
+    hold: np.ndarray
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """Per run, the sum of ``values`` (one per member)."""
+        return np.add.reduceat(values, self.offsets)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(np.append(self.offsets, len(self.members)))
+
+    @property
+    def last_member(self) -> np.ndarray:
+        return np.append(self.offsets[1:], len(self.members)) - 1
 
 
-def _prefix(values: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(values) + 1)
-    np.cumsum(values, out=out[1:])
-    return out
+def _find_runs(
+    t: np.ndarray, power: np.ndarray, cadence: _Cadence, cfg: SessionConfig
+) -> _Runs | None:
+    active = np.flatnonzero((power <= -cfg.threshold_w) | (power >= cfg.threshold_w))
+    if len(active) == 0:
+        return None
+    state = np.where(power[active] <= -cfg.threshold_w, -1, 1)
+    reach_end = t[active] + _holds(t, active, cadence, cfg)[0]
+    kind_change = state[1:] != state[:-1]
+    too_far = t[active[1:]] - reach_end[:-1] > cfg.merge_gap_s
+    new_run = np.concatenate(([True], kind_change | too_far))
+    starts = np.flatnonzero(new_run)
+    first = active[starts]
+    last = active[np.append(starts[1:] - 1, len(active) - 1)]
+    lengths = last - first + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    members = np.arange(lengths.sum()) + np.repeat(first - offsets, lengths)
+    hold, in_reach = _holds(t, members, cadence, cfg)
+    closes = (last + 1 < len(t)) & in_reach[np.append(offsets[1:], len(members)) - 1]
+    end = np.where(closes, last + 1, last)
+    return _Runs(first, last, state[starts], end, members, offsets, hold)
 
 
 def _soc_at_ends(soc: np.ndarray, runs: _Runs) -> tuple[np.ndarray, np.ndarray]:
@@ -145,51 +214,29 @@ def _soc_at_ends(soc: np.ndarray, runs: _Runs) -> tuple[np.ndarray, np.ndarray]:
     A missing value is taken from the nearest known one inside the run, never
     from outside it.
     """
-    known = pd.Series(np.where(np.isfinite(soc), np.arange(len(soc)), np.nan))
-    after = known.bfill().to_numpy()[runs.first]
-    before = known.ffill().to_numpy()[runs.end]
-    start_ok = np.isfinite(after) & (after <= runs.last)
-    end_ok = np.isfinite(before) & (before >= runs.first)
-    start = np.where(start_ok, soc[np.where(start_ok, after, 0).astype(int)], np.nan)
-    end = np.where(end_ok, soc[np.where(end_ok, before, 0).astype(int)], np.nan)
+    values = soc[runs.members]
+    known = np.isfinite(values)
+    position = np.arange(len(values))
+    first_known = np.minimum.reduceat(np.where(known, position, len(values)), runs.offsets)
+    last_known = np.maximum.reduceat(np.where(known, position, -1), runs.offsets)
+    start = np.where(
+        first_known < len(values), values[np.minimum(first_known, len(values) - 1)], np.nan
+    )
+    end = np.where(last_known >= 0, values[np.maximum(last_known, 0)], np.nan)
+    closing = soc[runs.end]
+    end = np.where((runs.end > runs.last) & np.isfinite(closing), closing, end)
     return start, end
 
 
-@dataclass(frozen=True)
-class _Runs:
-    """Runs of active readings: index of the first and last reading, kind (-1 charge, +1
-    discharge), and ``end``: the reading that closes each run (the next reading when it is
-    within reach, else the last active one)."""
-
-    first: np.ndarray
-    last: np.ndarray
-    kinds: np.ndarray
-    end: np.ndarray
-
-
-def _find_runs(
-    t: np.ndarray, state: np.ndarray, hold: np.ndarray, in_reach: np.ndarray, cfg: SessionConfig
-) -> _Runs | None:
-    active = np.flatnonzero(state)
-    if len(active) == 0:
-        return None
-    reach_end = t[active] + hold[active]
-    kind_change = state[active[1:]] != state[active[:-1]]
-    too_far = t[active[1:]] - reach_end[:-1] > cfg.merge_gap_s
-    new_run = np.concatenate(([True], kind_change | too_far))
-    first = active[new_run]
-    last = active[np.append(np.flatnonzero(new_run)[1:] - 1, len(active) - 1)]
-    closes = (last + 1 < len(t)) & in_reach[last]
-    return _Runs(first, last, state[first], np.where(closes, last + 1, last))
-
-
 def _flows(
-    frame: pd.DataFrame, power: np.ndarray, hold: np.ndarray, buy: np.ndarray, sell: np.ndarray
+    frame: pd.DataFrame, runs: _Runs, power: np.ndarray, buy: np.ndarray, sell: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Per reading: energy (Ws) into and out of the battery, split by where it came from or went,
-    and the money those energies are worth (PLN·Ws/kWh; NaN prices count as 0, see ``unpriced``)."""
-    grid = _column(frame, "grid_power_w")
-    pv = _column(frame, "pv_power_w")
+    """Per member reading of the runs: energy (Ws) into and out of the battery, split by
+    where it came from or went, and the money those energies are worth (PLN·Ws/kWh; NaN
+    prices count as 0, see ``unpriced``)."""
+    hold = runs.hold
+    grid = _column(frame, "grid_power_w")[runs.members]
+    pv = _column(frame, "pv_power_w")[runs.members]
     charge = np.nan_to_num(np.clip(-power, 0, None)) * hold
     discharge = np.nan_to_num(np.clip(power, 0, None)) * hold
     imported = np.clip(-grid, 0, None) * hold
@@ -232,15 +279,20 @@ def _counter_energy(
     """
     delta = np.full(len(runs.first), np.nan)
     backwards = np.zeros(len(runs.first), dtype=bool)
+    members = runs.members
+    n = len(frame)
+    # A counter going back between a run's first reading and the one before its closing
+    # reading (the first one alone when that is all there is) makes it untrustworthy.
+    checked = members <= np.repeat(np.maximum(runs.end - 1, runs.first), runs.lengths)
     for sign, name in ((-1, "battery_charge_total_kwh"), (1, "battery_discharge_total_kwh")):
-        counter = _column(frame, name)
         mine = runs.kinds == sign
-        if not mine.any() or np.isnan(counter).all():
+        if not mine.any() or name not in frame:
             continue
-        steps_back = _prefix((np.append(np.diff(counter), 0.0) < -1e-6).astype("float64"))
+        counter = _column(frame, name)
+        step = counter[np.minimum(members + 1, n - 1)] - counter[members]
+        went_back = np.logical_or.reduceat(checked & (step < -1e-6), runs.offsets)
         closing = np.where(runs.end == runs.last, tail_kwh, 0.0)
         delta = np.where(mine, counter[runs.end] - counter[runs.first] + closing, delta)
-        went_back = _span_sum(steps_back, runs.first, np.maximum(runs.end - 1, runs.first)) > 0
         backwards = np.where(mine, went_back, backwards)
     tolerance = cfg.counter_abs_tol_kwh + cfg.counter_rel_tol * integrated_kwh
     trusted = (
@@ -255,31 +307,31 @@ def _counter_energy(
 def _device_sessions(
     device: str,
     frame: pd.DataFrame,
-    buy_sell: tuple[np.ndarray, np.ndarray],
+    t: np.ndarray,
+    prices: pd.DataFrame | None,
     data_end_s: float,
     tz: str,
     cfg: SessionConfig,
 ) -> pd.DataFrame | None:
-    t = _seconds(frame[TIME])
+    """The sessions of one device's ``frame`` (sorted by time; ``t``: its times in seconds).
+
+    Only the readings from a run's first to its last active one carry energy into a
+    session, so only they are integrated and priced.
+    """
     power = _column(frame, "battery_power_w")
-    state = np.where(power <= -cfg.threshold_w, -1, np.where(power >= cfg.threshold_w, 1, 0))
-    dt = np.diff(t)
-    cadence = _cadence(t, dt)
-    step = np.append(dt, np.inf)
-    in_reach = step <= cfg.gap_factor * cadence
-    hold = np.where(in_reach, step, cadence)
-    runs = _find_runs(t, state, hold, in_reach, cfg)
+    runs = _find_runs(t, power, _Cadence.of(t, np.diff(t)), cfg)
     if runs is None:
         return None
-
-    flows = _flows(frame, power, hold, *buy_sell)
+    run_power = power[runs.members]
+    flows = _flows(frame, runs, run_power, *_prices_at(t[runs.members], prices))
 
     def kwh(name: str) -> np.ndarray:
-        return _span_sum(_prefix(flows[name]), runs.first, runs.last) / WS_PER_KWH
+        return runs.total(flows[name]) / WS_PER_KWH
 
     is_charge = runs.kinds < 0
     integrated = np.where(is_charge, kwh("charge"), kwh("discharge"))
-    tail = np.abs(np.nan_to_num(power[runs.last])) * hold[runs.last] / WS_PER_KWH
+    last_hold = runs.hold[runs.last_member]
+    tail = np.abs(np.nan_to_num(power[runs.last])) * last_hold / WS_PER_KWH
     counted, trusted = _counter_energy(frame, runs, integrated, tail, cfg)
     energy = np.where(trusted, counted, integrated)
     scale = np.where(
@@ -287,7 +339,7 @@ def _device_sessions(
     )
 
     start_s = t[runs.first]
-    duration = t[runs.last] + hold[runs.last] - start_s
+    duration = t[runs.last] + last_hold - start_s
     keep = (duration >= cfg.min_duration_s) & (energy >= cfg.min_energy_kwh)
     if not keep.any():
         return None
@@ -350,8 +402,7 @@ def detect_sessions(
     data_end_s = pd.Timestamp(data_end).timestamp()
     frames: list[pd.DataFrame] = []
     for device, frame in _by_device(readings):
-        times = _seconds(frame[TIME])
-        found = _device_sessions(device, frame, _prices_at(times, prices), data_end_s, tz, cfg)
+        found = _device_sessions(device, frame, _seconds(frame[TIME]), prices, data_end_s, tz, cfg)
         if found is not None:
             frames.append(found)
     if not frames:

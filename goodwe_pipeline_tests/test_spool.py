@@ -78,6 +78,7 @@ def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path):
     finally:
         writer.kill()
         writer.wait(30)
+        writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL
 
     with sqlite3.connect(directory / "spool.sqlite") as conn:

@@ -41,8 +41,20 @@ def plain(value: Any) -> Any:
     return value
 
 
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe copy: NaN becomes null, numpy and datetime values become plain JSON."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if kind is dict:
+        return {str(k): jsonable(v) for k, v in value.items()}
     value = plain(value)
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
@@ -182,7 +194,13 @@ def frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame
     data = pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
     for name in data.columns:
         column = data[name]
+        if column.dtype.kind in "biuf":
+            continue
         decoder = _DECODERS.get(name)
+        if decoder is _utc and isinstance(column.dtype, pd.StringDtype):
+            # Only text (or missing): one vectorised parse, as ``_utc`` would give each value.
+            data[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
+            continue
         if decoder is not None and column.map(lambda v: isinstance(v, str)).any():
             column = column.map(lambda v, d=decoder: d(v) if isinstance(v, str) else v)
         if column.map(lambda v: isinstance(v, datetime)).any():
