@@ -13,7 +13,9 @@ versions. Then times, against one ``influxd`` started for the run:
     reading. Timed on a sample (``--sample`` readings, 2,000 by default) and
     extrapolated to all readings in all files: a full run takes many minutes;
 (c) the floor: POST the final deduplicated line protocol in 5,000-line batches
-    (line protocol prepared beforehand, only the POSTs timed).
+    (line protocol prepared beforehand, only the POSTs timed);
+(d) for scale: only opening the files and decoding their records, the least any
+    migration of the folder must do before it converts, checks or writes anything.
 
 Prints readings/s, the split of (a) (index, parse, normalise, write) and the
 ratios against the targets (a) >= 50x faster than (b), (a) <= 3x (c).
@@ -222,6 +224,38 @@ def run_floor(server: InfluxServer, lines: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def run_decode_only(legacy: Path) -> tuple[float, int]:
+    """A lower bound for any migration of the folder: open every file and decode its records
+    with orjson, nothing else (no times, mapping, checks, deduplication, index or writes).
+    Of a ``historical_data`` snapshot only its last 5 records (its new ones) are read and
+    decoded, as if the repeated rest cost nothing; the SQLite rows are fetched."""
+    import orjson
+
+    decoded = 0
+    started = time.perf_counter()
+    for folder in (legacy / "out" / "energy_data", legacy / "data"):
+        for entry in os.scandir(folder):
+            if entry.name.startswith("historical_data_"):
+                fd = os.open(entry.path, os.O_RDONLY)
+                try:
+                    size = os.fstat(fd).st_size
+                    tail = os.pread(fd, 20_000, max(0, size - 20_000))
+                finally:
+                    os.close(fd)
+                for element in tail.split(b"\n  {")[1:][-5:]:
+                    orjson.loads(b"{" + element.rstrip(b"\n],"))
+                    decoded += 1
+            elif entry.name.endswith(".json"):
+                with open(entry.path, "rb") as f:
+                    document = orjson.loads(f.read())
+                decoded += len(document) if isinstance(document, list) else 1
+            elif entry.name.endswith(".db"):
+                connection = sqlite3.connect(f"file:{entry.path}?mode=ro", uri=True)
+                decoded += len(connection.execute("SELECT * FROM energy_data").fetchall())
+                connection.close()
+    return time.perf_counter() - started, decoded
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30)
@@ -247,6 +281,7 @@ def main() -> int:
             elapsed_b = per_reading_b * stats["reading_copies"]
             lines = final_lines(server, args.days)
             elapsed_c = run_floor(server, lines)
+            elapsed_d, decoded = run_decode_only(legacy)
         finally:
             server.stop()
     finally:
@@ -268,6 +303,9 @@ def main() -> int:
           f"{stats['readings'] / elapsed_b:,.0f} distinct readings/s")  # fmt: skip
     print(f"(c) floor, {len(lines):,} final lines in {BATCH_LINES:,}-line POSTs: {elapsed_c:.2f} s, "
           f"{len(lines) / elapsed_c:,.0f} readings/s")  # fmt: skip
+    print(f"(d) for scale, only opening the files and decoding their {decoded:,} records (no times, "
+          f"mapping, checks, deduplication, index or writes): {elapsed_d:.2f} s = "
+          f"{elapsed_d / elapsed_c:.2f}x (c)")  # fmt: skip
     faster = elapsed_b / elapsed_a
     over_floor = elapsed_a / elapsed_c
     print(
