@@ -190,7 +190,8 @@ def read_price_csv(path: str | Path, tz: str) -> pd.DataFrame:
     """Read a price CSV (columns in the module docstring) into market rows."""
     path = Path(path)
     try:
-        header = path.open(encoding="utf-8-sig").readline()
+        with path.open(encoding="utf-8-sig") as csv_file:
+            header = csv_file.readline()
         sep = ";" if header.count(";") > header.count(",") else ","
         raw = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:

@@ -112,7 +112,7 @@ def test_demo_readings_follow_the_legacy_conventions(history: tuple[Path, Manife
     unknowns = sum(
         '"Unknown"' in line
         for path in sorted(out.glob("coordinator_state_2025*.json"))
-        for line in path.open()
+        for line in path.read_text().splitlines()
     )
     assert unknowns > 0, "missing sensors read 'Unknown'"
     flat = json.loads((out / "energy_data" / f"energy_data_{DST_DAY}.json").read_text())
@@ -262,10 +262,11 @@ class _Output:
         self._thread.start()
 
     def _read(self, process: subprocess.Popen) -> None:
-        for line in process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
+        with process.stdout:
+            for line in process.stdout:
+                with self._changed:
+                    self.lines.append(line.rstrip("\n"))
+                    self._changed.notify_all()
 
     def wait_for(self, text: str, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
@@ -280,6 +281,10 @@ class _Output:
     def text(self) -> str:
         with self._changed:
             return "\n".join(self.lines)
+
+    def finish(self) -> None:
+        """Wait until the child's stdout is read to its end (and closed)."""
+        self._thread.join(30)
 
 
 def _children(pid: int) -> list[int]:
@@ -358,6 +363,7 @@ def test_demo_command_serves_live_readings_and_stops_cleanly(tmp_path: Path) -> 
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise AssertionError(f"the demo did not stop on SIGINT:\n{output.text()}") from None
+    output.finish()
     assert rc == 0, output.text()
     assert "demo stopped" in output.text()
     assert dagster_pgid is not None

@@ -356,8 +356,11 @@ def test_accelerated_day_counters_agree_with_integrated_powers():
         inverter = await goodwe.connect(host, port, family="ET", timeout=1, retries=3)
         inverter.set_keep_alive(True)
         rows = []
-        while not rows or rows[-1]["timestamp"] < end_local:
-            rows.append(await inverter.read_runtime_data())
+        try:
+            while not rows or rows[-1]["timestamp"] < end_local:
+                rows.append(await inverter.read_runtime_data())
+        finally:
+            await inverter._protocol.close()  # goodwe has no public close for keep-alive
         return rows
 
     with EmulatorThread(emulator):
