@@ -424,19 +424,29 @@ def test_snapshot_files_on_disk_read_like_plain_parsing(tmp_path):
     assert chain.reused == 8 * (len(files) - 1)
 
 
+def _soc_value_at(data: bytes, stamp: str) -> int:
+    """Offset of the SOC value of the element with ``stamp``."""
+    element = data.index(b'"timestamp": "' + stamp.encode())
+    return data.index(b'"soc_percent": ', element) + len(b'"soc_percent": ')
+
+
+def _second_after_first(folder: Path, first: bytes, second: bytes) -> tuple[object, SnapshotChain]:
+    """``second`` read from disk through the chain, right after ``first``."""
+    paths = _on_disk(folder, [first, second])
+    chain = SnapshotChain()
+    read_snapshot_file(paths[0], clock(), chain)
+    return read_snapshot_file(paths[1], clock(), chain), chain
+
+
 def test_a_continuing_snapshot_is_read_at_its_two_ends_only(tmp_path):
     """The repeated middle of a continuing snapshot is taken from the previous file without
     reading it: a same-length change there (it would need an in-place edit) is not seen."""
     stamps = _stamps(20)
     first, second = snapshot(stamps[:12]), snapshot(stamps[4:16])
-    middle = second.index(b'"timestamp": "' + stamps[8].encode())
-    soc = second.index(b'"soc_percent": ', middle) + len(b'"soc_percent": ')
+    soc = _soc_value_at(second, stamps[8])
     edited = second[:soc] + b"9" + second[soc + 1 :]
     assert len(edited) == len(second) and edited != second
-    paths = _on_disk(tmp_path, [first, edited])
-    chain = SnapshotChain()
-    read_snapshot_file(paths[0], clock(), chain)
-    result = read_snapshot_file(paths[1], clock(), chain)
+    result, chain = _second_after_first(tmp_path, first, edited)
     assert chain.reused == 8
     _same(result, read_readings(Format.HISTORICAL_DATA, second, clock()))
 
@@ -451,17 +461,13 @@ def test_a_snapshot_that_does_not_line_up_is_parsed_whole(tmp_path, change):
     if change == "drop a middle element":
         second = snapshot(stamps[4:8] + stamps[9:16])
     elif change == "longer middle value":
-        at = second.index(b'"timestamp": "' + stamps[8].encode())
-        soc = second.index(b'"soc_percent": ', at) + len(b'"soc_percent": ')
+        soc = _soc_value_at(second, stamps[8])
         second = second[:soc] + b"1" + second[soc:]
     elif change == "cut inside the repeated part":
         second = second[: len(second) // 2]
     else:
         second = gzip.compress(second)
-    paths = _on_disk(tmp_path, [first, second])
-    chain = SnapshotChain()
-    read_snapshot_file(paths[0], clock(), chain)
-    result = read_snapshot_file(paths[1], clock(), chain)
+    result, chain = _second_after_first(tmp_path, first, second)
     assert chain.reused == 0
     _same(result, read_readings(Format.HISTORICAL_DATA, second, clock()))
     if change == "cut inside the repeated part":
