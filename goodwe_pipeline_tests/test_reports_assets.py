@@ -130,6 +130,18 @@ def nightly_job():
     return load_defs().resolve_job_def("nightly_reports_job")
 
 
+def _prices_run_started(instance: dg.DagsterInstance, day: str) -> None:
+    """A run of ``yesterday_prices_if_missing`` for ``day``, still going."""
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=uuid.uuid4().hex,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"dagster/schedule_name": "yesterday_prices_if_missing", "dagster/partition": day},
+        )
+    )
+
+
 def test_nightly_job_range_run_writes_reports_trends_archive_and_is_idempotent(
     backend, data_dir, warehouse
 ) -> None:
@@ -332,17 +344,7 @@ def test_schedules_request_the_right_partitions(data_dir, warehouse, instance) -
     assert isinstance(evaluate(nightly_reports, instance, half_past, resource), dg.SkipReason)
 
     # A prices run still going for yesterday makes the night's reports wait, until 05:30.
-    instance.add_run(
-        dg.DagsterRun(
-            job_name="__ASSET_JOB",
-            run_id=uuid.uuid4().hex,
-            status=dg.DagsterRunStatus.STARTED,
-            tags={
-                "dagster/schedule_name": "yesterday_prices_if_missing",
-                "dagster/partition": "2025-06-12",
-            },
-        )
-    )
+    _prices_run_started(instance, "2025-06-12")
     next_night = datetime(2025, 6, 13, 0, 30, tzinfo=ZoneInfo(TZ))
     waiting = evaluate(nightly_reports, instance, next_night, resource)
     assert isinstance(waiting, dg.SkipReason) and "waiting" in waiting.skip_message
@@ -478,17 +480,7 @@ def test_schedules_request_their_runs_when_the_warehouse_is_down(instance) -> No
     request = evaluate(yesterday_prices_if_missing, instance, after_midnight, down)
     assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-10"
 
-    instance.add_run(
-        dg.DagsterRun(
-            job_name="__ASSET_JOB",
-            run_id=uuid.uuid4().hex,
-            status=dg.DagsterRunStatus.STARTED,
-            tags={
-                "dagster/schedule_name": "yesterday_prices_if_missing",
-                "dagster/partition": "2025-06-10",
-            },
-        )
-    )
+    _prices_run_started(instance, "2025-06-10")
     half_past = datetime(2025, 6, 11, 0, 30, tzinfo=ZoneInfo(TZ))
     request = evaluate(nightly_reports, instance, half_past, down)
     assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-10"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from goodwe_pipeline.legacy.formats import Format, Unusable, file_text, load_json
+from goodwe_pipeline.legacy.formats import Format, Unusable, file_reason, file_text, load_json
 from goodwe_pipeline.legacy.mapping import to_number
 from goodwe_pipeline.legacy.optimiser_db import has_table, rows_between
 from goodwe_pipeline.legacy.timestamps import LocalClock, from_us
@@ -56,12 +56,7 @@ class DecisionRows:
         return sum(self.rejections.values())
 
     def reason(self) -> str | None:
-        if self.error:
-            return self.error
-        if not self.rejections:
-            return None if self.records else "no records in the file"
-        top = ", ".join(f"{reason} ({n})" for reason, n in self.rejections.most_common(3))
-        return f"{self.rejected} record(s) rejected: {top}"
+        return file_reason(self.error, self.rejections, bool(self.records), "records")
 
     def seen(self, utc_us: int) -> None:
         if self.first_us is None or utc_us < self.first_us:

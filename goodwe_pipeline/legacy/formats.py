@@ -313,11 +313,10 @@ class SnapshotChain:
         prev = self.previous
         if prev is None or prev.indent != indent:
             return None
-        marker = head.find(b"\n" + indent + b"{", first)
-        if marker == -1:
+        opening = _first_element(head, first, indent)
+        if opening is None:
             return None
-        element = head[first:marker].rstrip(b" \t\r\n,")
-        separator = head[first + len(element) : marker + 1 + len(indent)]
+        element, separator = opening
         if prev.separator is not None and separator != prev.separator:
             return None
         index = prev.position(element)
@@ -340,10 +339,6 @@ class Source:
         self._data = data
         self._fd = fd
         self.size = len(data) if data is not None else size
-
-    @classmethod
-    def of_bytes(cls, data: bytes) -> Source:
-        return cls(data=data)
 
     def range(self, start: int, end: int) -> bytes:
         if self._data is not None:
@@ -403,16 +398,23 @@ class FileReadings:
         return sum(self.rejections.values())
 
     def reason(self) -> str | None:
-        """The file-level reason, else a summary of rejected records."""
-        if self.error:
-            return self.error
-        if not self.rejections:
-            return None if self.readings else "no readings in the file"
-        top = ", ".join(f"{reason} ({n})" for reason, n in self.rejections.most_common(3))
-        more = len(self.rejections) - 3
-        return f"{self.rejected} record(s) rejected: {top}" + (
-            f" and {more} more" if more > 0 else ""
-        )
+        return file_reason(self.error, self.rejections, bool(self.readings), "readings")
+
+
+def file_reason(
+    error: str | None, rejections: Counter[str], kept_any: bool, what: str
+) -> str | None:
+    """Why a file is (partly) unusable, as ``migration_files`` shows it: the file-level error,
+    else a summary of its rejected records, else "no <what> in the file" when nothing was kept."""
+    if error:
+        return error
+    if not rejections:
+        return None if kept_any else f"no {what} in the file"
+    top = ", ".join(f"{reason} ({n})" for reason, n in rejections.most_common(3))
+    more = len(rejections) - 3
+    return f"{sum(rejections.values())} record(s) rejected: {top}" + (
+        f" and {more} more" if more > 0 else ""
+    )
 
 
 @dataclass
@@ -436,7 +438,7 @@ def read_readings(
     try:
         text = file_text(data, limit=limit)
         if fmt is Format.HISTORICAL_DATA and chain is not None:
-            snapshot = _read_snapshot(Source.of_bytes(text), clock, chain, result, hint_us)
+            snapshot = _read_snapshot(Source(data=text), clock, chain, result, hint_us)
             if snapshot is not None:
                 return result
             chain.previous = None
@@ -541,10 +543,10 @@ def _read_snapshot(
     _add_block(result, block)
     complete = [i for i, raw in enumerate(raws) if raw.error is None]
     new = [outcomes[i] for i in complete]
-    separator = _separator(head if found is not None else text, indent)
+    opening = _first_element(head if found is not None else text, first, indent)
     snapshot = Snapshot(
         indent=indent,
-        separator=separator,
+        separator=opening[1] if opening else None,
         elements=block.elements + [elements[i] for i in complete],
         outcomes=block.outcomes + new,
         times=block.times + [o[1] for o in new],
@@ -556,16 +558,14 @@ def _read_snapshot(
     return snapshot
 
 
-def _separator(text: bytes, indent: bytes) -> bytes | None:
-    """What ``json.dump`` put between the first two elements of an indented array."""
-    match = _ARRAY_HEAD.match(text)
-    if match is None:
-        return None
-    first = match.end() - 1
+def _first_element(text: bytes, first: int, indent: bytes) -> tuple[bytes, bytes] | None:
+    """The first element of an indented array (starting at ``first``) and the bytes
+    ``json.dump`` put between it and the second; None without a second element in ``text``."""
     marker = text.find(b"\n" + indent + b"{", first)
     if marker == -1:
         return None
-    return text[len(text[:marker].rstrip(b" \t\r\n,")) : marker + 1 + len(indent)]
+    element = text[first:marker].rstrip(b" \t\r\n,")
+    return element, text[first + len(element) : marker + 1 + len(indent)]
 
 
 def _add_block(result: FileReadings, block: Block) -> None:

@@ -210,34 +210,24 @@ def readings_results(
         metadata=coverage_meta,
     )
 
-    duplicates = quality[quality["duplicates"] > 0]
-    yield dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=DUPLICATES,
-        passed=duplicates.empty,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "days": span,
-            "duplicates": int(quality["duplicates"].sum()),
-            **({"by_day": _table(_by_day(duplicates, "duplicates"))} if len(duplicates) else {}),
-        },
-    )
+    yield _days_with(asset, DUPLICATES, quality, "duplicates", "duplicates", span)
+    yield _days_with(asset, COUNTERS, quality, "counter_decreases", "decreases", span)
 
-    decreasing = quality[quality["counter_decreases"] > 0]
-    yield dg.AssetCheckResult(
+
+def _days_with(
+    asset: dg.AssetKey, check: str, quality: pd.DataFrame, column: str, total: str, span: str
+) -> dg.AssetCheckResult:
+    """A WARN check that passes when no day has any ``column``; the days that do, in a table."""
+    found = quality[quality[column] > 0]
+    metadata: dict[str, object] = {"days": span, total: int(quality[column].sum())}
+    if len(found):
+        metadata["by_day"] = _table(_by_day(found, column))
+    return dg.AssetCheckResult(
         asset_key=asset,
-        check_name=COUNTERS,
-        passed=decreasing.empty,
+        check_name=check,
+        passed=found.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "days": span,
-            "decreases": int(quality["counter_decreases"].sum()),
-            **(
-                {"by_day": _table(_by_day(decreasing, "counter_decreases"))}
-                if len(decreasing)
-                else {}
-            ),
-        },
+        metadata=metadata,
     )
 
 
