@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
 import goodwe
 import pytest
@@ -27,14 +26,11 @@ from goodwe_pipeline.emulator.server import Reply
 from goodwe_pipeline.inverter_client import InverterPoller
 from goodwe_pipeline.readings import FIELD_NAMES, from_goodwe
 from goodwe_pipeline.settings import InverterAddress
+from goodwe_pipeline_tests.samples import SAMPLES, needs_samples
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "goodwe-samples" / "et"
 TZ = "Europe/Warsaw"
 
-pytestmark = pytest.mark.skipif(
-    not SAMPLES.is_dir(),
-    reason=f"captured GoodWe frames not found at {SAMPLES} (shared/goodwe-samples beside the clone)",
-)
+pytestmark = needs_samples
 
 MODELS = {
     "GW10K-ET": {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,12 +12,7 @@ from goodwe.et import ET
 from goodwe.protocol import ProtocolResponse
 
 from goodwe_pipeline import readings
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "goodwe-samples" / "et"
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(),
-    reason=f"captured GoodWe frames not found at {SAMPLES} (shared/goodwe-samples beside the clone)",
-)
+from goodwe_pipeline_tests.samples import SAMPLES, needs_samples
 
 
 def _decode(inverter: ET, file_name: str, command, sensors) -> dict:
