@@ -38,9 +38,11 @@ from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore, StoreUnavailableError
 from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.sqlite_wal import enable_wal
 
 DIR_NAME = "spool"
 FILE_NAME = "spool.sqlite"
+BUSY_TIMEOUT_S = 60.0
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS entries (
@@ -156,8 +158,10 @@ class Spool:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+        with closing(
+            sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        ) as conn:
+            enable_wal(conn, BUSY_TIMEOUT_S)
             conn.execute("PRAGMA synchronous=FULL")
             for statement in _SCHEMA:
                 conn.execute(statement)

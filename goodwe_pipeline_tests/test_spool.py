@@ -22,6 +22,7 @@ from goodwe_pipeline.raw_store import StoreUnavailableError
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.spool import Spool, refused_for_content
+from goodwe_pipeline_tests.together import run_together
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 DEVICES = ["GW0001", "GW 0002"]
@@ -92,6 +93,30 @@ def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path):
     assert len(kept) == len(expected)
     assert (kept["pv_power_w"] == kept["pv_power_w_expected"]).all()
     assert spool.backlog_entries() == len(ids) and spool.backlog_rows() == len(pending)
+
+
+FIRST_APPEND = textwrap.dedent(
+    """
+    import sys
+    from goodwe_pipeline.spool import Spool
+    from goodwe_pipeline_tests.test_spool import poll
+    from goodwe_pipeline_tests.together import wait_for_go
+
+    spool, frame = Spool(sys.argv[1]), poll(int(sys.argv[2]))
+    wait_for_go()
+    print(spool.append(frame))
+    """
+)
+
+
+def test_processes_appending_to_a_new_spool_at_once_each_keep_their_entry(tmp_path):
+    for attempt in range(3):  # the first-use race does not show every time
+        directory, workdir = tmp_path / f"spool{attempt}", tmp_path / f"flags{attempt}"
+        workdir.mkdir()
+        outputs = run_together(FIRST_APPEND, [str(directory), "1"], 4, workdir)
+        assert sorted(int(out) for out in outputs) == [1, 2, 3, 4]
+        spool = Spool(directory)
+        assert spool.backlog_entries() == 4 and spool.backlog_rows() == 4 * 10
 
 
 def test_replay_after_an_outage_writes_each_reading_once_in_order(

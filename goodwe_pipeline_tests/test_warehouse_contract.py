@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,6 +28,7 @@ from goodwe_pipeline_tests.servers import (
     drop_postgres_database,
     free_port,
 )
+from goodwe_pipeline_tests.together import run_together
 
 T0 = datetime(2025, 10, 5, 22, 0, tzinfo=UTC)
 DAY = date(2025, 10, 6)
@@ -389,45 +387,22 @@ def test_from_settings_defaults_to_sqlite_in_the_data_dir(tmp_path):
 
 _CONCURRENT_MIGRATION = textwrap.dedent(
     """
-    import json, os, sys, time
+    import json, sys
     from goodwe_pipeline.warehouse import Warehouse
+    from goodwe_pipeline_tests.together import wait_for_go
 
-    url, ready, go = sys.argv[1:4]
-    wh = Warehouse(url)
-    open(ready, "w").close()
-    while not os.path.exists(go):
-        time.sleep(0.005)
+    wh = Warehouse(sys.argv[1])
+    wait_for_go()
     print(json.dumps(wh.migrate()))
     wh.dispose()
     """
 )
 
 
-def test_concurrent_first_use_from_two_processes_migrates_once(warehouse_url, tmp_path):
-    go = tmp_path / "go"
-    ready = [tmp_path / f"ready{i}" for i in range(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CONCURRENT_MIGRATION, warehouse_url, str(flag), str(go)],
-            cwd=tmp_path,  # the packaged migrations are found without the repo as CWD
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for flag in ready
-    ]
-    deadline = time.monotonic() + 120
-    while not all(flag.exists() for flag in ready):
-        assert all(p.poll() is None for p in processes), "a migrating process died early"
-        assert time.monotonic() < deadline, "the migrating processes did not start"
-        time.sleep(0.01)
-    go.touch()  # release both at once
-    outcomes = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
-    assert sorted(outcomes) == [[], ["0001"]]
+def test_concurrent_first_use_from_four_processes_migrates_once(warehouse_url, tmp_path):
+    outputs = run_together(_CONCURRENT_MIGRATION, [warehouse_url], 4, tmp_path)
+    outcomes = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    assert sorted(outcomes) == [[], [], [], ["0001"]]
     wh = Warehouse(warehouse_url)
     try:
         assert wh.revision() == "0001"

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from goodwe_pipeline.raw_store.base import Health
+from goodwe_pipeline.sqlite_wal import enable_wal
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 
@@ -365,7 +366,7 @@ def _configure_sqlite(engine: sa.Engine, *, wal: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         if wal:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            enable_wal(cursor, SQLITE_BUSY_TIMEOUT_S)
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
