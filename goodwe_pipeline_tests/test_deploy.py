@@ -230,29 +230,43 @@ def _postgres_env(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DAGSTER_POSTGRES_DB", parsed.database)
 
 
-def test_the_stacks_dagster_instance_stores_runs_in_postgres(tmp_path, monkeypatch):
+PROBE_DAYS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-04")
+
+
+@dg.asset(partitions_def=PROBE_DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def deploy_probe() -> None:
+    """Three partitions in one run: three materializations, batched as the stack does."""
+
+
+def test_the_stacks_dagster_instance_stores_runs_in_postgres(compose, tmp_path, monkeypatch):
+    """The compose services' instance config and event batching, against the real PostgreSQL."""
     url = create_postgres_database()
     try:
         _postgres_env(url, monkeypatch)
+        batch_size = _environment(compose["services"]["user_code"])["DAGSTER_EVENT_BATCH_SIZE"]
+        monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", _compose_default(batch_size))
         shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
         instance = dg.DagsterInstance.from_config(str(tmp_path))
         try:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
             assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-
-            @dg.asset
-            def deploy_probe() -> int:
-                return 42
-
-            result = dg.materialize([deploy_probe], instance=instance)
+            result = dg.materialize(
+                [deploy_probe],
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": "2025-01-01",
+                    "dagster/asset_partition_range_end": "2025-01-03",
+                },
+            )
             assert result.success
             run_id = result.run_id
             assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
-            assert (
-                instance.get_latest_materialization_event(dg.AssetKey("deploy_probe")).run_id
-                == run_id
-            )
+            assert instance.get_materialized_partitions(deploy_probe.key) == {
+                "2025-01-01",
+                "2025-01-02",
+                "2025-01-03",
+            }
         finally:
             instance.dispose()
 
@@ -273,9 +287,16 @@ def test_the_stacks_dagster_instance_stores_runs_in_postgres(tmp_path, monkeypat
                 {"id": run_id},
             ).scalar_one()
         engine.dispose()
-        assert runs == ["SUCCESS"] and events == 1
+        assert runs == ["SUCCESS"] and events == 3
     finally:
         drop_postgres_database(url)
+
+
+def _compose_default(value: str) -> str:
+    """``1000`` from ``${NAME:-1000}``."""
+    match = re.fullmatch(r"\$\{[A-Z_]+:-([^}]*)\}", value)
+    assert match, value
+    return match.group(1)
 
 
 # --- Grafana ---------------------------------------------------------------------------
