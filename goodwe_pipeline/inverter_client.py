@@ -12,6 +12,7 @@ thread so synchronous callers (Dagster sensors) can use it from any thread.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -127,9 +128,8 @@ class InverterPoller:
         except Exception as exc:  # noqa: BLE001 - one inverter must never break the others
             self._inverters.pop(label, None)
             failures = self._failures[label] = self._failures.get(label, 0) + 1
-            elapsed = time.monotonic() - started
-            message = await describe_failure(address, exc, elapsed, self.timeout_s, self.retries)
-            return PollResult(address, None, message, failures, elapsed)
+            message = await describe_failure(address, exc, self.timeout_s, self.retries)
+            return PollResult(address, None, message, failures, time.monotonic() - started)
         self._failures[label] = 0
         return PollResult(
             address, reading, None, 0, time.monotonic() - started, inverter.model_name
@@ -215,7 +215,6 @@ class InverterPoller:
 async def describe_failure(
     address: InverterAddress,
     exc: BaseException,
-    elapsed_s: float,
     timeout_s: float,
     retries: int,
 ) -> str:
@@ -238,7 +237,7 @@ async def describe_failure(
                 f"{label}: nothing accepts Modbus/TCP connections on port {address.port}: "
                 f"check the host and port (502 for LAN/Wi-Fi kit 2.0, 8899 for UDP dongles)"
             )
-        if address.port == UDP_PORT and elapsed_s < timeout_s / 2:
+        if address.port == UDP_PORT and await _udp_port_refused(address, timeout_s):
             return (
                 f"{label}: UDP port 8899 is closed on this host: check the address, or use "
                 f"HOST:502 if the dongle only speaks Modbus/TCP"
@@ -265,6 +264,29 @@ async def _tcp_port_open(address: InverterAddress, timeout_s: float) -> bool:
         return False
     writer.close()
     return True
+
+
+async def _udp_port_refused(address: InverterAddress, timeout_s: float) -> bool:
+    """Whether the host answers an empty datagram with "port unreachable".
+
+    goodwe's retries hide that answer behind a plain "no valid response"; an
+    empty datagram is harmless to a dongle that does listen.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        family, kind, proto, _, target = (
+            await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_DGRAM)
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setblocking(False)
+            await loop.sock_connect(probe, target)
+            probe.send(b"")
+            await asyncio.wait_for(loop.sock_recv(probe, 1), timeout_s)
+    except ConnectionRefusedError:
+        return True
+    except (OSError, TimeoutError):
+        return False
+    return False
 
 
 class SyncInverterPoller:

@@ -14,21 +14,43 @@ from goodwe_pipeline_tests.servers import (
     drop_postgres_database,
 )
 
-_OUR_ENV_PREFIX = "GOODWE_"
+
+def _pipeline_settings() -> list[str]:
+    """The GOODWE_* variables the pipeline reads (not the tests' own)."""
+    return [
+        name
+        for name in os.environ
+        if name.startswith("GOODWE_")
+        and not name.startswith("GOODWE_TEST_")
+        and name != "GOODWE_SAMPLES_DIR"
+    ]
+
+
+# Some settings are read when the definitions are imported, before any fixture runs.
+for _name in _pipeline_settings():
+    del os.environ[_name]
 
 
 @pytest.fixture(autouse=True)
 def _clean_goodwe_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    """Tests start with no GOODWE_* configuration and a private data dir."""
-    for name in list(os.environ):
-        if name.startswith(_OUR_ENV_PREFIX) and not name.startswith("GOODWE_TEST_"):
-            monkeypatch.delenv(name)
+    """Tests start with no pipeline configuration and a private data dir."""
+    for name in _pipeline_settings():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path / "data"))
 
 
 @pytest.fixture(scope="session")
 def influx_server(tmp_path_factory) -> Iterator[InfluxServer]:
     server = InfluxServer(tmp_path_factory.mktemp("influxd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_influx_server(tmp_path) -> Iterator[InfluxServer]:
+    """An ``influxd`` of the test's own, for tests that stop and restart it."""
+    server = InfluxServer(tmp_path / "influxd")
     server.start()
     yield server
     server.stop()

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -20,10 +21,20 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports nothing listens on (all held until all are chosen)."""
+    with ExitStack() as stack:
+        sockets = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 class InfluxServer:
@@ -45,17 +56,16 @@ class InfluxServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.auth = auth
         self.admin_password = uuid.uuid4().hex
-        self.port = free_port()
+        self.port, self._rpc_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self._write_config()
 
     def _write_config(self) -> None:
         root = self.root
-        rpc_port = free_port()
         (root / "influxdb.conf").write_text(
             f"""reporting-enabled = false
-bind-address = "127.0.0.1:{rpc_port}"
+bind-address = "127.0.0.1:{self._rpc_port}"
 [meta]
   dir = "{root}/meta"
   logging-enabled = false
@@ -80,7 +90,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
         )
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         if self.process is not None and self.process.poll() is None:
             return
         log = open(self.root / "influxd.log", "ab")  # noqa: SIM115

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import zlib
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +42,7 @@ TZ = "Europe/Warsaw"
 END = date(2025, 10, 31)
 """The window 2025-10-02..31 holds the autumn DST day, 26 October (25 hours)."""
 DST_DAY = "2025-10-26"
-LIVE_TIMEOUT_S = 150
+LIVE_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +123,8 @@ def test_demo_readings_follow_the_legacy_conventions(history: tuple[Path, Manife
     for record in flat:
         assert record["price_pln"] is None
         assert "grid_import_total_kwh" in record
-    with sqlite3.connect(
-        f"file:{directory / 'optimiser/data/goodwe_energy.db'}?mode=ro", uri=True
+    with closing(
+        sqlite3.connect(f"file:{directory / 'optimiser/data/goodwe_energy.db'}?mode=ro", uri=True)
     ) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {

@@ -32,7 +32,7 @@ from goodwe_pipeline.emulator import protocol as wire
 from goodwe_pipeline.emulator.registers import encode_block, et_blocks, et_sensor_lists
 
 WARSAW = ZoneInfo("Europe/Warsaw")
-FAST = {"timeout": 0.2, "retries": 3}
+FAST = {"timeout": 1.0, "retries": 3}
 
 # Values on each sensor's own grid, covering every encoding the ET blocks use.
 SERVED = {

@@ -26,7 +26,7 @@ from goodwe_pipeline.readings import FIELD_NAMES
 from goodwe_pipeline.settings import InverterAddress
 from goodwe_pipeline_tests.servers import free_port
 
-FAST = {"timeout_s": 0.2, "retries": 2, "timezone": "Europe/Warsaw"}
+FAST = {"timeout_s": 1.0, "retries": 2, "timezone": "Europe/Warsaw"}
 
 
 def tcp(serial: str, **faults) -> Emulator:

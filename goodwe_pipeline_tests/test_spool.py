@@ -11,6 +11,7 @@ import textwrap
 import time
 import urllib.parse
 import urllib.request
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -41,6 +42,15 @@ def poll(seq: int, rows_per_device: int = 5) -> pd.DataFrame:
         frame["grid_power_w"] = np.nan if seq % 2 else -100.0 * seq
         frames.append(frame)
     return readings.normalize(pd.concat(frames, ignore_index=True))
+
+
+def add_undecodable_entry(spool: Spool) -> None:
+    """An entry whose payload is not an Arrow stream, as a damaged disk could leave."""
+    with closing(sqlite3.connect(spool.path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
+            (datetime.now(UTC).isoformat(), b"not an arrow stream"),
+        )
 
 
 WRITER = textwrap.dedent(
@@ -82,7 +92,7 @@ def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path):
         writer.stdout.close()
     assert writer.returncode == -signal.SIGKILL
 
-    with sqlite3.connect(directory / "spool.sqlite") as conn:
+    with closing(sqlite3.connect(directory / "spool.sqlite")) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         ids = {row[0] for row in conn.execute("SELECT id FROM entries")}
     assert set(acknowledged.values()) <= ids
@@ -119,9 +129,8 @@ def test_processes_appending_to_a_new_spool_at_once_each_keep_their_entry(tmp_pa
         assert spool.backlog_entries() == 4 and spool.backlog_rows() == 4 * 10
 
 
-def test_replay_after_an_outage_writes_each_reading_once_in_order(
-    influx_server, influx_db, tmp_path
-):
+def test_replay_after_an_outage_writes_each_reading_once_in_order(private_influx_server, tmp_path):
+    influx_server, influx_db = private_influx_server, "goodwe"
     store = InfluxRawStore(
         influx_server.url, influx_db, create_database=True, retries=1, backoff=0.05
     )
@@ -263,11 +272,7 @@ def test_an_entry_refused_for_its_content_is_set_aside_and_the_rest_lands(
 def test_an_undecodable_entry_is_set_aside_and_replay_goes_on(tmp_path):
     spool = Spool(tmp_path / "spool")
     spool.append(poll(0))
-    with sqlite3.connect(spool.path) as conn:
-        conn.execute(
-            "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
-            (datetime.now(UTC).isoformat(), b"not an arrow stream"),
-        )
+    add_undecodable_entry(spool)
     spool.append(poll(1))
     store = ParquetRawStore(tmp_path / "raw")
     result = spool.replay(store)
@@ -300,11 +305,7 @@ def test_health_reports_dead_letters_as_unhealthy(tmp_path):
     assert spool_health(data_dir).ok
     spool = Spool(spool_dir(data_dir))
     spool.append(poll(0))
-    with sqlite3.connect(spool.path) as conn:
-        conn.execute(
-            "INSERT INTO entries (created_at, rows, payload) VALUES (?, 5, ?)",
-            (datetime.now(UTC).isoformat(), b"not an arrow stream"),
-        )
+    add_undecodable_entry(spool)
     spool.replay(ParquetRawStore(tmp_path / "raw"))
     health = spool_health(data_dir)
     assert not health.ok

@@ -262,8 +262,8 @@ class DagsterDev:
             if self.server_info() is not None:
                 try:
                     status, error = self.location_status()
-                except DagsterDevError as exc:
-                    status, error = "UNKNOWN", str(exc)
+                except DagsterDevError as exc:  # the webserver is still starting up
+                    status, error = f"not answering GraphQL ({exc})", None
                 if error:
                     raise self.failure(f"the code location failed to load: {error}")
                 if status == "LOADED":

@@ -27,7 +27,8 @@ a crash in the middle of a compaction (new bases written, deltas not yet
 deleted) leaves a correct store, and the next compaction removes the
 leftovers. Writers (the sensor, a backfill, another process) take an
 exclusive ``flock`` on the day folder; readers take no lock (a delta deleted
-under a reader makes it read the day again). What is kept is decided by
+under a reader makes it read the day again, and after a few misses under a
+shared lock). What is kept is decided by
 ``raw_store.prepare``, shared with the InfluxDB store.
 """
 
@@ -105,12 +106,12 @@ def _epoch_us(moment: datetime) -> int:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[int]:
-    """Exclusive lock on a folder (held by this process until released); yields its fd,
-    for fsyncing the folder once files are placed in it."""
+def locked(folder: Path, *, shared: bool = False) -> Iterator[int]:
+    """Exclusive (or shared) lock on a folder, held by this process until released; yields
+    its fd, for fsyncing the folder once files are placed in it."""
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield fd
     finally:
         os.close(fd)
@@ -525,16 +526,16 @@ class ParquetRawStore(RawStore):
     ) -> list[tuple[str, pa.Table]]:
         """(device, rows) of one day folder, base and deltas merged, for ``wanted`` devices.
 
-        A compaction deleting a delta under this read makes it start over.
+        A compaction deleting a delta under this read makes it start over; after a few
+        such misses it reads under a shared lock, which waits for the writers.
         """
-        for attempt in range(_READ_ATTEMPTS):
-            files = _Day.scan(folder)
+        for _ in range(_READ_ATTEMPTS):
             try:
-                return self._read_files(files, wanted, schema)
+                return self._read_files(_Day.scan(folder), wanted, schema)
             except FileNotFoundError:
-                if attempt + 1 == _READ_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+                continue
+        with locked(folder, shared=True):
+            return self._read_files(_Day.scan(folder), wanted, schema)
 
     @staticmethod
     def _read_files(
