@@ -27,9 +27,9 @@ a crash in the middle of a compaction (new bases written, deltas not yet
 deleted) leaves a correct store, and the next compaction removes the
 leftovers. Writers (the sensor, a backfill, another process) take an
 exclusive ``flock`` on the day folder; readers take no lock (a delta deleted
-under a reader makes it read the day again, and after a few misses under a
-shared lock). What is kept is decided by
-``raw_store.prepare``, shared with the InfluxDB store.
+under a reader makes it read the day again; after a few such misses it reads
+under a shared lock). What is kept is decided by ``raw_store.prepare``, shared
+with the InfluxDB store.
 """
 
 from __future__ import annotations
