@@ -151,6 +151,15 @@ def test_line_protocol_writes_each_value_exactly_and_leaves_unknown_fields_out()
         assert str(float(parsed["pv_power_w"])) == str(row.pv_power_w)
 
 
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_line_protocol_refuses_a_row_without_any_known_field(row):
+    """Not silently left out: Arrow's skip-null join would drop it and shift the times."""
+    frame = readings.normalize(make_readings(["GW0001"], periods=3))
+    frame.loc[row, list(readings.FIELD_NAMES)] = np.nan
+    with pytest.raises(ValueError, match="without any known field"):
+        line_protocol(frame)
+
+
 def test_sub_second_times_are_exact_milliseconds(store):
     base = pd.Timestamp("2025-10-10 08:20:07", tz="UTC")
     offsets_us = [490_000, 1_000, 999_000, 1_999_999, 123_456, 0]
@@ -285,6 +294,19 @@ def test_awkward_device_ids(store):
 def test_tag_values_line_protocol_cannot_carry_are_refused(store, device):
     frame = make_readings(["GW0001", device], periods=2)
     with pytest.raises(ValueError, match="cannot be stored"):
+        store.write(frame)
+    assert store.devices(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [(None, "have no time"), ("2300-01-01T00:00:00Z", "between 1677-09-21 and 2262-04-11")],
+)
+def test_readings_without_a_storable_time_are_refused(store, time, message):
+    frame = make_readings(["GW0001", "GW0002"], periods=2)
+    frame["time"] = frame["time"].astype(object)
+    frame.loc[3, "time"] = time
+    with pytest.raises(ValueError, match=message):
         store.write(frame)
     assert store.devices(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
 

@@ -94,13 +94,18 @@ def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) 
     than formatting each value in Python.
     """
     pieces = []
+    known = np.zeros(len(batch), dtype=bool)
     for name in _SORTED_FIELDS:
         values = batch[name].to_numpy(dtype=np.float64)
-        missing = np.isnan(values)
+        missing = ~np.isfinite(values)
         if missing.all():
             continue
+        known |= ~missing
         text = pc.cast(pa.array(values, mask=missing), pa.string())
         pieces.append(pc.binary_join_element_wise(f"{name}=", text, ""))
+    if not known.all():
+        # checked here: Arrow's skip-null join leaves such rows out instead of failing
+        raise ValueError("a row without any known field cannot be written")
     fields = pc.binary_join_element_wise(*pieces, ",", null_handling="skip")
     times = batch[readings.TIME].astype("datetime64[ns, UTC]").array.asi8
     stamps = pc.cast(pa.array(times), pa.string())
@@ -116,8 +121,6 @@ def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) 
         ]
     ).take(pa.array(codes))
     lines = pc.binary_join_element_wise(series, fields, " ", stamps, "\n", "")
-    if lines.null_count:
-        raise ValueError("a row without any known field cannot be written")
     _, offsets, data = lines.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
     return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0])).to_pybytes()

@@ -15,7 +15,9 @@ Both stores must keep exactly the same thing, so the rules live here once:
   a space, comma or ``=`` (line protocol has no way to escape a literal
   backslash there). Anything else (spaces, commas, quotes, ``=``, other
   backslashes) is fine. A bad value raises ``ValueError`` before anything is
-  written.
+  written;
+- so does a reading without a time, or with one InfluxDB cannot hold (before
+  1677-09-21 or after 2262-04-11: its nanosecond range).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from goodwe_pipeline import readings
 log = logging.getLogger(__name__)
 
 _UNREPRESENTABLE_TAG = re.compile(r"[\x00-\x1f\x7f]|\\$|\\[ ,=]")
+FIRST_TIME = pd.Timestamp("1677-09-21 00:12:43.146", tz="UTC")
+LAST_TIME = pd.Timestamp("2262-04-11 23:47:16.854", tz="UTC")
+"""The whole milliseconds inside InfluxDB's time range (signed 64-bit nanoseconds)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,22 @@ def check_tag_values(frame: pd.DataFrame) -> None:
                     f"{tag} {text!r} cannot be stored: it must be non-empty, without control "
                     "characters, and without a backslash at the end or before a space, comma or '='"
                 )
+
+
+def check_times(frame: pd.DataFrame) -> None:
+    """Raise ``ValueError`` for a reading without a time or outside ``FIRST_TIME``..``LAST_TIME``."""
+    times = frame[readings.TIME]
+    missing = times.isna()
+    if missing.any():
+        device = frame.loc[missing, readings.DEVICE_ID].iloc[0]
+        raise ValueError(f"{int(missing.sum())} reading(s) of {device!r} have no time")
+    outside = (times < FIRST_TIME) | (times > LAST_TIME)
+    if outside.any():
+        row = frame.loc[outside].iloc[0]
+        raise ValueError(
+            f"reading of {row[readings.DEVICE_ID]!r} at {row[readings.TIME].isoformat()} cannot "
+            f"be stored: times must lie between {FIRST_TIME.date()} and {LAST_TIME.date()}"
+        )
 
 
 def _is_canonical(frame: pd.DataFrame) -> bool:
@@ -87,6 +108,7 @@ def prepare(readings_frame: pd.DataFrame) -> Prepared:
     if frame.empty:
         return Prepared(frame, 0)
     check_tag_values(frame)
+    check_times(frame)
     times = frame[readings.TIME]
     floored = times.dt.floor("ms")
     if not floored.equals(times):
