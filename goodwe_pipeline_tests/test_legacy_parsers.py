@@ -489,6 +489,42 @@ def test_snapshot_chain_carries_the_repeated_hour_across_files():
     ]
 
 
+def test_a_guessed_repeated_hour_is_not_carried_into_the_next_file():
+    """A file wholly inside the repeated hour can only guess (first occurrence); the next one,
+    reaching past 03:00, shows by its order that it was the second occurrence."""
+    first = [f"2025-10-26T{s}" for s in ("02:20:00.1", "02:30:00.1", "02:40:00.1")]
+    second = [f"2025-10-26T{s}" for s in ("02:30:00.1", "02:40:00.1", "02:50:00.1", "03:00:00.1")]
+    chain, c = SnapshotChain(), clock()
+    read_readings(Format.HISTORICAL_DATA, snapshot(first), c, chain=chain)
+    result = read_readings(Format.HISTORICAL_DATA, snapshot(second), c, chain=chain)
+    assert chain.reused == 0
+    _same(result, read_readings(Format.HISTORICAL_DATA, snapshot(second), clock()))
+    assert times(result) == [
+        utc(f"2025-10-26T{s}") for s in ("01:30:00.1", "01:40:00.1", "01:50:00.1", "02:00:00.1")
+    ]
+
+
+def test_a_snapshot_repeating_the_previous_one_whole_is_a_file_of_repeats(tmp_path):
+    """Its readings are all repeats: the file is fine, and counted under its device."""
+    data = snapshot(_stamps(12))
+    result, chain = _second_after_first(tmp_path, data, data)
+    plain = read_readings(Format.HISTORICAL_DATA, data, clock())
+    assert chain.reused == 12 and len(result.repeats) == 12
+    _same(result, plain)
+    assert result.reason() is None and result.devices == plain.devices
+
+
+def test_zero_bytes_after_a_snapshot_lose_no_reading(tmp_path):
+    """What a crash can leave at the end of a file (the chained read sees them at the tail)."""
+    stamps = _stamps(20)
+    first, second = snapshot(stamps[:12]), snapshot(stamps[4:16]) + b"\x00" * 8
+    result, chain = _second_after_first(tmp_path, first, second)
+    assert chain.reused == 8
+    plain = read_readings(Format.HISTORICAL_DATA, second, clock())
+    _same(result, plain)
+    assert plain.valid == 12 and plain.reason() is None
+
+
 def test_coordinator_state_lines():
     reading = nested(truth("2025-09-18T12:00:00"))
     lines = [

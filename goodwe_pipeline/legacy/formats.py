@@ -194,6 +194,10 @@ def _first_line(exc: BaseException) -> str:
 _ARRAY_HEAD = re.compile(rb"\s*\[\r?\n([ \t]+)\{")
 
 
+_BLANK = b" \t\r\n\x00"
+"""What may follow a document: whitespace, and the zero bytes a crash can leave at a file's end."""
+
+
 def split_array(
     data: bytes, offset: int | None = None, indent: bytes | None = None
 ) -> tuple[list[bytes], bool, list[int]] | None:
@@ -213,7 +217,7 @@ def split_array(
     else:
         rest = re.compile(rb"\s*,\r?\n" + re.escape(indent) + rb"\{").match(data, offset)
         if rest is None:
-            closed = data[offset:].strip() == b"]"
+            closed = data[offset:].strip(_BLANK) == b"]"
             return ([], True, []) if closed else None
         first = rest.end() - 1
     marker = b"\n" + indent + b"{"
@@ -226,7 +230,7 @@ def split_array(
     elements = [
         data[s : e - skip].rstrip(b" \t\r\n,") for s, e in zip(starts[:-1], starts[1:], strict=True)
     ]
-    tail = data[starts[-1] :].rstrip()
+    tail = data[starts[-1] :].rstrip(_BLANK)
     closed = tail.endswith(b"]")
     if closed:
         tail = tail[:-1].rstrip()
@@ -273,6 +277,15 @@ class Block:
     outcomes: list[Outcome]
     times: list[int | None]
     ambiguous: list[int]
+
+    def guesses_a_fold(self, clock: LocalClock) -> bool:
+        """Whether a repeated-hour time here was only guessed (from the file's mtime, or as the
+        first occurrence): the order in the next file may tell otherwise, as a plain parse of it
+        would find, so that file is parsed whole."""
+        return any(
+            known.utc_us is not None and clock.known_folds.get(known.naive) != known.fold
+            for known in (self.outcomes[position][3] for position in self.ambiguous)
+        )
 
     def context(self) -> list[Known]:
         """What the DST rules need of these earlier elements: the first clear time (they are in
@@ -398,7 +411,7 @@ class FileReadings:
         return sum(self.rejections.values())
 
     def reason(self) -> str | None:
-        return file_reason(self.error, self.rejections, bool(self.readings), "readings")
+        return file_reason(self.error, self.rejections, bool(self.valid), "readings")
 
 
 def file_reason(
@@ -516,7 +529,11 @@ def _read_snapshot(
         last = block.elements[-1]
         start = first + length - len(last)
         text = source.range(start, source.size)
-        if start + len(last) > source.size or not text.startswith(last):
+        if (
+            start + len(last) > source.size
+            or not text.startswith(last)
+            or block.guesses_a_fold(clock)
+        ):
             found = None
             block = Block([], [], [], [])
         else:
@@ -579,9 +596,9 @@ def _add_block(result: FileReadings, block: Block) -> None:
         return
     times.sort()
     result.repeats = times
-    device = block.outcomes[-1][0]
-    if device:
-        result.devices[device] += len(times)
+    for device, utc_us, *_ in block.outcomes:
+        if device and utc_us is not None:
+            result.devices[device] += 1
     if result.first_us is None or times[0] < result.first_us:
         result.first_us = times[0]
     if result.last_us is None or times[-1] > result.last_us:
