@@ -191,6 +191,20 @@ def test_env_example_documents_every_variable(compose):
     assert "POSTGRES_PASSWORD" in used and "INFLUXDB_ADMIN_TOKEN" in used
 
 
+COMPOSE_OWN_SETTINGS = {
+    "GOODWE_LEGACY_HOST_DIR": "the host folder compose mounts at /legacy",
+    "GOODWE_INFLUX_USERNAME": "compose's InfluxDB 2.7 takes the token",
+    "GOODWE_INFLUX_PASSWORD": "compose's InfluxDB 2.7 takes the token",
+}
+
+
+def test_every_pipeline_setting_in_env_example_reaches_the_code(compose):
+    """A setting a user puts in `.env` is not silently dropped by compose."""
+    settings = {name for name in _env_example() if name.startswith("GOODWE_")}
+    given = set(_environment(compose["services"]["user_code"]))
+    assert settings - set(COMPOSE_OWN_SETTINGS) - given == set()
+
+
 def test_services_receive_every_variable_their_config_files_read(compose):
     services = compose["services"]
     grafana_env = _environment(services["grafana"])
