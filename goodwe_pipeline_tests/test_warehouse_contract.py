@@ -183,6 +183,15 @@ def test_upsert_keeps_the_last_of_repeated_keys_and_handles_large_inputs(warehou
     assert first["buy_pln_kwh"].tolist() == [9.99]
 
 
+def test_text_in_a_time_column_is_read_as_a_time_or_refused(warehouse):
+    """Not guessed: pandas would read "now" as the current time and "" as missing."""
+    stored = warehouse.read_frame("SELECT '2024-01-01 00:00:00.5' AS time_start")
+    assert stored["time_start"].tolist() == [pd.Timestamp("2024-01-01 00:00:00.5", tz="UTC")]
+    for text in ("now", ""):
+        with pytest.raises(ValueError, match="isoformat"):
+            warehouse.read_frame("SELECT :text AS time_start", {"text": text})
+
+
 def test_json_columns_round_trip(warehouse):
     data = {
         "summary": {"pv_kwh": 21.5, "days": [1, 2, 3], "ok": True, "none": None},

@@ -185,6 +185,9 @@ _FLOAT_COLUMNS = frozenset(
 )
 
 
+_STORED_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}"
+
+
 def _all_numbers_or_missing(column: pd.Series) -> bool:
     return bool(column.map(lambda v: v is None or isinstance(v, int | float)).all())
 
@@ -197,8 +200,13 @@ def frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame
         if column.dtype.kind in "biuf":
             continue
         decoder = _DECODERS.get(name)
-        if decoder is _utc and isinstance(column.dtype, pd.StringDtype):
-            # Only text (or missing): one vectorised parse, as ``_utc`` would give each value.
+        if (
+            decoder is _utc
+            and isinstance(column.dtype, pd.StringDtype)
+            and column.str.match(_STORED_TIME).fillna(True).all()
+        ):
+            # Only times as stored (or missing): one vectorised parse, as ``_utc`` would give each
+            # value. Anything else ("now", "") goes through ``_utc`` and its errors.
             data[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
             continue
         if decoder is not None and column.map(lambda v: isinstance(v, str)).any():
