@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from goodwe_pipeline.raw_store.base import RawStore
-from goodwe_pipeline.raw_store.influx import url_secrets
 from goodwe_pipeline.spool import Spool, spool_dir
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.url_credentials import url_secrets
+from goodwe_pipeline.warehouse import Warehouse, warehouse_secrets
 
 MIN_FREE_BYTES = 1_000_000_000
 """Below 1 GB free the data dir is reported unhealthy: the archive and spool need room."""
@@ -253,12 +253,5 @@ def secrets_of(
     """The secrets in the store settings, to mask in anything reported: the InfluxDB token
     and password (also one inside its URL), and the warehouse URL's password (the whole URL
     when it cannot be parsed)."""
-    from sqlalchemy.engine import make_url
-
     found = [influx_token, influx_password, *url_secrets(influx_url)]
-    if warehouse_url:
-        try:
-            found.append(make_url(warehouse_url).password)
-        except Exception:  # an unparsable URL may hold a password anywhere
-            found.append(warehouse_url)
-    return [s for s in found if s]
+    return [s for s in (*found, *warehouse_secrets(warehouse_url)) if s]

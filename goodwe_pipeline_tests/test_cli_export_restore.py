@@ -187,6 +187,23 @@ def test_doctor_reports_failures_without_secrets(monkeypatch, capsys) -> None:
     assert any(line.startswith("FAIL warehouse:") for line in failing)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://someone@127.0.0.1:9/nowhere?password=pg-Query-Secret",
+        "postgresql://someone:pg-Query@Secret@127.0.0.1:9/nowhere",
+    ],
+    ids=["password in the query", "unencoded @ in the password"],
+)
+def test_doctor_keeps_warehouse_url_credentials_out_of_its_report(monkeypatch, capsys, url):
+    monkeypatch.setenv("GOODWE_WAREHOUSE_URL", url)
+    assert main(["doctor"]) == 1
+    output = capsys.readouterr().out
+    assert "Query" not in output and "Secret" not in output, output
+    failing = [line for line in output.splitlines() if line.startswith("FAIL warehouse:")]
+    assert len(failing) == 1 and "port 9 failed" in failing[0], output
+
+
 URL_PASSWORD = "Dr1x#Dr2y/Dr3z?Dr4q@Dr5r:Dr6s"
 URL_PASSWORD_PIECES = re.split(r"[#/?@:]", URL_PASSWORD)
 

@@ -33,10 +33,10 @@ from goodwe_pipeline.raw_store.influx import (
     line_protocol,
     quote_string,
     split_url,
-    url_secrets,
 )
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
 from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

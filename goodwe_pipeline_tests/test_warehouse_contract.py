@@ -366,6 +366,20 @@ def test_health_of_a_running_warehouse(warehouse):
     assert warehouse.dialect in health.detail
 
 
+def test_a_password_may_hold_an_unencoded_at_sign(postgres_url):
+    """The user part ends at the URL's last ``@``, as for InfluxDB URLs."""
+    url = sa.make_url(postgres_url)
+    written = url.render_as_string(hide_password=False).replace(
+        f"{url.username}@", f"{url.username}:p@ss@", 1
+    )
+    wh = Warehouse(written)
+    try:
+        assert wh.health().ok
+        assert wh.url.count("@") == 1 and "p@ss" not in wh.url
+    finally:
+        wh.dispose()
+
+
 def test_a_warehouse_that_is_down_raises_a_typed_error_without_the_password():
     port = free_port()
     secret = "s3cr3t-Pa55"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from goodwe_pipeline import settings
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.warehouse import Warehouse, warehouse_secrets
 
 
 def raw_store_from_env(*, create_database: bool = False) -> RawStore:
@@ -18,15 +18,8 @@ def warehouse_from_env() -> Warehouse:
 
 def secret_values() -> list[str]:
     """Every secret the environment holds, to keep them out of anything printed."""
-    from sqlalchemy.engine import make_url
-
     secrets = [settings.env(name) for name in settings.SECRET_ENV]
-    url = settings.env("GOODWE_WAREHOUSE_URL")
-    if url:
-        try:
-            secrets.append(make_url(url).password)
-        except Exception:  # an unparsable URL is reported by the warehouse check itself
-            secrets.append(url)
+    secrets += warehouse_secrets(settings.env("GOODWE_WAREHOUSE_URL"))
     return [s for s in secrets if s]
 
 

@@ -15,7 +15,7 @@ from goodwe_pipeline.commands._stores import (
 )
 from goodwe_pipeline.inverter_client import InverterPoller, PollResult
 from goodwe_pipeline.raw_store import RawStore
-from goodwe_pipeline.raw_store.influx import url_secrets
+from goodwe_pipeline.url_credentials import url_secrets
 
 HELP = "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool and disk; exit 1 on any failure."
 

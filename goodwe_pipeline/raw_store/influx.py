@@ -46,12 +46,13 @@ from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import arrow
 from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
 from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.url_credentials import url_secrets, user_part
 
 log = logging.getLogger(__name__)
 
 _MIN_NS = -9223372036854775806
 _MAX_NS = 9223372036854775806
-_DURATION = re.compile(r"^(INF|(\d+(ns|u|µ|ms|s|m|h|d|w))+)$", re.IGNORECASE)
+_DURATION = re.compile(r"INF|([0-9]+(ns|u|µ|ms|s|m|h|d|w))+", re.IGNORECASE)
 _QUERY_CHUNK_ROWS = 10_000
 WRITE_PRECISION = "ns"
 """Timestamps go on the wire as exact integer nanoseconds (always whole milliseconds),
@@ -59,6 +60,8 @@ never through a float: ``int(ns / 1e6)`` once turned ``...07.490`` into ``...07.
 _SORTED_FIELDS = sorted(readings.FIELD_NAMES)
 _ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _ESCAPE_TAG = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_ESCAPE_IDENTIFIER = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+_ESCAPE_STRING = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n"})
 _CSV_TYPES = {
     readings.TIME: pa.int64(),
     **{tag: pa.string() for tag in readings.TAGS},
@@ -67,13 +70,13 @@ _CSV_TYPES = {
 
 
 def quote_identifier(name: str) -> str:
-    """An InfluxQL identifier in double quotes, with ``\\`` and ``"`` escaped."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """An InfluxQL identifier in double quotes, with ``\\``, ``"`` and newlines escaped."""
+    return '"' + name.translate(_ESCAPE_IDENTIFIER) + '"'
 
 
 def quote_string(value: str) -> str:
-    """An InfluxQL string literal in single quotes, with ``\\`` and ``'`` escaped."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """An InfluxQL string literal in single quotes, with ``\\``, ``'`` and newlines escaped."""
+    return "'" + value.translate(_ESCAPE_STRING) + "'"
 
 
 def _epoch_ns(moment: datetime) -> int:
@@ -156,24 +159,6 @@ class InfluxURL:
     password: str | None = None
 
 
-def _user_part(url: str) -> tuple[str, str | None]:
-    """``url`` without its user part, and the user part as written (None without one).
-
-    The user part ends at the URL's *last* ``@``, so a password may hold ``@``, ``:``,
-    ``/``, ``?`` or ``#`` without percent-encoding (the standard parser would read
-    those as the end of the host and put part of the password into the port). An
-    ``@`` in the URL's path is therefore not supported.
-    """
-    text = url.strip()
-    scheme, separator, rest = text.partition("://")
-    if not separator:
-        scheme, rest = "", text
-    if "@" not in rest:
-        return text, None
-    user_part, rest = rest.rsplit("@", 1)
-    return f"{scheme}{separator}{rest}", user_part
-
-
 def split_url(url: str) -> InfluxURL:
     """``url`` (``http[s]://[user[:password]@]host[:port][/path]``) taken apart.
 
@@ -181,7 +166,7 @@ def split_url(url: str) -> InfluxURL:
     with a message that quotes no part of the URL, so no credential can leak into logs
     through it, wherever it was written.
     """
-    address, user_part = _user_part(url)
+    address, credentials = user_part(url)
     expected = "expected http[s]://[user:password@]host[:port][/path]"
     try:
         parts = urlsplit(address)
@@ -194,22 +179,10 @@ def split_url(url: str) -> InfluxURL:
     if port:
         netloc += f":{port}"
     clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    if user_part is None:
+    if credentials is None:
         return InfluxURL(clean)
-    user, colon, password = user_part.partition(":")
+    user, colon, password = credentials.partition(":")
     return InfluxURL(clean, unquote(user) or None, unquote(password) if colon else None)
-
-
-def url_secrets(url: str | None) -> list[str]:
-    """The password in ``url``'s user part, as written and percent-decoded, for masking.
-
-    Never raises: it is meant for reporting about URLs that may not parse.
-    """
-    _, user_part = _user_part(url or "")
-    if user_part is None or ":" not in user_part:
-        return []
-    written = user_part.partition(":")[2]
-    return [s for s in dict.fromkeys((written, unquote(written))) if s]
 
 
 class InfluxRefusedError(StoreUnavailableError):
@@ -267,7 +240,7 @@ class InfluxRawStore(RawStore):
             raise ValueError("an InfluxDB database name is required")
         if token and (username or password):
             raise ValueError("give either an InfluxDB token or a username/password, not both")
-        if retention_duration and not _DURATION.match(retention_duration):
+        if retention_duration and not _DURATION.fullmatch(retention_duration):
             raise ValueError(f"retention duration {retention_duration!r} is not like 30d or INF")
         if read_format not in ("csv", "json"):
             raise ValueError("read_format must be 'csv' or 'json'")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from goodwe_pipeline.raw_store.base import Health
 from goodwe_pipeline.sqlite_wal import enable_wal
+from goodwe_pipeline.url_credentials import url_secrets, user_part
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 
@@ -33,6 +35,7 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 # (SQLAlchemy pages multi-row VALUES further for psycopg2).
 BATCH_ROWS = 2_000
 _SQLITE_BEGIN = "goodwe_sqlite_begin"
+_QUERY_SECRETS = ("password", "sslpassword")
 
 
 class WarehouseUnavailableError(RuntimeError):
@@ -64,13 +67,32 @@ def config_version(data: Mapping[str, Any]) -> str:
 
 def _normalise_url(url: str | sa.URL) -> sa.URL:
     """``postgres://`` and driverless ``postgresql://`` URLs use psycopg2, the installed driver
-    (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    (SQLAlchemy 2.1 defaults to psycopg 3). A server URL's user part ends at its last ``@``,
+    so a password may hold an unencoded ``@``."""
     if isinstance(url, str) and url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
+    credentials = None
+    if isinstance(url, str) and not url.startswith("sqlite"):
+        url, credentials = user_part(url)
     parsed = sa.make_url(url)
+    if credentials is not None:
+        user, colon, password = credentials.partition(":")
+        parsed = parsed.set(username=unquote(user), password=unquote(password) if colon else None)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed
+
+
+def warehouse_secrets(url: str | None) -> list[str]:
+    """The passwords in a warehouse URL, to mask in anything reported (the whole URL when it
+    does not parse: a password may be anywhere in it). Never raises."""
+    if not url:
+        return []
+    try:
+        _normalise_url(url)
+    except Exception:  # noqa: BLE001 - any parse failure: mask the whole text
+        return [url]
+    return url_secrets(url)
 
 
 def _sqlite_path(url: sa.URL) -> Path | None:
@@ -119,8 +141,9 @@ class Warehouse:
 
     @property
     def url(self) -> str:
-        """The database URL with the password masked."""
-        return self._url.render_as_string(hide_password=True)
+        """The database URL with the password masked (and left out of the query)."""
+        shown = self._url.difference_update_query(_QUERY_SECRETS)
+        return shown.render_as_string(hide_password=True)
 
     @property
     def dialect(self) -> str:
