@@ -197,17 +197,19 @@ class InverterPoller:
             return await self.read(address)
 
     async def close(self) -> None:
-        """Stop background reads and forget every connection."""
-        for task in self._running.values():
-            task.cancel()
-        # goodwe turns a cancellation into a retry; each cancel costs it one attempt.
-        for _ in range(self.retries + 2):
-            pending = [t for t in self._running.values() if not t.done()]
-            if not pending:
-                break
+        """Stop background reads and forget every connection.
+
+        goodwe turns a cancellation into a retry (each cancel costs a read one
+        attempt), so reads are cancelled until they end, for at most
+        ``request_budget_s``: a read left running would keep its socket open.
+        """
+        deadline = time.monotonic() + self.request_budget_s
+        pending = [t for t in self._running.values() if not t.done()]
+        while pending and time.monotonic() < deadline:
             for task in pending:
                 task.cancel()
-            await asyncio.wait(pending, timeout=self.timeout_s)
+            await asyncio.wait(pending, timeout=min(self.timeout_s, 0.5))
+            pending = [t for t in pending if not t.done()]
         self._running.clear()
         self._inverters.clear()
 
@@ -320,11 +322,17 @@ class SyncInverterPoller:
     def read(self, address: InverterAddress) -> PollResult:
         return self.poll([address])[0]
 
+    async def _shutdown(self) -> None:
+        """Close the poller, and let the connections closed on the way finish closing: a
+        transport closes on a later turn of the loop, which must come before the loop stops."""
+        await self.poller.close()
+        await asyncio.sleep(0.05)
+
     def close(self) -> None:
         if self._closed:
             return
         try:
-            self._run(self.poller.close(), self.poller.request_budget_s * 3 + 10)
+            self._run(self._shutdown(), self.poller.request_budget_s * 3 + 10)
         finally:
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)
