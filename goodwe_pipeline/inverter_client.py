@@ -197,19 +197,21 @@ class InverterPoller:
             return await self.read(address)
 
     async def close(self) -> None:
-        """Stop background reads and forget every connection.
+        """Let background reads end, then forget every connection.
 
-        goodwe turns a cancellation into a retry (each cancel costs a read one
-        attempt), so reads are cancelled until they end, for at most
-        ``request_budget_s``: a read left running would keep its socket open.
+        A read ends by itself once its attempts have timed out, and goodwe then
+        closes its socket. Cancelling it instead could interrupt goodwe while it
+        closes the socket (goodwe also turns a cancellation into one more
+        attempt), so a read is only cancelled if it outlives its worst case.
         """
-        deadline = time.monotonic() + self.request_budget_s
-        pending = [t for t in self._running.values() if not t.done()]
-        while pending and time.monotonic() < deadline:
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=min(self.timeout_s, 0.5))
-            pending = [t for t in pending if not t.done()]
+        pending = {t for t in self._running.values() if not t.done()}
+        if pending:
+            worst_case = 2 * self.request_budget_s + self.timeout_s + 1
+            _, pending = await asyncio.wait(pending, timeout=worst_case)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=self.timeout_s)
         self._running.clear()
         self._inverters.clear()
 
@@ -332,7 +334,9 @@ class SyncInverterPoller:
         if self._closed:
             return
         try:
-            self._run(self._shutdown(), self.poller.request_budget_s * 3 + 10)
+            self._run(
+                self._shutdown(), self.poller.request_budget_s * 3 + self.poller.timeout_s * 2 + 10
+            )
         finally:
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)
