@@ -93,6 +93,12 @@ class InverterPoller:
         """Worst case for one request: every attempt times out."""
         return self.timeout_s * (1 + self.retries)
 
+    @property
+    def close_budget_s(self) -> float:
+        """Worst case for ``close``: a read (device info, then runtime data, then the failure's
+        probe) left to end by itself, then cancelled."""
+        return 2 * self.request_budget_s + 2 * self.timeout_s + 1
+
     def consecutive_failures(self, address: InverterAddress) -> int:
         return self._failures.get(address.label, 0)
 
@@ -206,8 +212,7 @@ class InverterPoller:
         """
         pending = {t for t in self._running.values() if not t.done()}
         if pending:
-            worst_case = 2 * self.request_budget_s + self.timeout_s + 1
-            _, pending = await asyncio.wait(pending, timeout=worst_case)
+            _, pending = await asyncio.wait(pending, timeout=self.close_budget_s - self.timeout_s)
         for task in pending:
             task.cancel()
         if pending:
@@ -334,9 +339,7 @@ class SyncInverterPoller:
         if self._closed:
             return
         try:
-            self._run(
-                self._shutdown(), self.poller.request_budget_s * 3 + self.poller.timeout_s * 2 + 10
-            )
+            self._run(self._shutdown(), self.poller.close_budget_s + 10)
         finally:
             self._closed = True
             self._loop.call_soon_threadsafe(self._loop.stop)

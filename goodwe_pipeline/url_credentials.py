@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote
 
-_QUERY_SECRETS = ("password", "sslpassword")
+QUERY_SECRETS = ("password", "sslpassword")
 """Query parameters libpq (and SQLAlchemy) read a password from."""
 
 
@@ -26,6 +26,12 @@ def user_part(url: str) -> tuple[str, str | None]:
     return f"{scheme}{separator}{rest}", user
 
 
+def credentials(user: str) -> tuple[str | None, str | None]:
+    """User name and password (percent-decoded; None when absent) of a user part."""
+    name, colon, password = user.partition(":")
+    return unquote(name) or None, unquote(password) if colon else None
+
+
 def url_secrets(url: str | None) -> list[str]:
     """The passwords in ``url`` (its user part, and ``password``/``sslpassword`` query
     parameters), as written and percent-decoded, for masking.
@@ -38,7 +44,7 @@ def url_secrets(url: str | None) -> list[str]:
         found.append(user.partition(":")[2])
     query = address.partition("?")[2].partition("#")[0]
     for key, value in parse_qsl(query, keep_blank_values=False):
-        if key in _QUERY_SECRETS:
+        if key in QUERY_SECRETS:
             found.append(value)
     found += [unquote(secret) for secret in found]
     return [s for s in dict.fromkeys(found) if s]

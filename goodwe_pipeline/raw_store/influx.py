@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -45,13 +45,11 @@ import requests
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store import arrow
 from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
-from goodwe_pipeline.raw_store.prepare import prepare
-from goodwe_pipeline.url_credentials import url_secrets, user_part
+from goodwe_pipeline.raw_store.prepare import MAX_NS, MIN_NS, prepare
+from goodwe_pipeline.url_credentials import credentials, url_secrets, user_part
 
 log = logging.getLogger(__name__)
 
-_MIN_NS = -9223372036854775806
-_MAX_NS = 9223372036854775806
 _DURATION = re.compile(r"INF|([0-9]+(ns|u|µ|ms|s|m|h|d|w))+", re.IGNORECASE)
 _QUERY_CHUNK_ROWS = 10_000
 WRITE_PRECISION = "ns"
@@ -84,7 +82,7 @@ def _epoch_ns(moment: datetime) -> int:
         raise ValueError("read bounds must be timezone-aware datetimes")
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-    return min(max(ns, _MIN_NS), _MAX_NS)
+    return min(max(ns, MIN_NS), MAX_NS)
 
 
 def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) -> bytes:
@@ -166,7 +164,7 @@ def split_url(url: str) -> InfluxURL:
     with a message that quotes no part of the URL, so no credential can leak into logs
     through it, wherever it was written.
     """
-    address, credentials = user_part(url)
+    address, user = user_part(url)
     expected = "expected http[s]://[user:password@]host[:port][/path]"
     try:
         parts = urlsplit(address)
@@ -179,10 +177,9 @@ def split_url(url: str) -> InfluxURL:
     if port:
         netloc += f":{port}"
     clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    if credentials is None:
+    if user is None:
         return InfluxURL(clean)
-    user, colon, password = credentials.partition(":")
-    return InfluxURL(clean, unquote(user) or None, unquote(password) if colon else None)
+    return InfluxURL(clean, *credentials(user))
 
 
 class InfluxRefusedError(StoreUnavailableError):

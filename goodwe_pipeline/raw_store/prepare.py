@@ -34,9 +34,12 @@ from goodwe_pipeline import readings
 log = logging.getLogger(__name__)
 
 _UNREPRESENTABLE_TAG = re.compile(r"[\x00-\x1f\x7f]|\\$|\\[ ,=]")
-FIRST_TIME = pd.Timestamp("1677-09-21 00:12:43.146", tz="UTC")
-LAST_TIME = pd.Timestamp("2262-04-11 23:47:16.854", tz="UTC")
-"""The whole milliseconds inside InfluxDB's time range (signed 64-bit nanoseconds)."""
+MIN_NS = -9223372036854775806
+MAX_NS = 9223372036854775806
+"""InfluxDB's time range: signed 64-bit nanoseconds, less the values it keeps for itself."""
+FIRST_TIME = pd.Timestamp(MIN_NS, unit="ns", tz="UTC").ceil("ms")
+LAST_TIME = pd.Timestamp(MAX_NS, unit="ns", tz="UTC").floor("ms")
+"""The first and last whole milliseconds in that range."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import pandas as pd
 import sqlalchemy as sa
@@ -24,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from goodwe_pipeline.raw_store.base import Health
 from goodwe_pipeline.sqlite_wal import enable_wal
-from goodwe_pipeline.url_credentials import url_secrets, user_part
+from goodwe_pipeline.url_credentials import QUERY_SECRETS, credentials, url_secrets, user_part
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 
@@ -35,7 +34,6 @@ POSTGRES_CONNECT_TIMEOUT_S = 10
 # (SQLAlchemy pages multi-row VALUES further for psycopg2).
 BATCH_ROWS = 2_000
 _SQLITE_BEGIN = "goodwe_sqlite_begin"
-_QUERY_SECRETS = ("password", "sslpassword")
 
 
 class WarehouseUnavailableError(RuntimeError):
@@ -71,13 +69,13 @@ def _normalise_url(url: str | sa.URL) -> sa.URL:
     so a password may hold an unencoded ``@``."""
     if isinstance(url, str) and url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
-    credentials = None
+    user = None
     if isinstance(url, str) and not url.startswith("sqlite"):
-        url, credentials = user_part(url)
+        url, user = user_part(url)
     parsed = sa.make_url(url)
-    if credentials is not None:
-        user, colon, password = credentials.partition(":")
-        parsed = parsed.set(username=unquote(user), password=unquote(password) if colon else None)
+    if user is not None:
+        name, password = credentials(user)
+        parsed = parsed.set(username=name, password=password)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed
@@ -142,7 +140,7 @@ class Warehouse:
     @property
     def url(self) -> str:
         """The database URL with the password masked (and left out of the query)."""
-        shown = self._url.difference_update_query(_QUERY_SECRETS)
+        shown = self._url.difference_update_query(QUERY_SECRETS)
         return shown.render_as_string(hide_password=True)
 
     @property
