@@ -140,7 +140,7 @@ def test_the_rules_catch_upward_imports(tmp_path: Path) -> None:
     bad.write_text(
         "import dagster\n"
         "from goodwe_pipeline.warehouse import Warehouse\n"
-        "from goodwe_pipeline import ingest, days\n"
+        "from goodwe_pipeline.ingest import run_tick\n"
         "from goodwe_pipeline.defs.partitions import daily_partitions\n"
     )
     assert upward_imports("sessions", bad) == [
