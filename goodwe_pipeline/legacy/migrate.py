@@ -34,6 +34,7 @@ import pandas as pd
 from goodwe_pipeline import days as local_days
 from goodwe_pipeline.legacy import decisions as decision_rows
 from goodwe_pipeline.legacy import index as file_index
+from goodwe_pipeline.legacy.files import read_regular
 from goodwe_pipeline.legacy.formats import (
     DECISION_FORMATS,
     DEFAULT_MAX_FILE_BYTES,
@@ -125,6 +126,8 @@ class _FileOutcomes:
     """The files a migration run looked at, counted per format (both kinds of result)."""
 
     files: list[FileEntry]
+    unlisted: list[str]
+    """Folders that could not be listed, with the reason (their files are unknown)."""
 
     def by_format(self) -> dict[str, dict[str, int]]:
         """Per format: files seen, parsed in this run, and each outcome."""
@@ -151,6 +154,9 @@ class MigrationResult(_FileOutcomes):
     days: list[DaySummary] = field(default_factory=list)
     files: list[FileEntry] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    unlisted: list[str] = field(default_factory=list)
+    refused_devices: dict[str, str] = field(default_factory=dict)
+    """Devices whose readings the raw store would not keep, with its reason."""
     dst: Counter[str] = field(default_factory=Counter)
     reused_snapshot_elements: int = 0
 
@@ -194,7 +200,7 @@ def default_device(
     """
     if configured:
         return configured, "GOODWE_LEGACY_DEVICE_ID"
-    candidates = index.of_format(*_NESTED_FORMATS)
+    candidates = [e for e in index.of_format(*_NESTED_FORMATS) if not e.skipped]
     candidates.sort(key=lambda e: (e.format is not Format.CURRENT_DATA, e.path))
     preferred = [e for e in candidates if e.format is Format.CURRENT_DATA] or candidates
     step = max(1, len(preferred) // DEVICE_SAMPLE_FILES)
@@ -203,8 +209,8 @@ def default_device(
     serials: Counter[str] = Counter()
     for entry in sample:
         try:
-            data = entry.absolute.read_bytes()
-        except OSError:
+            data = read_regular(entry.absolute, settings.max_file_bytes)
+        except Unusable:
             continue
         serials.update(
             read_readings(entry.format, data, clock, limit=settings.max_file_bytes).devices
@@ -229,10 +235,10 @@ def _parse_file(
     if entry.format is Format.HISTORICAL_DATA:
         return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
     try:
-        data = entry.absolute.read_bytes()
-    except OSError as exc:
+        data = read_regular(entry.absolute, settings.max_file_bytes)
+    except Unusable as exc:
         result = FileReadings(entry.format)
-        result.error = f"cannot read the file: {exc.strerror or exc}"
+        result.error = str(exc)
         return result
     hint = entry.mtime_us if entry.format in SINGLE_READING_FORMATS else None
     return read_readings(entry.format, data, clock, hint_us=hint, limit=settings.max_file_bytes)
@@ -341,13 +347,30 @@ class _Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-writer")
         self._gathered: list[tuple[pd.DataFrame, DaySummary]] = []
         self._rows = 0
-        self._pending: tuple[Future[int], list[tuple[pd.DataFrame, DaySummary]]] | None = None
+        self._pending: (
+            tuple[Future[tuple[int, set[str]]], list[tuple[pd.DataFrame, DaySummary]]] | None
+        ) = None
+        self.refused: dict[str, tuple[str, int]] = {}
 
-    def _write(self, frame: pd.DataFrame) -> int:
+    def _write(self, frame: pd.DataFrame) -> tuple[int, set[str]]:
+        """Write ``frame``; when the store refuses it (``ValueError``, e.g. a device id it
+        cannot keep), each device's readings are written alone and only a refused device's
+        readings are left out (``refused``: device -> the store's reason, readings)."""
         start = time.perf_counter()
-        written = int(self.store.write(frame))
+        refused: set[str] = set()
+        try:
+            written = int(self.store.write(frame))
+        except ValueError:
+            written = 0
+            for device, readings in frame.groupby(DEVICE_ID, sort=False):
+                try:
+                    written += int(self.store.write(readings.reset_index(drop=True)))
+                except ValueError as exc:
+                    refused.add(device)
+                    reason, count = self.refused.get(device, (str(exc), 0))
+                    self.refused[device] = (reason, count + len(readings))
         self.timings["write"] += time.perf_counter() - start
-        return written
+        return written, refused
 
     def submit(self, frame: pd.DataFrame, summary: DaySummary) -> None:
         self._gathered.append((frame, summary))
@@ -371,10 +394,18 @@ class _Writer:
         future, days = self._pending
         self._pending = None
         start = time.perf_counter()
-        acknowledged = future.result()
+        acknowledged, refused = future.result()
         self.timings["write_wait"] += time.perf_counter() - start
         for frame, summary in days:
-            summary.written = min(len(frame), acknowledged)
+            kept = len(frame)
+            if refused:
+                devices = frame[DEVICE_ID]
+                for device in refused.intersection(devices):
+                    count = int((devices == device).sum())
+                    summary.expected[device] -= count
+                    summary.rejected_records += count
+                    kept -= count
+            summary.written = min(kept, acknowledged)
             acknowledged -= summary.written
 
     def close(self) -> None:
@@ -407,14 +438,16 @@ def migrate_readings(
         selected = folder.select(reading_formats, first, last)
         databases = folder.of_format(Format.OPTIMISER_DB)
         folder.load(warehouse, selected + databases)
-        selected = [e for e in selected if e.size is not None]
-        databases = [e for e in databases if e.size is not None]
+        skipped = [e for e in selected + databases if e.skipped]
+        selected = [e for e in selected if not e.skipped]
+        databases = [e for e in databases if not e.skipped]
         device, device_source = default_device(folder, settings.device_id, settings)
     result = MigrationResult(first, last, device, device_source, timings=timings)
+    result.unlisted = list(folder.unreadable)
     chain = SnapshotChain()
     parsed: dict[str, FileReadings] = {}
     active: dict[str, FileReadings] = {}
-    parsed_entries: list[FileEntry] = []
+    parsed_entries: list[FileEntry] = list(skipped)
 
     def parse(entry: FileEntry) -> FileReadings:
         if entry.path not in parsed:
@@ -439,7 +472,7 @@ def migrate_readings(
             buckets[day].append(entry)
     contributed: Counter[str] = Counter()
     repeated: Counter[str] = Counter()
-    seen: dict[str, FileEntry] = {}
+    seen: dict[str, FileEntry] = {e.path: e for e in skipped}
     writer = _Writer(store, settings.batch_rows, timings)
     try:
         for day in local_days.iter_days(first, last):
@@ -491,6 +524,12 @@ def migrate_readings(
         now = datetime.now(UTC)
         for entry in parsed_entries:
             _outcome(entry, contributed[entry.path], repeated[entry.path], now)
+            if entry.device_id in writer.refused:
+                entry.outcome = "rejected"
+                entry.reason = (
+                    f"the raw store refused its device: {writer.refused[entry.device_id][0]}"
+                )
+        result.refused_devices = {d: r for d, (r, _) in writer.refused.items()}
         result.files = sorted(seen.values(), key=lambda e: e.path)
         file_index.save(warehouse, parsed_entries, now)
         warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
@@ -604,6 +643,7 @@ class DecisionResult(_FileOutcomes):
     files: list[FileEntry] = field(default_factory=list)
     rejected_records: int = 0
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    unlisted: list[str] = field(default_factory=list)
 
 
 def migrate_decisions(
@@ -614,27 +654,28 @@ def migrate_decisions(
     clock = settings.clock()
     result = DecisionResult(first, last)
     folder = FolderIndex.scan(Path(settings.legacy_dir))
+    result.unlisted = list(folder.unreadable)
     file_formats = tuple(f for f in DECISION_FORMATS if f is not Format.OPTIMISER_DB)
     entries = folder.select(file_formats, first, last)
     databases = folder.of_format(Format.OPTIMISER_DB)
     folder.load(warehouse, entries + databases)
     device, _ = default_device(folder, settings.device_id, settings)
     collected = decision_rows.DecisionRows()
-    touched: list[FileEntry] = []
-    for entry in [e for e in entries if e.size is not None]:
+    touched: list[FileEntry] = [e for e in entries + databases if e.skipped]
+    for entry in [e for e in entries if not e.skipped]:
         scope = decision_rows.Scope(
             clock, first, last, device, entry.path, entry.mtime_us, entry.name_time
         )
         try:
-            data = entry.absolute.read_bytes()
-        except OSError as exc:
-            rows = decision_rows.DecisionRows(error=f"cannot read the file: {exc.strerror or exc}")
+            data = read_regular(entry.absolute, settings.max_file_bytes)
+        except Unusable as exc:
+            rows = decision_rows.DecisionRows(error=str(exc))
         else:
             rows = decision_rows.read_decision_file(entry.format, data, scope)
         _note_decisions(entry, rows, collected)
         if rows.rows or rows.error or entry.name_day is None or first <= entry.name_day <= last:
             touched.append(entry)
-    for entry in [e for e in databases if e.size is not None]:
+    for entry in [e for e in databases if not e.skipped]:
         scope = decision_rows.Scope(clock, first, last, device, entry.path)
         try:
             with open_database(entry.absolute) as connection:

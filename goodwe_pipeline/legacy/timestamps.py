@@ -56,6 +56,14 @@ def from_us(us: int) -> datetime:
     return _EPOCH_UTC + timedelta(microseconds=us)
 
 
+def _utc_text(utc_us: int) -> str:
+    """``YYYY-MM-DD HH:MM UTC``, also for instants beyond what ``datetime`` holds."""
+    try:
+        return f"{from_us(utc_us):%Y-%m-%d %H:%M} UTC"
+    except OverflowError:
+        return "before year 1 UTC" if utc_us < 0 else "after year 9999 UTC"
+
+
 def parse_stamp(value: object) -> datetime | str:
     """A legacy timestamp as a datetime (naive = local wall clock), or why it is not one."""
     if isinstance(value, datetime):
@@ -152,9 +160,9 @@ class LocalClock:
 
     def plausible(self, utc_us: int) -> str | None:
         if utc_us < self.min_us:
-            return f"timestamp {from_us(utc_us):%Y-%m-%d %H:%M} UTC is before 2010 (clock not set)"
+            return f"timestamp {_utc_text(utc_us)} is before 2010 (clock not set)"
         if utc_us > self.max_us:
-            return f"timestamp {from_us(utc_us):%Y-%m-%d %H:%M} UTC is in the future"
+            return f"timestamp {_utc_text(utc_us)} is in the future"
         return None
 
     def resolve(
@@ -188,11 +196,15 @@ class LocalClock:
             if isinstance(parsed, str):
                 reasons[i] = parsed
                 continue
-            if parsed.tzinfo is not None:
-                utc[i] = to_us(parsed)
+            try:
+                if parsed.tzinfo is not None:
+                    utc[i] = to_us(parsed)
+                    continue
+                kind, us0, us1 = self.classify(parsed)
+            except OverflowError:
+                reasons[i] = f"timestamp {_show(stamp)} is out of range"
                 continue
             naives[i] = parsed
-            kind, us0, us1 = self.classify(parsed)
             if kind is None:
                 utc[i] = us0
             elif kind == _GAP:

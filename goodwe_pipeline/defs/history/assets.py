@@ -62,6 +62,14 @@ def _days_table(result: MigrationResult) -> str:
     return pd.DataFrame(rows).tail(MAX_TABLE_ROWS).to_markdown(index=False)
 
 
+def _add_rejections(metadata: dict[str, object], result: DecisionResult | MigrationResult) -> None:
+    """The rejected files (and folders that could not be listed), when there are any."""
+    if result.rejected_files():
+        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    if result.unlisted:
+        metadata["unlisted_folders"] = dg.MetadataValue.json(result.unlisted[:MAX_TABLE_ROWS])
+
+
 def readings_metadata(result: MigrationResult) -> dict[str, object]:
     by_format = result.by_format()
     seconds = result.timings.get("total", 0.0)
@@ -84,8 +92,9 @@ def readings_metadata(result: MigrationResult) -> dict[str, object]:
         ),
         "readings_per_second": round(result.readings_written / seconds, 1) if seconds else 0.0,
     }
-    if result.rejected_files():
-        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    _add_rejections(metadata, result)
+    if result.refused_devices:
+        metadata["refused_devices"] = dg.MetadataValue.json(result.refused_devices)
     return metadata
 
 
@@ -137,8 +146,7 @@ def decisions_metadata(result: DecisionResult) -> dict[str, object]:
         "files_rejected": len(result.rejected_files()),
         "files_by_format": dg.MetadataValue.md(_formats_table(result.by_format())),
     }
-    if result.rejected_files():
-        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    _add_rejections(metadata, result)
     return metadata
 
 
