@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from goodwe_pipeline.legacy import formats
 from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_decisions, migrate_readings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY
@@ -225,10 +226,27 @@ def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, postgr
     warehouse = Warehouse.from_settings(postgres_url, tmp_path / "data")
     try:
         outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
-        rows = warehouse.read_frame("SELECT action, reason, details FROM legacy_decisions")
+        rows = warehouse.read_frame(
+            "SELECT action, reason, details FROM legacy_decisions WHERE source_file = :file",
+            {"file": "out/energy_data/charging_decision_20250918_140000.json"},
+        )
     finally:
         warehouse.dispose()
     assert outcome.rows["legacy_decisions"] == 1
     assert rows.loc[0, "action"] == "chargenow"
     assert rows.loc[0, "reason"] == "cheap \ufffd window"
     assert rows.loc[0, "details"]["details"] == {"note": "\ufffd"}
+
+
+def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_path, monkeypatch):
+    """The memory bound: values are counted before parsing (the bound lowered to keep the file
+    small; ``bench/migration_memory.py`` measures the real one on a 200 MB file)."""
+    monkeypatch.setattr(formats, "MAX_JSON_VALUES", 1_000)
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    (energy / "energy_data_2025-09-19.json").write_text(json.dumps(list(range(5_000))))
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 7
+    rejected(files, "out/energy_data/energy_data_2025-09-19.json", "5,000 JSON values")

@@ -112,18 +112,15 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
         size = os.fstat(fd).st_size
         if size > limit:
             raise Unusable(size_limit_reason(size, limit))
-        parts: list[bytes] = []
-        total = 0
-        while total <= limit:
-            part = os.read(fd, min(limit + 1 - total, 1 << 24))
-            if not part:
-                break
-            parts.append(part)
-            total += len(part)
+        parts = [os.read(fd, size + 1)]
+        total = len(parts[0])
+        while total <= limit and len(parts[-1]) > 0 and total > size:
+            parts.append(os.read(fd, min(limit + 1 - total, 1 << 24)))
+            total += len(parts[-1])
     except OSError as exc:
         raise Unusable(f"cannot read the file: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
     if total > limit:
         raise Unusable(size_limit_reason(total, limit))
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -152,7 +152,7 @@ def file_text(data: bytes, *, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
         raise Unusable(size_limit_reason(len(data), limit))
     if data[:2] == b"\x1f\x8b":
         data = decompress(data, limit)
-    if not data.strip():
+    if not data or data.isspace():
         raise Unusable("empty file")
     values = data.count(b",") + 1
     if values > MAX_JSON_VALUES:
@@ -409,18 +409,29 @@ class FileReadings:
 
     released: int | None = None
     """Valid readings before ``release()`` dropped them."""
+    uncertain: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Readings (by index in ``readings``) in a repeated autumn hour whose occurrence the file
+    does not prove: their two candidate instants. The migration places them by lifetime
+    counters or rejects them (``drop``)."""
+    dropped: int = 0
 
     @property
     def valid(self) -> int:
         if self.released is not None:
             return self.released
-        return len(self.readings) + len(self.repeats)
+        return len(self.readings) + len(self.repeats) - self.dropped
+
+    def drop(self, reason: str) -> None:
+        """Reject a reading after parsing (one the migration could not place)."""
+        self.dropped += 1
+        self.rejections[reason] += 1
 
     def release(self) -> None:
         """Free the readings once every day they belong to is done; counts stay."""
         self.released = self.valid
         self.readings = []
         self.repeats = []
+        self.uncertain = {}
 
     @property
     def rejected(self) -> int:
@@ -733,6 +744,19 @@ def _kind(value: Any) -> str:
     )
 
 
+_REJECTED_OUTCOMES: dict[str, Outcome] = {}
+
+
+def _rejected_outcome(reason: str) -> Outcome:
+    """The outcome of a record rejected before its time was read (one per reason, shared)."""
+    outcome = _REJECTED_OUTCOMES.get(reason)
+    if outcome is None:
+        outcome = (None, None, reason, Known(None, None, reason), None)
+        if len(_REJECTED_OUTCOMES) < 1000:
+            _REJECTED_OUTCOMES[reason] = outcome
+    return outcome
+
+
 def records_to_readings(
     raws: list[_Raw],
     clock: LocalClock,
@@ -747,21 +771,31 @@ def records_to_readings(
     Returns one outcome per raw record.
     """
     lead = context or []
-    stamps = [*lead, *(r.stamp if r.error is None else None for r in raws)]
-    resolved = clock.resolve(stamps, hint_us=hint_us)[len(lead) :]
+    usable = [raw for raw in raws if raw.error is None]
+    placed, uncertain = clock.resolve_placed(
+        [*lead, *(raw.stamp for raw in usable)], hint_us=hint_us
+    )
+    resolved = iter(placed[len(lead) :])
     readings = result.readings
     rejections = result.rejections
     devices = result.devices
     outcomes: list[Outcome] = []
     first, last = result.first_us, result.last_us
-    for raw, (utc_us, reason, naive, fold) in zip(raws, resolved, strict=True):
+    position = len(lead) - 1
+    for raw in raws:
         result.records += 1
-        device = values = None
         if raw.error is not None:
-            reason = raw.error
-        elif reason is None:
+            rejections[raw.error] += 1
+            outcomes.append(_rejected_outcome(raw.error))
+            continue
+        position += 1
+        utc_us, reason, naive, fold = next(resolved)
+        device = values = None
+        if reason is None:
             values, device, reason = map_record(raw.payload)
             if reason is None:
+                if position in uncertain:
+                    result.uncertain[len(readings)] = uncertain[position]
                 readings.append((device, utc_us, values))
         outcomes.append(
             (

@@ -44,6 +44,7 @@ from goodwe_pipeline.legacy.formats import (
     Format,
     SnapshotChain,
     Unusable,
+    file_reason,
     read_readings,
     read_records,
     read_snapshot_file,
@@ -56,6 +57,7 @@ from goodwe_pipeline.legacy.optimiser_db import (
     open_database,
     rows_between,
 )
+from goodwe_pipeline.legacy.placement import Timeline
 from goodwe_pipeline.legacy.timestamps import LocalClock, to_us
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.readings import COLUMNS, DEVICE_ID, FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
@@ -482,6 +484,7 @@ def migrate_readings(
                 buckets.get(day, []) + databases, key=lambda e: (_PRIORITY[e.format], e.path)
             )
             merged: dict[tuple[str, int], list[float]] = {}
+            unplaced: list[_Unplaced] = []
             for entry in candidates:
                 readings = parse(entry)
                 touched = _merge_day(
@@ -494,6 +497,7 @@ def migrate_readings(
                     summary,
                     contributed,
                     repeated,
+                    unplaced,
                 )
                 unusable = readings.error is not None or not readings.valid
                 home = entry.name_day == day or (entry.name_day is None and day == first)
@@ -505,6 +509,8 @@ def migrate_readings(
                 if entry.path not in seen:
                     seen[entry.path] = entry
                     summary.rejected_records += readings.rejected
+            if unplaced:
+                _place_by_counters(unplaced, merged, summary, result.dst, contributed, repeated)
             with timer("normalise"):
                 for key_device, _ in merged:
                     summary.expected[key_device] = summary.expected.get(key_device, 0) + 1
@@ -523,6 +529,9 @@ def migrate_readings(
     with timer("index"):
         now = datetime.now(UTC)
         for entry in parsed_entries:
+            readings = parsed.get(entry.path)
+            if readings is not None and readings.dropped:
+                _note_dropped(entry, readings)
             _outcome(entry, contributed[entry.path], repeated[entry.path], now)
             if entry.device_id in writer.refused:
                 entry.outcome = "rejected"
@@ -533,7 +542,7 @@ def migrate_readings(
         result.files = sorted(seen.values(), key=lambda e: e.path)
         file_index.save(warehouse, parsed_entries, now)
         warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
-    result.dst = clock.stats
+    result.dst.update(clock.stats)
     result.reused_snapshot_elements = chain.reused
     timings["total"] = time.perf_counter() - started
     return result
@@ -566,11 +575,14 @@ def _merge_day(
     summary: DaySummary,
     contributed: Counter[str],
     repeated: Counter[str],
+    unplaced: list[_Unplaced],
 ) -> bool:
     """Add a file's readings of the day; True when it had any.
 
     A snapshot's ``repeats`` are only counted: the chain guarantees the same
     bytes were read from the previous snapshot, which sorts (and merges) first.
+    Readings whose repeated-hour occurrence the file does not prove go to ``unplaced``
+    (placed by ``_place_by_counters`` once every file of the day is merged).
     """
     if readings.error or readings.first_us is None:
         return False
@@ -579,24 +591,91 @@ def _merge_day(
     repeats = readings.repeats
     duplicates = bisect_left(repeats, end_us) - bisect_left(repeats, start_us) if repeats else 0
     new = 0
-    for reading_device, utc_us, values in readings.readings:
+    uncertain = readings.uncertain
+    for position, (reading_device, utc_us, values) in enumerate(readings.readings):
         if utc_us < start_us or utc_us >= end_us:
             continue
-        key = (reading_device or device, utc_us - utc_us % STORE_RESOLUTION_US)
-        existing = merged.get(key)
-        if existing is None:
-            merged[key] = values
-            new += 1
+        if uncertain and position in uncertain:
+            first_us, second_us = uncertain[position]
+            unplaced.append(
+                _Unplaced(entry, readings, reading_device or device, first_us, second_us, values)
+            )
             continue
-        duplicates += 1
-        if existing is not values:
-            filled = _fill(existing, values)
-            if filled is not None:
-                merged[key] = filled
+        if _add(merged, (reading_device or device, utc_us), values):
+            new += 1
+        else:
+            duplicates += 1
     contributed[entry.path] += new
     repeated[entry.path] += duplicates
     summary.duplicates += duplicates
     return bool(new or duplicates)
+
+
+def _add(
+    merged: dict[tuple[str, int], list[float]], at: tuple[str, int], values: list[float]
+) -> bool:
+    """Keep a reading at ``at`` (device, UTC us): True when new, False when a copy (its
+    values then only fill the kept reading's missing fields)."""
+    device, utc_us = at
+    key = (device, utc_us - utc_us % STORE_RESOLUTION_US)
+    existing = merged.get(key)
+    if existing is None:
+        merged[key] = values
+        return True
+    if existing is not values:
+        filled = _fill(existing, values)
+        if filled is not None:
+            merged[key] = filled
+    return False
+
+
+@dataclass(frozen=True)
+class _Unplaced:
+    """A repeated-hour reading its file does not place, with its two candidate instants."""
+
+    entry: FileEntry
+    readings: FileReadings
+    device: str
+    first_us: int
+    second_us: int
+    values: list[float]
+
+
+def _place_by_counters(
+    unplaced: list[_Unplaced],
+    merged: dict[tuple[str, int], list[float]],
+    summary: DaySummary,
+    dst: Counter[str],
+    contributed: Counter[str],
+    repeated: Counter[str],
+) -> None:
+    """Place each unplaced reading where its lifetime counters fit among the day's placed
+    readings (``placement.Timeline``), or reject it with the reason."""
+    timeline = Timeline(merged.items())
+    for item in unplaced:
+        utc_us, reason = timeline.place(item.device, item.first_us, item.second_us, item.values)
+        if utc_us is None:
+            item.readings.drop(reason)
+            summary.rejected_records += 1
+            dst["ambiguous_rejected"] += 1
+            continue
+        dst["ambiguous_counters"] += 1
+        if _add(merged, (item.device, utc_us), item.values):
+            contributed[item.entry.path] += 1
+        else:
+            repeated[item.entry.path] += 1
+            summary.duplicates += 1
+
+
+def _note_dropped(entry: FileEntry, readings: FileReadings) -> None:
+    """Count the readings the day's placement rejected in the file's row."""
+    if entry.format is not Format.OPTIMISER_DB:
+        _note(entry, readings)
+        return
+    entry.valid_records = (entry.valid_records or 0) - readings.dropped
+    entry.rejected_records = (entry.rejected_records or 0) + readings.dropped
+    placement = file_reason(None, readings.rejections, True, "readings")
+    entry.reason = "; ".join(r for r in (entry.reason, placement) if r)
 
 
 _RANK = {"indexed": 0, "duplicate": 1, "migrated": 2}

@@ -87,6 +87,7 @@ def readings_metadata(result: MigrationResult) -> dict[str, object]:
         "files_by_format": dg.MetadataValue.md(_formats_table(by_format)),
         "days": dg.MetadataValue.md(_days_table(result)),
         "dst_resolutions": dg.MetadataValue.json({k: int(v) for k, v in result.dst.items()}),
+        "repeated_hour_rejected": int(result.dst.get("ambiguous_rejected", 0)),
         "seconds": dg.MetadataValue.json(
             {k: round(float(v), 3) for k, v in result.timings.items()}
         ),
@@ -107,10 +108,12 @@ def readings_metadata(result: MigrationResult) -> dict[str, object]:
         "The readings your old GoodWe Dynamic Price Optimiser saved (`GOODWE_LEGACY_DIR`), "
         "in every format its versions wrote: current and historical snapshots, daily arrays, "
         "coordinator state files, roadmap-style gzip files and its SQLite database. Local "
-        "times become UTC (the repeated autumn hour is placed by file order), each reading "
-        "is kept once however many files repeat it, and it lands in the raw store beside "
-        "live readings with `source=legacy`. Broken files and records are skipped with a "
-        "reason (table `migration_files`); the folder is only ever read. Backfill any range "
+        "times become UTC (a reading of the repeated autumn hour is placed by its offset, its "
+        "file's order or its lifetime counters, else rejected), each reading is kept once "
+        "however many files repeat it, and it lands in the raw store beside live readings "
+        "with `source=legacy`. Broken files and records, and anything that is not a regular "
+        "file inside the folder, are skipped with a reason (table `migration_files`); the "
+        "folder is only ever read. See docs/migration.md. Backfill any range "
         "in one run; re-running changes nothing."
     ),
 )
