@@ -250,3 +250,37 @@ def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_pa
 
     assert len(frame) == 7
     rejected(files, "out/energy_data/energy_data_2025-09-19.json", "5,000 JSON values")
+
+
+def test_a_decision_in_the_repeated_hour_is_placed_by_its_file_or_rejected(tmp_path):
+    """A decision log that steps back once places both; a lone decision with no modification
+    time near either occurrence is rejected, not guessed to be the first."""
+    energy = tmp_path / "optimiser" / "out" / "energy_data"
+    energy.mkdir(parents=True)
+    lines = [
+        {"timestamp": f"2025-10-26T{t}", "action": "wait", "reason": t}
+        for t in ("01:50:00", "02:40:00", "02:20:00", "03:10:00")
+    ]
+    (energy / "charging_decision_20251026.json").write_text(
+        "\n".join(json.dumps(line) for line in lines) + "\n"
+    )
+    lone = energy / "charging_decision_20251026_023000.json"
+    lone.write_text(json.dumps({"timestamp": "2025-10-26T02:30:00", "action": "charge"}))
+    os.utime(lone, (1_800_000_000, 1_800_000_000))
+    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    day = date(2025, 10, 26)
+    try:
+        outcome = migrate_decisions(
+            LegacySettings(tmp_path / "optimiser", timezone=TZ), warehouse, day, day
+        )
+        rows = warehouse.read_frame("SELECT decision_time, reason FROM legacy_decisions")
+        files = warehouse.read_frame("SELECT * FROM migration_files").set_index("path")
+    finally:
+        warehouse.dispose()
+    times = dict(zip(rows["reason"], pd.to_datetime(rows["decision_time"], utc=True), strict=True))
+    assert times["02:40:00"] == pd.Timestamp("2025-10-26T00:40:00Z")
+    assert times["02:20:00"] == pd.Timestamp("2025-10-26T01:20:00Z")
+    assert outcome.rows["legacy_decisions"] == 4
+    rejected(
+        files, "out/energy_data/charging_decision_20251026_023000.json", "repeated autumn hour"
+    )

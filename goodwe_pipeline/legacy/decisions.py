@@ -143,9 +143,16 @@ def _identity(*parts: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]  # noqa: S324 - an identity, not security
 
 
+UNPLACED = "repeated autumn hour: nothing in the file tells which occurrence"
+
+
 def _moment(scope: Scope, stamps: list[object]) -> list[tuple[int | None, str | None]]:
+    """UTC instants of a file's times, or why not. Decisions carry no lifetime counters, so a
+    repeated-hour time its file does not place (``timestamps.unproven``) is rejected."""
+    resolved, uncertain = scope.clock.resolve_placed(stamps, hint_us=scope.hint_us)
     return [
-        (utc, reason) for utc, reason, _, _ in scope.clock.resolve(stamps, hint_us=scope.hint_us)
+        (None, UNPLACED) if position in uncertain else (utc, reason)
+        for position, (utc, reason, _, _) in enumerate(resolved)
     ]
 
 
