@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from goodwe_pipeline import days
+from goodwe_pipeline.legacy.mapping import NAN
 from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_readings
+from goodwe_pipeline.legacy.placement import Timeline
 from goodwe_pipeline.raw_store import open_raw_store
-from goodwe_pipeline.readings import SOURCE, SOURCE_LEGACY, TIME
+from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.reports import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.autumn_day import (
@@ -120,3 +122,22 @@ def test_migrated_readings_are_a_subset_of_the_true_ones_whatever_is_missing(dro
         root = write_autumn_day(Path(folder) / "optimiser", READINGS, drop)
         _, frame, _ = migrate(root, Path(folder) / "data")
     assert_true_values(stored(frame))
+
+
+def test_counters_place_a_reading_only_where_exactly_one_occurrence_fits():
+    load = FIELD_NAMES.index("load_energy_total_kwh")
+
+    def values(total: float) -> list[float]:
+        row = [NAN] * len(FIELD_NAMES)
+        row[load] = total
+        return row
+
+    minute = 60_000_000
+    proven = {("inv", k * minute): values(100 + 0.01 * k) for k in (0, 1, 3, 60, 61, 63)}
+    timeline = Timeline(proven.items())
+    assert timeline.place("inv", 2 * minute, 62 * minute, values(100.02)) == (2 * minute, None)
+    assert timeline.place("inv", 2 * minute, 62 * minute, values(100.62)) == (62 * minute, None)
+    assert "neither" in timeline.place("inv", 2 * minute, 62 * minute, values(150.0))[1]
+    flat = Timeline({("inv", k * minute): values(100.0) for k in (0, 63)}.items())
+    assert "both" in flat.place("inv", 2 * minute, 62 * minute, values(100.0))[1]
+    assert "no lifetime counter" in timeline.place("other", 2 * minute, 62 * minute, values(1))[1]
