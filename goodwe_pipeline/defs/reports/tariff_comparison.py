@@ -6,21 +6,16 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.render import markdown_image
 from goodwe_pipeline.charts.tariffs import comparison_chart
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
-from goodwe_pipeline.defs.reports.assets import READ_MARGIN, REPORT_DEPS
+from goodwe_pipeline.defs.reports.assets import REPORT_DEPS
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
-from goodwe_pipeline.readings import DEVICE_ID
-from goodwe_pipeline.reports import READING_FIELDS
 from goodwe_pipeline.tariffs import TariffError
-from goodwe_pipeline.whatif.battery import learn_limits
 from goodwe_pipeline.whatif.catalogue import CatalogueError
-from goodwe_pipeline.whatif.costs import compare
-from goodwe_pipeline.whatif.quarter_hours import measured_days
+from goodwe_pipeline.whatif.history import what_if
 
 CONFIG_NAME = "tariff_catalogue"
 MAX_SKIPPED_SHOWN = 31
@@ -66,41 +61,25 @@ def tariff_comparison(
         catalogue = tariff_catalogue.catalogue(owner)
     except (TariffError, CatalogueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    start, end = days.range_window(run[0], run[-1], tz)
     with raw_store.get_store() as store:
-        readings = store.read(
-            start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
-        )
-    wh = warehouse.get_warehouse()
-    try:
-        prices = wh.read_frame(
-            "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh, market_pln_kwh, zone "
-            "FROM electricity_prices WHERE time_end > :start AND time_start < :end "
-            "ORDER BY time_start",
-            {"start": start, "end": end},
-        )
-        sessions = wh.read_frame(
-            "SELECT device_id, kind, status, energy_kwh, soc_start, soc_end, duration_s "
-            "FROM battery_sessions WHERE partition_date <= :last",
-            {"last": run[-1]},
-        )
-        measured = measured_days(
-            readings,
-            prices,
-            run,
-            tz,
-            limits=reports.limits(),
-            gap_factor=reports.gap_factor,
-            now=now,
-        )
-        devices = sorted(measured.days[DEVICE_ID].unique())
-        limits = {d: learn_limits(sessions[sessions[DEVICE_ID] == d]) for d in devices}
-        result = compare(measured, catalogue, owner, limits)
-        version = wh.record_config(CONFIG_NAME, catalogue.config_data())
-        rows = result.rows.assign(updated_at=now)
-        wh.upsert("tariff_comparison", rows)
-    finally:
-        wh.dispose()
+        wh = warehouse.get_warehouse()
+        try:
+            found = what_if(
+                store,
+                wh,
+                run,
+                tz,
+                catalogue,
+                owner,
+                now=now,
+                limits=reports.limits(),
+                gap_factor=reports.gap_factor,
+            )
+            version = wh.record_config(CONFIG_NAME, catalogue.config_data())
+            wh.upsert("tariff_comparison", found.comparison.rows.assign(updated_at=now))
+        finally:
+            wh.dispose()
+    result, limits = found.comparison, found.limits
 
     frame = result.rows
     if result.skipped:
