@@ -467,11 +467,11 @@ def slot_values(
 ) -> dict[str, np.ndarray]:
     """``columns`` of the price row covering each quarter-hour slot (``time_start`` //
     900 s); an hourly row covers its four slots, a repeated slot keeps the last row.
-    Missing: NaN for numbers, None for text."""
+    Missing: None for text columns, NaN otherwise."""
     out: dict[str, np.ndarray] = {}
     for name in columns:
-        numeric = prices is not None and name in prices and is_numeric_dtype(prices[name])
-        out[name] = np.full(len(slots), np.nan) if numeric else np.full(len(slots), None, object)
+        text = prices is not None and name in prices and not is_numeric_dtype(prices[name])
+        out[name] = np.full(len(slots), None, object) if text else np.full(len(slots), np.nan)
     if prices is None or prices.empty or len(slots) == 0:
         return out
     start = pd.to_datetime(prices["time_start"], utc=True).dt.as_unit("us").array.asi8 / 1e6

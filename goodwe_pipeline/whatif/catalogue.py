@@ -105,10 +105,10 @@ class Offer:
             rce = stored_sell / owner.sell.factor
         zone, _ = self.tariff.zones(local_time)
         if self.kind == "fixed":
-            energy = np.array(
-                [self.energy_pln_kwh.get(z, self.energy_pln_kwh.get("*", np.nan)) for z in zone],
-                dtype="float64",
-            )
+            names, codes = np.unique(zone.astype(str), return_inverse=True)
+            fallback = self.energy_pln_kwh.get("*", np.nan)
+            per_zone = [self.energy_pln_kwh.get(name, fallback) for name in names]
+            energy = np.asarray(per_zone, dtype="float64")[codes]
         else:
             energy = market
         buy, zone = self.tariff.buy_price(energy, local_time)

@@ -67,7 +67,7 @@ def settle(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Metered import and export of each quarter hour: its net flow, split by sign."""
     net = load - pv + charge - discharge
-    return np.clip(net, 0.0, None), np.clip(-net, 0.0, None)
+    return np.maximum(net, 0.0), np.maximum(-net, 0.0)
 
 
 def _idle(load, pv, buy, sell, start_kwh) -> Dispatch:
@@ -118,6 +118,15 @@ class Dispatcher:
         self._max_c = limits.charge_kw * QUARTER_H
         self._max_d = limits.discharge_kw * QUARTER_H
 
+    @staticmethod
+    def _index(count: int) -> np.ndarray:
+        return np.arange(count, dtype=np.int32)
+
+    @staticmethod
+    def _varying(n: int) -> np.ndarray:
+        """Columns whose bounds change from day to day: export, and the last stored energy."""
+        return np.append(np.arange(2 * n, 3 * n), 4 * n - 1).astype(np.int32)
+
     @property
     def can_move(self) -> bool:
         return self.limits.usable_kwh > 0 and self._max_c > 0 and self._max_d > 0
@@ -139,8 +148,9 @@ class Dispatcher:
         lp.num_col_, lp.num_row_ = 4 * n, 3 * n
         lp.col_cost_ = np.zeros(4 * n)
         lp.col_lower_ = np.zeros(4 * n)
+        usable = self.limits.usable_kwh
         lp.col_upper_ = np.concatenate(
-            [np.full(n, self._max_c), np.full(n, self._max_d), np.full(n, 1.0), np.full(n, 1.0)]
+            [np.full(n, self._max_c), np.full(n, self._max_d), np.full(n, 1.0), np.full(n, usable)]
         )
         lp.row_lower_ = np.concatenate([np.zeros(2 * n), np.full(n, -highspy.kHighsInf)])
         lp.row_upper_ = np.concatenate([np.full(n, highspy.kHighsInf), np.zeros(n), np.ones(n)])
@@ -174,24 +184,15 @@ class Dispatcher:
         n = len(load)
         model = self._model(n)
         valued = np.minimum(sell, buy)
-        cols = np.arange(4 * n, dtype=np.int32)
-        model.changeColsCost(4 * n, cols, np.concatenate([buy, -buy, buy - valued, np.zeros(n)]))
-        lower = np.zeros(4 * n)
+        model.changeColsCost(3 * n, self._index(3 * n), np.concatenate([buy, -buy, buy - valued]))
+        varying = self._varying(n)
+        lower = np.zeros(n + 1)
         lower[-1] = start_kwh
-        upper = np.concatenate(
-            [
-                np.full(n, self._max_c),
-                np.full(n, self._max_d),
-                np.clip(pv - load, 0.0, None) + self._max_d,
-                np.full(n, usable),
-            ]
-        )
-        model.changeColsBounds(4 * n, cols, lower, upper)
-        rows = np.arange(2 * n, dtype=np.int32)
-        row_lower = np.concatenate([pv - load, np.zeros(n)])
-        row_upper = np.concatenate([np.full(n, highspy.kHighsInf), np.zeros(n)])
-        row_lower[n] = row_upper[n] = start_kwh
-        model.changeRowsBounds(2 * n, rows, row_lower, row_upper)
+        upper = np.append(np.maximum(pv - load, 0.0) + self._max_d, usable)
+        model.changeColsBounds(n + 1, varying, lower, upper)
+        row_lower = np.append(pv - load, start_kwh)
+        row_upper = np.append(np.full(n, highspy.kHighsInf), start_kwh)
+        model.changeRowsBounds(n + 1, self._index(n + 1), row_lower, row_upper)
         model.run()
         status = model.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:

@@ -107,19 +107,29 @@ def _levels_at_midnight(readings: pd.DataFrame, good: pd.DataFrame, tz: str) -> 
     """Battery charge level (%) of the reading nearest each day's local midnight, within
     ``SOC_REACH_S``; NaN when no reading with a level is that close."""
     out = np.full(len(good), np.nan)
-    if good.empty or "battery_soc_pct" not in readings:
+    if good.empty or "battery_soc_pct" not in readings or readings.empty:
         return out
-    known = readings[readings["battery_soc_pct"].notna()]
+    midnights = np.array(
+        sorted({days_mod.day_window(d, tz)[0].timestamp() for d in good["day"]}), dtype="float64"
+    )
+    t_all = readings[TIME].dt.as_unit("us").astype("int64").to_numpy() / 1e6
+    right = np.clip(np.searchsorted(midnights, t_all), 0, len(midnights) - 1)
+    left = np.clip(right - 1, 0, len(midnights) - 1)
+    distance = np.minimum(np.abs(t_all - midnights[left]), np.abs(t_all - midnights[right]))
+    soc_all = readings["battery_soc_pct"].to_numpy("float64")
+    near = np.flatnonzero((distance <= SOC_REACH_S) & ~np.isnan(soc_all))
+    devices = readings[DEVICE_ID].to_numpy()[near]
     for device, rows in good.groupby(DEVICE_ID):
-        mine = known[known[DEVICE_ID] == device]
-        if mine.empty:
+        mine = near[devices == device]
+        if len(mine) == 0:
             continue
-        t = mine[TIME].astype("datetime64[us, UTC]").astype("int64").to_numpy() / 1e6
-        soc = mine["battery_soc_pct"].to_numpy("float64")
+        t, soc = t_all[mine], soc_all[mine]
         midnight = np.array([days_mod.day_window(d, tz)[0].timestamp() for d in rows["day"]])
-        right = np.clip(np.searchsorted(t, midnight), 0, len(t) - 1)
-        left = np.clip(right - 1, 0, len(t) - 1)
-        nearest = np.where(np.abs(t[left] - midnight) <= np.abs(t[right] - midnight), left, right)
+        after = np.clip(np.searchsorted(t, midnight), 0, len(t) - 1)
+        before = np.clip(after - 1, 0, len(t) - 1)
+        nearest = np.where(
+            np.abs(t[before] - midnight) <= np.abs(t[after] - midnight), before, after
+        )
         close = np.abs(t[nearest] - midnight) <= SOC_REACH_S
         out[rows.index.to_numpy()] = np.where(close, soc[nearest], np.nan)
     return out
