@@ -19,19 +19,13 @@ import pandas as pd
 from goodwe_pipeline import days as days_mod
 from goodwe_pipeline.quality import Limits
 from goodwe_pipeline.readings import DEVICE_ID, TIME
-from goodwe_pipeline.reports import QUARTER_S, daily_energy, slot_values
+from goodwe_pipeline.reports import QUANTITIES, QUARTER_S, daily_energy, slot_values
 
 MIN_COVERAGE_PCT = 90.0
 SOC_REACH_S = 900.0
 """The charge level at midnight is the reading nearest to it within this many seconds."""
-ENERGY_COLUMNS = (
-    "pv_kwh",
-    "load_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "battery_charge_kwh",
-    "battery_discharge_kwh",
-)
+ENERGY_COLUMNS = tuple(q.column for q in QUANTITIES)
+"""pv, load, grid import/export, battery charge/discharge, kWh per quarter hour."""
 
 
 @dataclass(frozen=True)
