@@ -14,6 +14,7 @@ import pytest
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.reports.tariff_advice import tariff_advice
+from goodwe_pipeline.defs.reports.tariff_checks import tariff_comparison_agrees_with_daily_report
 from goodwe_pipeline.defs.reports.tariff_comparison import tariff_comparison
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
@@ -65,11 +66,19 @@ def test_comparison_and_advice_match_the_daily_report_and_rerun_without_duplicat
         "sessions": SessionsResource(),
         "tariff_catalogue": TariffCatalogueResource(),
     }
-    assets = [battery_sessions, daily_energy_report, tariff_comparison, tariff_advice]
+    assets = [
+        battery_sessions,
+        daily_energy_report,
+        tariff_comparison,
+        tariff_advice,
+        tariff_comparison_agrees_with_daily_report,
+    ]
     instance = dg.DagsterInstance.ephemeral()
     try:
         result = dg.materialize(assets, instance=instance, resources=resources, tags=TAGS)
         assert result.success
+        (check,) = result.get_asset_check_evaluations()
+        assert check.passed and check.metadata["rows"].value == 2 * OFFERS * 3
         rows = wh.read_frame("SELECT * FROM tariff_comparison ORDER BY day, offer, scenario")
         assert len(rows) == 2 * OFFERS * 3
         daily = wh.read_frame("SELECT day, net_cost_pln FROM daily_energy ORDER BY day")

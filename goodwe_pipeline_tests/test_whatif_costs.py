@@ -14,7 +14,7 @@ from goodwe_pipeline.reports import daily_energy
 from goodwe_pipeline.tariffs import load_tariff
 from goodwe_pipeline.whatif.battery import DEFAULT_LIMITS
 from goodwe_pipeline.whatif.catalogue import load_catalogue
-from goodwe_pipeline.whatif.costs import SCENARIOS, compare, day_cases
+from goodwe_pipeline.whatif.costs import SCENARIOS, compare, consistency_problems, day_cases
 from goodwe_pipeline.whatif.dispatch import Dispatcher
 from goodwe_pipeline.whatif.quarter_hours import ENERGY_COLUMNS, measured_days
 from goodwe_pipeline_tests.synthetic_days import (
@@ -205,3 +205,23 @@ def test_negative_prices_are_kept_and_the_battery_takes_paid_energy():
         < dynamic.at["without_battery", "energy_cost_pln"]
     )
     assert rows.at[("current", "without_battery"), "export_revenue_pln"] < 0  # paid to export
+
+
+def test_consistency_problems_name_a_cost_off_the_daily_report_and_a_worse_best_battery():
+    frame, price_frame = readings(), prices()
+    _, result = run(frame, price_frame, [FIRST, LAST])
+    daily = daily_energy(frame, price_frame, [FIRST, LAST], TZ).days[
+        ["day", "device_id", "net_cost_pln"]
+    ]
+    assert consistency_problems(result.rows, daily).empty
+    rows = result.rows.copy()
+    off = (rows["offer"] == "current") & (rows["scenario"] == "as_measured") & (rows["day"] == LAST)
+    rows.loc[off, "energy_cost_pln"] += 0.05
+    worse = (rows["offer"] == "G11") & (rows["scenario"] == "best_battery") & (rows["day"] == FIRST)
+    rows.loc[worse, "total_cost_pln"] += 100.0
+    problems = consistency_problems(rows, daily)
+    assert sorted(zip(problems["day"], problems["offer"], strict=True)) == [
+        (FIRST, "G11"),
+        (LAST, "current"),
+    ]
+    assert "daily report" in problems.set_index("offer").at["current", "problem"]

@@ -222,3 +222,48 @@ def compare(
                 rows.append(_row(day, device, offer, case, zones, buy, sell, fee))
     frame = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     return Comparison(frame, skipped)
+
+
+COST_TOLERANCE_PLN = 0.01
+
+
+def consistency_problems(rows: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``tariff_comparison`` that contradict the daily report or themselves.
+
+    ``rows`` has ``day``, ``device_id``, ``offer``, ``scenario``, ``current``,
+    ``energy_cost_pln``, ``total_cost_pln``; ``daily`` has ``day``, ``device_id``,
+    ``net_cost_pln``. Problems: the current offer as measured differs from the daily report's
+    net cost by more than ``COST_TOLERANCE_PLN``; the battery run best costs more than no
+    battery. One row per problem: ``day``, ``device_id``, ``offer``, ``problem``.
+    """
+    columns = ["day", DEVICE_ID, "offer", "problem"]
+    problems: list[dict[str, Any]] = []
+    measured = rows[rows["current"].astype(bool) & (rows["scenario"] == AS_MEASURED)]
+    joined = measured.merge(daily, on=["day", DEVICE_ID], how="inner")
+    off = (joined["energy_cost_pln"] - joined["net_cost_pln"]).abs() > COST_TOLERANCE_PLN
+    for _, row in joined[off].iterrows():
+        problems.append(
+            {
+                "day": row["day"],
+                DEVICE_ID: row[DEVICE_ID],
+                "offer": row["offer"],
+                "problem": f"as measured {row['energy_cost_pln']:.2f} PLN, daily report "
+                f"{row['net_cost_pln']:.2f} PLN",
+            }
+        )
+    cases = rows.pivot_table(
+        index=["day", DEVICE_ID, "offer"], columns="scenario", values="total_cost_pln"
+    )
+    if {BEST_BATTERY, WITHOUT_BATTERY} <= set(cases.columns):
+        worse = cases[cases[BEST_BATTERY] > cases[WITHOUT_BATTERY] + COST_TOLERANCE_PLN]
+        for (day, device, offer), row in worse.iterrows():
+            problems.append(
+                {
+                    "day": day,
+                    DEVICE_ID: device,
+                    "offer": offer,
+                    "problem": f"best battery {row[BEST_BATTERY]:.2f} PLN > no battery "
+                    f"{row[WITHOUT_BATTERY]:.2f} PLN",
+                }
+            )
+    return pd.DataFrame(problems, columns=columns)
