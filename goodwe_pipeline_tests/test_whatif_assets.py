@@ -149,3 +149,26 @@ def test_a_bad_catalogue_fails_the_run_with_its_reason(tmp_path) -> None:
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "exactly one offer must have" in failure.message
+
+
+def test_a_day_without_readings_is_skipped_with_its_reason() -> None:
+    data_dir = Path(os.environ["GOODWE_DATA_DIR"])
+    result = dg.materialize(
+        [tariff_comparison, tariff_advice],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "raw_store": RawStoreResource(data_dir=str(data_dir)),
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "reports": ReportsResource(),
+            "tariff_catalogue": TariffCatalogueResource(),
+        },
+        partition_key=LAST.isoformat(),
+    )
+    assert result.success
+    metadata = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert metadata["tariff_comparison"]["rows"].value == 0
+    assert "no readings" in metadata["tariff_comparison"]["skipped_days"].value
+    assert metadata["tariff_advice"]["reports"].value == 0

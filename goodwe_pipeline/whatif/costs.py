@@ -176,7 +176,7 @@ def compare(
     rows: list[dict[str, Any]] = []
     if q.empty:
         return Comparison(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), skipped)
-    keys = list(zip(q[DEVICE_ID], q["day"], strict=True))
+    keys = list(zip(q[DEVICE_ID].to_numpy(dtype=object).tolist(), q["day"].tolist(), strict=True))
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     starts = {
         (dev, d): soc
