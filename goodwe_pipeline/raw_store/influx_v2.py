@@ -237,6 +237,45 @@ class InfluxV2RawStore(InfluxRawStore):
             if "HTTP 400" not in exc.reason or "requires points" not in exc.reason:
                 raise
 
+    def access_problem(self) -> str | None:
+        """What keeps the pipeline from writing here, as a one-line fix; None when nothing does.
+
+        Checks, writing nothing: the token, the organisation, the bucket, and the
+        token's write permission on it (``probe_write``).
+        """
+        retention = f"{self.retention_every_seconds}s" if self.retention_every_seconds else "0"
+        try:
+            bucket = self.find_bucket()
+        except InfluxRefusedError as exc:
+            if "HTTP 404" in exc.reason:
+                return (
+                    f"organization {self.org!r} not found: set GOODWE_INFLUX_ORG to its name "
+                    "as InfluxDB lists it (`influx org list`)"
+                )
+            if "HTTP 401" in exc.reason:
+                return (
+                    "the server does not accept the token: set GOODWE_INFLUX_TOKEN to an API "
+                    f"token of org {self.org!r} (`influx auth list`)"
+                )
+            return exc.reason
+        if bucket is None:
+            return (
+                f"bucket {self.bucket!r} does not exist in org {self.org!r}, and the pipeline "
+                "creates it only with a token that may create buckets: create it with "
+                f"`influx bucket create --name {self.bucket} --org {self.org} --retention {retention}`"
+            )
+        try:
+            self.probe_write()
+        except InfluxRefusedError as exc:
+            if "HTTP 403" in exc.reason or "HTTP 401" in exc.reason:
+                return (
+                    f"the token may not write to bucket {self.bucket!r}: give it write permission "
+                    f"(`influx auth create --org {self.org} --write-bucket {bucket.id} "
+                    f"--read-bucket {bucket.id}`) and set GOODWE_INFLUX_TOKEN to the new token"
+                )
+            return exc.reason
+        return None
+
     # -- health -------------------------------------------------------------------
 
     def health(self) -> Health:
