@@ -57,6 +57,11 @@ def open_raw_store(
                     "GOODWE_INFLUX_ORG selects the v2 API, which takes GOODWE_INFLUX_TOKEN, "
                     "not GOODWE_INFLUX_USERNAME/PASSWORD"
                 )
+            if influx_rp:
+                raise ValueError(
+                    "GOODWE_INFLUX_RP names a 1.x retention policy; with GOODWE_INFLUX_ORG the "
+                    "bucket's retention is GOODWE_INFLUX_RP_DURATION: unset GOODWE_INFLUX_RP"
+                )
             return InfluxV2RawStore(
                 url=influx_url,
                 bucket=influx_bucket or influx_db,

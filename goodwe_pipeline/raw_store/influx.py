@@ -1,7 +1,7 @@
 """Readings in InfluxDB, over the v1-compatible HTTP API (``/write``, ``/query``, ``/ping``).
 
 That API is the one every InfluxDB generation serves (1.x natively, 2.x and 3.x
-as compatibility endpoints); see ``spec/influxdb.md``. Each reading is one point
+as compatibility endpoints); see ``docs/influxdb.md``. Each reading is one point
 of the measurement ``inverter_readings`` with the tags ``device_id`` and
 ``source`` and every known field as a float, at millisecond resolution (times
 are floored to the millisecond by ``raw_store.prepare``). A point
