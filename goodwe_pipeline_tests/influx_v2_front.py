@@ -212,8 +212,11 @@ class InfluxV2Front:
                 400, "invalid", "invalid precision; valid precision units are ns, us, ms, and s"
             )
         encoding = headers.get("Content-Encoding", "")
-        text = gzip.decompress(body) if encoding == "gzip" else body
-        if not text.strip():
+
+        def text() -> bytes:
+            return gzip.decompress(body) if encoding == "gzip" else body
+
+        if len(body) < 64 and not text().strip():
             raise FrontError(400, "invalid", "writing requires points")
         forward = {"Content-Type": "text/plain; charset=utf-8"}
         if encoding:
@@ -233,7 +236,7 @@ class InfluxV2Front:
                 422, "unprocessable entity", f"failure writing points to database: {message}"
             )
         if answer.status_code == 400:
-            raise FrontError(400, "invalid", message, line=_line_number(text, message))
+            raise FrontError(400, "invalid", message, line=_line_number(text(), message))
         raise FrontError(answer.status_code, "internal error", message)
 
     def query(self, grant: Grant, params: dict[str, str], headers, body: bytes):

@@ -17,9 +17,13 @@ from influxdb_client.rest import ApiException
 from goodwe_pipeline.cli import main
 from goodwe_pipeline.defs.history.assets import legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
+from goodwe_pipeline.defs.ingest.resources import InvertersResource
+from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_from_env
+from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread
+from goodwe_pipeline.inverter_client import close_shared_pollers
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.influx import InfluxRawStore, InfluxRefusedError
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore, retention_seconds
@@ -285,3 +289,32 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
     )
     assert len(figures["v2"]) == 3 and set(figures["v2"]["device_id"]) == {SERIAL}
     pd.testing.assert_frame_equal(figures["v2"], figures["parquet"])
+
+
+def test_the_poll_sensor_writes_through_the_v2_api(monkeypatch, influx_v2_front, influx_db):
+    """With an owner's 2.x settings the sensor creates the bucket (30 days) and writes each tick."""
+    emulator = Emulator(
+        EmulatorConfig(udp_port=None, tcp_port=0, serial="9010KETU23V2S001"),
+    )
+    emulator.set_values({"battery_soc": 64, "ppv1": 1200, "ppv2": 300})
+    v2_env(monkeypatch, influx_v2_front, influx_db, influx_v2_front.token())
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        with EmulatorThread(emulator):
+            resources = {
+                "inverters": InvertersResource(inverters=f"{emulator.address}/ET", timeout_s=1.0),
+                "raw_store": raw_store_from_env(),
+            }
+            context = dg.build_sensor_context(instance=instance, resources=resources)
+            result = poll_inverters.evaluate_tick(context)
+    finally:
+        close_shared_pollers()
+    metadata = {k: v.value for k, v in result.asset_events[0].metadata.items()}
+    assert metadata["readings_written"] == 1 and metadata["spool_backlog_rows"] == 0
+    bucket = influx_v2_front.bucket_json(influx_db)
+    assert bucket["retentionRules"][0]["everySeconds"] == 30 * 86_400
+    store = raw_store_from_env().process_config_and_initialize().get_store()
+    now = pd.Timestamp.now(tz="UTC")
+    frame = store.read(now - timedelta(hours=1), now + timedelta(minutes=5))
+    assert frame["device_id"].tolist() == ["9010KETU23V2S001"]
+    assert frame["battery_soc_pct"].tolist() == [64.0] and frame["pv_power_w"].tolist() == [1500.0]

