@@ -128,8 +128,8 @@ def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) 
     return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0])).to_pybytes()
 
 
-def _describe(exc: requests.RequestException) -> str:
-    """The root cause of a requests failure, without object reprs."""
+def describe_error(exc: BaseException) -> str:
+    """The root cause of a requests or urllib3 failure, without object reprs."""
     inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     inner = getattr(inner, "reason", None) or inner
     text = re.sub(r"<[^>]*>:\s*", "", str(inner))
@@ -337,7 +337,7 @@ class InfluxRawStore(RawStore):
                     stream=stream,
                 )
             except requests.RequestException as exc:
-                raise TransientError(_describe(exc)) from None
+                raise TransientError(describe_error(exc)) from None
             if response.status_code < 400:
                 return response
             message = _error_message(response)
@@ -478,7 +478,7 @@ class InfluxRawStore(RawStore):
                         raise self._refused(f"query refused: {result['error']}")
                     yield from result.get("series", [])
         except requests.RequestException as exc:
-            raise self._unavailable(f"reading the answer failed: {_describe(exc)}") from exc
+            raise self._unavailable(f"reading the answer failed: {describe_error(exc)}") from exc
         finally:
             response.close()
 
@@ -546,7 +546,9 @@ class InfluxRawStore(RawStore):
             response.close()
         except requests.RequestException as exc:
             latency = (time.perf_counter() - started) * 1000
-            return Health(False, latency, self._scrub(f"{self.url} unreachable: {_describe(exc)}"))
+            return Health(
+                False, latency, self._scrub(f"{self.url} unreachable: {describe_error(exc)}")
+            )
         latency = (time.perf_counter() - started) * 1000
         version = response.headers.get("X-Influxdb-Version", "unknown version")
         if response.status_code >= 300:

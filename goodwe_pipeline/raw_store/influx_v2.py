@@ -49,6 +49,7 @@ from goodwe_pipeline.raw_store.influx import (
     InfluxRefusedError,
     T,
     TransientError,
+    describe_error,
     split_url,
 )
 
@@ -153,7 +154,7 @@ class InfluxV2RawStore(InfluxRawStore):
             except ApiException as exc:
                 raise self._refusal(what, int(exc.status or 0), api_message(exc)) from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise TransientError(f"{type(exc).__name__}: {self._scrub(str(exc))}") from None
+                raise TransientError(describe_error(exc)) from None
 
         return self._retrying(attempt)
 
