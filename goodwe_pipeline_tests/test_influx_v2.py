@@ -205,7 +205,11 @@ def test_doctor_names_the_api_and_the_server_version(
     ("mistake", "fix"),
     [
         ("wrong org", "organization 'elsewhere' not found: set GOODWE_INFLUX_ORG"),
-        ("missing bucket", "influx bucket create --name {bucket} --org home --retention 2592000s"),
+        (
+            "missing bucket, token may not create it",
+            "does not exist in org 'home' and the token may not create it: create it with "
+            "`influx bucket create --name {bucket} --org home --retention 2592000s`",
+        ),
         ("read-only token", "the token may not write to bucket '{bucket}'"),
         ("unknown token", "the server does not accept the token"),
     ],
@@ -215,7 +219,8 @@ def test_doctor_gives_a_one_line_fix(monkeypatch, capsys, influx_v2_front, influ
     token = front.token(
         Grant(write=False) if mistake == "read-only token" else Grant(create_buckets=False)
     )
-    if mistake != "missing bucket":
+    front.add_bucket(f"other_{influx_db}")
+    if not mistake.startswith("missing bucket"):
         front.add_bucket(influx_db)
     v2_env(monkeypatch, front, influx_db, token)
     if mistake == "wrong org":
@@ -227,6 +232,37 @@ def test_doctor_gives_a_one_line_fix(monkeypatch, capsys, influx_v2_front, influ
     assert len(lines) == 2 and lines[1].startswith("FAIL influxdb: "), lines
     assert fix.format(bucket=influx_db) in lines[1]
     assert token not in "\n".join(lines)
+
+
+def test_doctor_on_a_missing_bucket_the_token_may_create(
+    monkeypatch, capsys, influx_v2_front, influx_db
+):
+    front = influx_v2_front
+    front.add_bucket(f"other_{influx_db}")
+    v2_env(monkeypatch, front, influx_db, front.token())
+    lines = doctor_influx_lines(capsys)
+    assert len(lines) == 2 and lines[1].startswith("ok   influxdb: "), lines
+    assert (
+        f"bucket '{influx_db}' does not exist in org 'home' yet: the pipeline creates it"
+        in (lines[1])
+    )
+    assert influx_db not in front.buckets
+
+
+def test_whether_a_token_may_create_buckets_is_asked_without_creating_one(influx_server, influx_db):
+    front = InfluxV2Front(influx_server).start()
+    try:
+        full, limited = front.token(), front.token(Grant(create_buckets=False))
+        store = InfluxV2RawStore(front.url, influx_db, "home", full)
+        assert store.may_create_buckets() is None  # no other bucket to ask with
+        assert "may create buckets" in store.access_check()[1]
+        front.add_bucket("_monitoring")
+        front.add_bucket(f"{influx_db}_other")
+        assert store.may_create_buckets() is True
+        assert InfluxV2RawStore(front.url, influx_db, "home", limited).may_create_buckets() is False
+        assert sorted(front.buckets) == ["_monitoring", f"{influx_db}_other"]
+    finally:
+        front.stop()
 
 
 def test_doctor_on_a_v1_server_given_an_org(monkeypatch, capsys, influx_server, influx_db):

@@ -56,9 +56,9 @@ def raw_store_lines(store: RawStore) -> list[tuple[bool, str]]:
     raw = health.raw_store_health(store)
     lines = [(raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)")]
     if raw.ok and isinstance(store, InfluxV2RawStore):
-        problem = store.access_problem()
-        if problem:
-            lines.append((False, f"{raw.component}: {problem}"))
+        access = store.access_check()
+        if access:
+            lines.append((access[0], f"{raw.component}: {access[1]}"))
     return lines
 
 

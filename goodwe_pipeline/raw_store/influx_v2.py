@@ -242,43 +242,84 @@ class InfluxV2RawStore(InfluxRawStore):
             if "HTTP 400" not in exc.reason or "requires points" not in exc.reason:
                 raise
 
-    def access_problem(self) -> str | None:
-        """What keeps the pipeline from writing here, as a one-line fix; None when nothing does.
+    def may_create_buckets(self) -> bool | None:
+        """Whether the token may create buckets in ``org``, asked without creating one.
 
-        Checks, writing nothing: the token, the organisation, the bucket, and the
-        token's write permission on it (``probe_write``).
+        InfluxDB checks the permission (401/403) before it finds the name taken (422), so
+        asking to create a bucket that exists answers the question. None when the token
+        sees no other bucket to ask with.
         """
+        listed = self._call(
+            "/api/v2/buckets", lambda: self._client.buckets_api().find_buckets(org=self.org)
+        )
+        names = [b.name for b in listed.buckets or [] if b.name != self.bucket]
+        taken = [name for name in names if not name.startswith("_")]
+        if not taken:
+            return None
+        try:
+            self._call(
+                "/api/v2/buckets",
+                lambda: self._client.buckets_api().create_bucket(
+                    bucket_name=taken[0], org=self.org
+                ),
+            )
+        except InfluxRefusedError as exc:
+            if "HTTP 422" in exc.reason:
+                return True
+            if "HTTP 401" in exc.reason or "HTTP 403" in exc.reason:
+                return False
+            raise
+        except InfluxDBError:
+            return False  # the organisation's name cannot be resolved with this token
+        return True
+
+    def access_check(self) -> tuple[bool, str] | None:
+        """What keeps the pipeline from writing here, as (ok, one line with the fix); None
+        when nothing does. Checks, writing nothing: the token, the organisation, the bucket
+        (and, when it is missing, whether the token may create it), and the token's write
+        permission on it (``probe_write``)."""
         retention = f"{self.retention_every_seconds}s" if self.retention_every_seconds else "0"
+        create = (
+            f"`influx bucket create --name {self.bucket} --org {self.org} --retention {retention}`"
+        )
         try:
             bucket = self.find_bucket()
         except InfluxRefusedError as exc:
             if "HTTP 404" in exc.reason:
-                return (
+                return False, (
                     f"organization {self.org!r} not found: set GOODWE_INFLUX_ORG to its name "
                     "as InfluxDB lists it (`influx org list`)"
                 )
             if "HTTP 401" in exc.reason:
-                return (
+                return False, (
                     "the server does not accept the token: set GOODWE_INFLUX_TOKEN to an API "
                     f"token of org {self.org!r} (`influx auth list`)"
                 )
-            return exc.reason
+            return False, exc.reason
         if bucket is None:
-            return (
-                f"bucket {self.bucket!r} does not exist in org {self.org!r}, and the pipeline "
-                "creates it only with a token that may create buckets: create it with "
-                f"`influx bucket create --name {self.bucket} --org {self.org} --retention {retention}`"
+            may_create = self.may_create_buckets()
+            missing = f"bucket {self.bucket!r} does not exist in org {self.org!r}"
+            if may_create:
+                return True, (
+                    f"{missing} yet: the pipeline creates it on its first write (retention "
+                    f"{retention}, GOODWE_INFLUX_RP_DURATION)"
+                )
+            if may_create is False:
+                return False, f"{missing} and the token may not create it: create it with {create}"
+            return False, (
+                f"{missing}; the pipeline creates it only with a token that may create "
+                f"buckets: create it with {create}"
             )
         try:
             self.probe_write()
         except InfluxRefusedError as exc:
             if "HTTP 403" in exc.reason or "HTTP 401" in exc.reason:
-                return (
+                return False, (
                     f"the token may not write to bucket {self.bucket!r}: give it write permission "
                     f"(`influx auth create --org {self.org} --write-bucket {bucket.id} "
                     f"--read-bucket {bucket.id}`) and set GOODWE_INFLUX_TOKEN to the new token"
                 )
-            return exc.reason
+            return False, exc.reason
         return None
 
     # -- health -------------------------------------------------------------------
