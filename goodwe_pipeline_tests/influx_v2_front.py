@@ -69,6 +69,8 @@ class InfluxV2Front:
         self.org_id = secrets.token_hex(8)
         self.tokens: dict[str, Grant] = {}
         self.buckets: dict[str, dict[str, Any]] = {}
+        self.serves_ready = True
+        """False: ``/ready`` is 404, as on a server that does not serve it (InfluxDB Cloud)."""
         self._lock = threading.Lock()
         self._local = threading.local()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -154,7 +156,7 @@ class InfluxV2Front:
         """(status, headers, body bytes) for one request."""
         if path == "/ping" and method in ("GET", "HEAD"):
             return 204, {"X-Influxdb-Version": VERSION, "X-Influxdb-Build": "OSS"}, b""
-        if path == "/ready" and method == "GET":
+        if path == "/ready" and method == "GET" and self.serves_ready:
             return _json(200, {"status": "ready", "started": "2026-01-01T00:00:00Z", "up": "1h"})
         if path == "/health" and method == "GET":
             return _json(

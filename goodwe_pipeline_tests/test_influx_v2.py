@@ -261,6 +261,10 @@ def test_whether_a_token_may_create_buckets_is_asked_without_creating_one(influx
         assert store.may_create_buckets() is True
         assert InfluxV2RawStore(front.url, influx_db, "home", limited).may_create_buckets() is False
         assert sorted(front.buckets) == ["_monitoring", f"{influx_db}_other"]
+        # A server without /ready (InfluxDB Cloud) is healthy when it answers the ping.
+        front.serves_ready = False
+        health = store.health()
+        assert health.ok and health.extra["version"] == "v2.7.11", health
     finally:
         front.stop()
 

@@ -324,19 +324,29 @@ class InfluxV2RawStore(InfluxRawStore):
 
     # -- health -------------------------------------------------------------------
 
+    def _readiness(self) -> str:
+        """The client's ready status; a server without ``/ready`` (404: InfluxDB Cloud) has
+        answered the ping, which is all it says about itself."""
+        try:
+            return str(self._client.ready().status)
+        except ApiException as exc:
+            if exc.status == 404:
+                return "ready"
+            raise
+
     def health(self) -> Health:
         started = time.perf_counter()
         try:
             version = self._client.version()
             v1_server = version.lstrip("v").startswith("1.")
-            ready = None if v1_server else self._client.ready().status
+            ready = None if v1_server else self._readiness()
         except ApiException as exc:
             latency = (time.perf_counter() - started) * 1000
             detail = f"{self.url} answered HTTP {exc.status}: {api_message(exc)}"
             return Health(False, latency, self._scrub(detail))
         except Exception as exc:  # health never raises: any failure is the answer
             latency = (time.perf_counter() - started) * 1000
-            detail = f"{self.url} unreachable: {type(exc).__name__}: {exc}"
+            detail = f"{self.url} unreachable: {describe_error(exc)}"
             return Health(False, latency, self._scrub(detail))
         latency = (time.perf_counter() - started) * 1000
         extra = {"api": self.api, "version": version, "org": self.org, "bucket": self.bucket}
