@@ -59,6 +59,8 @@ RAW_STORE_ENV: dict[str, tuple[str, str | None]] = {
     "influx_token": ("GOODWE_INFLUX_TOKEN", None),
     "influx_username": ("GOODWE_INFLUX_USERNAME", None),
     "influx_password": ("GOODWE_INFLUX_PASSWORD", None),
+    "influx_org": ("GOODWE_INFLUX_ORG", None),
+    "influx_bucket": ("GOODWE_INFLUX_BUCKET", None),
 }
 """The one mapping from the environment to the raw store: ``open_raw_store`` keyword (also
 the ``RawStoreResource`` field) -> (variable, value when unset). ``create_database`` is not

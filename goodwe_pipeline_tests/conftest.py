@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import (
     InfluxServer,
     create_postgres_database,
@@ -54,6 +55,14 @@ def private_influx_server(tmp_path) -> Iterator[InfluxServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def influx_v2_front(influx_server: InfluxServer) -> Iterator[InfluxV2Front]:
+    """The stand-in for an InfluxDB 2.x server (``influx_v2_front``), over the session's influxd."""
+    front = InfluxV2Front(influx_server).start()
+    yield front
+    front.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ import sqlalchemy as sa
 import yaml
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.defs.resources import raw_store_from_env
 from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests import grafana_queries
 from goodwe_pipeline_tests.grafana_queries import GRAFANA, StackDatabases, stack_postgres
@@ -38,7 +40,8 @@ DESIGN_VARIABLES = (
     "GOODWE_INVERTERS GOODWE_POLL_SECONDS GOODWE_TIMEZONE GOODWE_DATA_DIR GOODWE_INFLUX_URL "
     "GOODWE_INFLUX_DB GOODWE_INFLUX_RP GOODWE_INFLUX_TOKEN GOODWE_INFLUX_USERNAME "
     "GOODWE_INFLUX_PASSWORD GOODWE_WAREHOUSE_URL GOODWE_LEGACY_DIR GOODWE_LEGACY_DEVICE_ID "
-    "GOODWE_TARIFF_FILE GOODWE_PRICE_SOURCE GOODWE_HISTORY_START"
+    "GOODWE_TARIFF_FILE GOODWE_PRICE_SOURCE GOODWE_HISTORY_START GOODWE_INFLUX_ORG "
+    "GOODWE_INFLUX_BUCKET"
 ).split()
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|API_?KEY", re.IGNORECASE)
 REQUIRED_REFERENCE = re.compile(r"\$\{[A-Z0-9_]+:\?[^}]*\}")
@@ -196,6 +199,31 @@ COMPOSE_OWN_SETTINGS = {
     "GOODWE_INFLUX_USERNAME": "compose's InfluxDB 2.7 takes the token",
     "GOODWE_INFLUX_PASSWORD": "compose's InfluxDB 2.7 takes the token",
 }
+
+
+def test_the_stacks_pipeline_uses_the_v2_api(compose, monkeypatch, tmp_path):
+    """The pipeline services get org, bucket and token from the values InfluxDB's setup uses."""
+    influx_env = _environment(compose["services"]["influxdb"])
+    for name in DAGSTER_SERVICES:
+        env = _environment(compose["services"][name])
+        assert env["GOODWE_INFLUX_ORG"] == influx_env["DOCKER_INFLUXDB_INIT_ORG"]
+        assert env["GOODWE_INFLUX_BUCKET"] == influx_env["DOCKER_INFLUXDB_INIT_BUCKET"]
+        assert env["GOODWE_INFLUX_TOKEN"] == influx_env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    env = _environment(compose["services"]["user_code"])
+    values = {"INFLUXDB_ORG": "home", "INFLUXDB_BUCKET": "goodwe", "INFLUXDB_ADMIN_TOKEN": "t0k"}
+    for name in (
+        "GOODWE_INFLUX_URL",
+        "GOODWE_INFLUX_ORG",
+        "GOODWE_INFLUX_BUCKET",
+        "GOODWE_INFLUX_TOKEN",
+    ):
+        value = env[name]
+        for variable, given in values.items():
+            value = re.sub(r"\$\{" + variable + r"(:[?-][^}]*)?\}", given, value)
+        monkeypatch.setenv(name, value)
+    store = raw_store_from_env().process_config_and_initialize().get_store()
+    assert isinstance(store, InfluxV2RawStore)
+    assert (store.url, store.org, store.bucket) == ("http://influxdb:8086", "home", "goodwe")
 
 
 def test_every_pipeline_setting_in_env_example_reaches_the_code(compose):
@@ -416,10 +444,25 @@ def test_dashboard_uses_only_the_provisioned_data_sources():
     assert references and all(kinds.get(ref["uid"]) == ref["type"] for ref in references)
 
 
-def test_every_dashboard_query_returns_rows(influx_server, influx_db, grafana_warehouse, tmp_path):
-    store = open_raw_store(
-        data_dir=tmp_path, influx_url=influx_server.url, influx_db=influx_db, create_database=True
-    )
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_every_dashboard_query_returns_rows(
+    influx_server, influx_db, grafana_warehouse, tmp_path, request, api
+):
+    """Readings written through either API (v2: as the compose stack's pipeline writes them,
+    through the 2.x stand-in) are what Grafana's InfluxQL queries read from the bucket."""
+    if api == "v2":
+        front = request.getfixturevalue("influx_v2_front")
+        store = open_raw_store(
+            data_dir=tmp_path, influx_url=front.url, influx_org=front.org, influx_bucket=influx_db,
+            influx_token=front.token(), influx_rp_duration="INF", create_database=True,
+        )  # fmt: skip
+    else:
+        store = open_raw_store(
+            data_dir=tmp_path,
+            influx_url=influx_server.url,
+            influx_db=influx_db,
+            create_database=True,
+        )
     assert store.write(_canonical_readings()) == 40 * len(DEVICES)
     with Warehouse(grafana_warehouse.warehouse_url) as warehouse:
         _warehouse_rows(warehouse)

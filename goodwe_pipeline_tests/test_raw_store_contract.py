@@ -1,4 +1,6 @@
-"""One contract for both raw stores: a real ``influxd`` and Parquet files on disk.
+"""One contract for every raw store: InfluxDB's v1 API (a real ``influxd``), its v2 API
+(the real ``influxdb-client`` against ``influx_v2_front``, the stand-in for a 2.x server
+that keeps the data in that ``influxd``) and Parquet files on disk.
 
 Store-specific tests (InfluxDB auth, database and retention-policy creation,
 retries, gzip; Parquet layout and concurrent writer processes) follow the
@@ -34,9 +36,11 @@ from goodwe_pipeline.raw_store.influx import (
     quote_string,
     split_url,
 )
+from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
 from goodwe_pipeline.raw_store.prepare import prepare
 from goodwe_pipeline.url_credentials import url_secrets
+from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -96,13 +100,30 @@ def make_influx(server: InfluxServer, database: str, **options) -> InfluxRawStor
     return InfluxRawStore(server.url, database, **options)
 
 
-@pytest.fixture(params=["influxdb", "parquet", "parquet-bases", "parquet-compacting"])
+def make_influx_v2(front: InfluxV2Front, bucket: str, **options) -> InfluxV2RawStore:
+    """A v2 store with a full-rights token; its bucket keeps readings forever (the tests'
+    readings are from 2025), unless ``retention_duration`` says otherwise."""
+    options.setdefault("retries", 1)
+    options.setdefault("backoff", 0.05)
+    options.setdefault("create_bucket", True)
+    options.setdefault("retention_duration", "INF")
+    token = options.pop("token", None) or front.token()
+    return InfluxV2RawStore(front.url, bucket, front.org, token, **options)
+
+
+@pytest.fixture(
+    params=["influxdb", "influxdb-v2", "parquet", "parquet-bases", "parquet-compacting"]
+)
 def store(request, tmp_path) -> RawStore:
-    """``parquet``: small writes become deltas; ``parquet-bases``: every write goes
-    straight into the base files; ``parquet-compacting``: a compaction every other write."""
+    """``influxdb-v2``: the v2 API through the 2.x stand-in; ``parquet``: small writes
+    become deltas; ``parquet-bases``: every write goes straight into the base files;
+    ``parquet-compacting``: a compaction every other write."""
     if request.param == "influxdb":
         server = request.getfixturevalue("influx_server")
         return make_influx(server, request.getfixturevalue("influx_db"))
+    if request.param == "influxdb-v2":
+        front = request.getfixturevalue("influx_v2_front")
+        return make_influx_v2(front, request.getfixturevalue("influx_db"))
     if request.param == "parquet-bases":
         return ParquetRawStore(tmp_path / "raw", delta_rows=1)
     if request.param == "parquet-compacting":
@@ -356,6 +377,7 @@ def _down_stores(tmp_path: Path) -> list[tuple[RawStore, list[str]]]:
             InfluxRawStore(f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}", "db", **options),
             URL_PASSWORD_PIECES,
         ),
+        (InfluxV2RawStore(f"http://127.0.0.1:{port}", "db", "home", TOKEN, **options), [TOKEN]),
         (ParquetRawStore(blocker / "raw"), []),
         (ParquetRawStore(blocker), []),
     ]

@@ -15,6 +15,7 @@ from goodwe_pipeline.commands._stores import (
 )
 from goodwe_pipeline.inverter_client import InverterPoller, PollResult
 from goodwe_pipeline.raw_store import RawStore
+from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.url_credentials import url_secrets
 
 HELP = "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool and disk; exit 1 on any failure."
@@ -49,6 +50,18 @@ def _inverter_line(result: PollResult) -> tuple[bool, str]:
     )
 
 
+def raw_store_lines(store: RawStore) -> list[tuple[bool, str]]:
+    """The raw store's line: whether it answers, and (InfluxDB) which API and server
+    version; on the v2 API, the one-line fix for what would keep writes from working."""
+    raw = health.raw_store_health(store)
+    lines = [(raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)")]
+    if raw.ok and isinstance(store, InfluxV2RawStore):
+        access = store.access_check()
+        if access:
+            lines.append((access[0], f"{raw.component}: {access[1]}"))
+    return lines
+
+
 def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
     lines: list[tuple[bool, str]] = []
     try:
@@ -70,9 +83,9 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
     except Exception as exc:  # a malformed URL is a failed check, not a crash
         lines.append((False, f"raw store: cannot be opened: {type(exc).__name__}: {exc}"))
     else:
-        raw = health.raw_store_health(store)
-        lines.append((raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"))
-        readable = store if raw.ok else None
+        raw_lines = raw_store_lines(store)
+        lines += raw_lines
+        readable = store if all(ok for ok, _ in raw_lines) else None
     try:
         warehouse = warehouse_from_env()
     except Exception as exc:  # a malformed URL is a failed check, not a crash

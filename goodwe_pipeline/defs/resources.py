@@ -41,8 +41,13 @@ class RawStoreResource(dg.ConfigurableResource):
     influx_token: str | None = None
     influx_username: str | None = None
     influx_password: str | None = None
+    influx_org: str | None = None
+    """Set: InfluxDB's v2 API (2.x/Cloud) through ``influxdb-client``, with a token."""
+    influx_bucket: str | None = None
+    """The v2 bucket (default: ``influx_db``)."""
     influx_rp_duration: str | None = None
-    """Duration of ``influx_rp`` when the pipeline creates it (InfluxDB 1.x), e.g. ``400d``."""
+    """Duration of ``influx_rp`` (1.x) or of the bucket (v2; default 30d) when the pipeline
+    creates it, e.g. ``400d``."""
     influx_gzip: bool = True
     create_database: bool = True
     timeout_s: float | None = None
@@ -65,6 +70,8 @@ class RawStoreResource(dg.ConfigurableResource):
             influx_token=self.influx_token,
             influx_username=self.influx_username,
             influx_password=self.influx_password,
+            influx_org=self.influx_org,
+            influx_bucket=self.influx_bucket,
             create_database=self.create_database,
             influx_rp_duration=self.influx_rp_duration,
             influx_gzip=self.influx_gzip,

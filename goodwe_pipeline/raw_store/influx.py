@@ -1,7 +1,7 @@
 """Readings in InfluxDB, over the v1-compatible HTTP API (``/write``, ``/query``, ``/ping``).
 
 That API is the one every InfluxDB generation serves (1.x natively, 2.x and 3.x
-as compatibility endpoints); see ``spec/influxdb.md``. Each reading is one point
+as compatibility endpoints); see ``docs/influxdb.md``. Each reading is one point
 of the measurement ``inverter_readings`` with the tags ``device_id`` and
 ``source`` and every known field as a float, at millisecond resolution (times
 are floored to the millisecond by ``raw_store.prepare``). A point
@@ -28,11 +28,11 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -49,6 +49,7 @@ from goodwe_pipeline.raw_store.prepare import MAX_NS, MIN_NS, prepare
 from goodwe_pipeline.url_credentials import credentials, url_secrets, user_part
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _DURATION = re.compile(r"INF|([0-9]+(ns|u|µ|ms|s|m|h|d|w))+", re.IGNORECASE)
 _QUERY_CHUNK_ROWS = 10_000
@@ -127,8 +128,8 @@ def line_protocol(batch: pd.DataFrame, measurement: str = readings.MEASUREMENT) 
     return data.slice(int(bounds[0]), int(bounds[-1] - bounds[0])).to_pybytes()
 
 
-def _describe(exc: requests.RequestException) -> str:
-    """The root cause of a requests failure, without object reprs."""
+def describe_error(exc: BaseException) -> str:
+    """The root cause of a requests or urllib3 failure, without object reprs."""
     inner: Any = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc
     inner = getattr(inner, "reason", None) or inner
     text = re.sub(r"<[^>]*>:\s*", "", str(inner))
@@ -182,6 +183,10 @@ def split_url(url: str) -> InfluxURL:
     return InfluxURL(clean, *credentials(user))
 
 
+class TransientError(Exception):
+    """One attempt failed in a way another attempt may not (no connection, a 5xx answer)."""
+
+
 class InfluxRefusedError(StoreUnavailableError):
     """The server answered but refused the request (HTTP 4xx or an InfluxQL error).
 
@@ -208,6 +213,8 @@ class InfluxRawStore(RawStore):
     """
 
     kind = "influxdb"
+    api = "v1"
+    """Which of InfluxDB's HTTP APIs the store speaks (``v1``: ``/write`` and ``/query``)."""
     measurement = readings.MEASUREMENT
 
     def __init__(
@@ -284,6 +291,30 @@ class InfluxRawStore(RawStore):
     def _refused(self, reason: str) -> InfluxRefusedError:
         return InfluxRefusedError(self.url, self._scrub(reason))
 
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` until it returns, again after a ``TransientError`` (a connection
+        error, a 5xx answer) with exponential backoff, at most ``retries`` more times.
+        Anything else it raises (a refusal) ends at once."""
+        reason = ""
+        attempts = self._retries + 1
+        for number in range(attempts):
+            if number:
+                time.sleep(min(self._backoff * 2 ** (number - 1), 30.0))
+            try:
+                return attempt()
+            except TransientError as exc:
+                reason = str(exc)
+        raise self._unavailable(f"{reason} (after {attempts} attempts)")
+
+    def _refusal(self, path: str, status: int, message: str) -> InfluxRefusedError | TransientError:
+        """What an HTTP error answer means: 5xx (and 429) may pass, 4xx will not."""
+        reason = f"HTTP {status} on {path}: {message}"
+        if status >= 500 or status == 429:
+            return TransientError(reason)
+        if status in (401, 403):
+            return self._refused(f"authentication failed ({reason})")
+        return self._refused(reason)
+
     def _post(
         self,
         path: str,
@@ -294,11 +325,8 @@ class InfluxRawStore(RawStore):
         stream: bool = False,
     ) -> requests.Response:
         """POST with retries on connection errors and 5xx; 4xx raises at once."""
-        reason = ""
-        attempts = self._retries + 1
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(min(self._backoff * 2 ** (attempt - 1), 30.0))
+
+        def attempt() -> requests.Response:
             try:
                 response = self._session.post(
                     self.url + path,
@@ -309,17 +337,14 @@ class InfluxRawStore(RawStore):
                     stream=stream,
                 )
             except requests.RequestException as exc:
-                reason = _describe(exc)
-                continue
+                raise TransientError(describe_error(exc)) from None
             if response.status_code < 400:
                 return response
-            reason = f"HTTP {response.status_code} on {path}: {_error_message(response)}"
+            message = _error_message(response)
             response.close()
-            if response.status_code in (401, 403):
-                raise self._refused(f"authentication failed ({reason})")
-            if response.status_code < 500:
-                raise self._refused(reason)
-        raise self._unavailable(f"{reason} (after {attempts} attempts)")
+            raise self._refusal(path, response.status_code, message)
+
+        return self._retrying(attempt)
 
     def _statements(self, q: str) -> list[dict[str, Any]]:
         """Run InfluxQL (non-chunked) and return its results; statement errors raise."""
@@ -453,7 +478,7 @@ class InfluxRawStore(RawStore):
                         raise self._refused(f"query refused: {result['error']}")
                     yield from result.get("series", [])
         except requests.RequestException as exc:
-            raise self._unavailable(f"reading the answer failed: {_describe(exc)}") from exc
+            raise self._unavailable(f"reading the answer failed: {describe_error(exc)}") from exc
         finally:
             response.close()
 
@@ -521,7 +546,9 @@ class InfluxRawStore(RawStore):
             response.close()
         except requests.RequestException as exc:
             latency = (time.perf_counter() - started) * 1000
-            return Health(False, latency, self._scrub(f"{self.url} unreachable: {_describe(exc)}"))
+            return Health(
+                False, latency, self._scrub(f"{self.url} unreachable: {describe_error(exc)}")
+            )
         latency = (time.perf_counter() - started) * 1000
         version = response.headers.get("X-Influxdb-Version", "unknown version")
         if response.status_code >= 300:
@@ -529,8 +556,8 @@ class InfluxRawStore(RawStore):
         return Health(
             True,
             latency,
-            f"InfluxDB {version} at {self.url}, database {self.database}",
-            {"version": version, "database": self.database},
+            f"InfluxDB {version} at {self.url} (v1 API), database {self.database}",
+            {"api": self.api, "version": version, "database": self.database},
         )
 
 
