@@ -216,18 +216,13 @@ def _backfill(dev: DagsterDev, wait: Waiter, manifest: Manifest) -> dict[str, An
             days.parse_day(manifest.first_day), days.parse_day(manifest.last_day)
         )
     ]
-    launched = dev.graphql(
-        LAUNCH_BACKFILL,
+    backfill_id = dev.launch_backfill(
         {
-            "params": {
-                "assetSelection": [{"path": key} for key in keys],
-                "partitionNames": partitions,
-                "title": "demo history migration",
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+            "assetSelection": [{"path": key} for key in keys],
+            "partitionNames": partitions,
+            "title": "demo history migration",
+        }
+    )
 
     def probe() -> tuple[bool, Any]:
         answer = dev.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
@@ -429,17 +424,6 @@ CHECK_EXECUTIONS = """
 query Executions($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 20) {
     runId status evaluation { success severity }
-  }
-}
-"""
-
-LAUNCH_BACKFILL = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on Error { message }
   }
 }
 """
