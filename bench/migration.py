@@ -7,7 +7,7 @@ Both corpora hold 30 days at one reading a minute, in the files the optimiser re
   for the last 10 days also the daily flat arrays and the SQLite database of later versions;
 - ``file-heavy``: those snapshots for the first 10 days, daily arrays and SQLite rows for the
   next 10, and for the last 10 one ``energy_data_YYYYMMDD_HHMMSS.json`` a minute, two thirds
-  of them gzipped (the storage roadmap's files): about 15,000 files.
+  of them gzipped (the storage roadmap's files): about 20,000 files.
 
 On each, against one ``influxd`` started for the run, it times:
 
