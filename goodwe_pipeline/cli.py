@@ -1,8 +1,8 @@
 """The ``goodwe-pipeline`` console script.
 
 Each subcommand lives in ``goodwe_pipeline/commands/<name>.py`` and exposes
-``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``;
-underscores in module names become dashes on the command line.
+``HELP`` (one line), optionally ``EPILOG`` (shown after the options in ``--help``),
+``add_arguments(parser)`` and ``run(args) -> int``; underscores in module names become dashes on the command line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         sub = subparsers.add_parser(
-            info.name.replace("_", "-"), help=module.HELP, description=module.HELP
+            info.name.replace("_", "-"),
+            help=module.HELP,
+            description=module.HELP,
+            epilog=getattr(module, "EPILOG", None),
         )
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)

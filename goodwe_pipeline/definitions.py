@@ -1,6 +1,8 @@
 """The Dagster code location: everything under ``defs/``."""
 
+import functools
 import logging
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +26,19 @@ class _LocationNameNotice(logging.Filter):
 logging.getLogger("dagster.components.core.component_tree").addFilter(_LocationNameNotice())
 
 
+@functools.cache
+def _load(settings: tuple[tuple[str, str], ...]) -> dg.Definitions:
+    """The definitions for these ``GOODWE_*`` settings (resources read them when loaded)."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    """Everything under ``defs/``, loaded once per process and configuration.
+
+    Dagster calls this function several times per process (six times in one ``dg launch``:
+    each reconstruction of the repository), and each call walks the ``defs/`` tree again
+    (about 1 s on two cores, several under load): without the cache that was most of a
+    terminal backfill's start-up.
+    """
+    return _load(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("GOODWE_"))))

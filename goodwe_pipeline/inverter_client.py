@@ -241,16 +241,9 @@ async def describe_failure(
         )
     transport = "UDP" if address.port == UDP_PORT else "Modbus/TCP"
     if isinstance(exc, RequestFailedException | TimeoutError | OSError):
-        if address.port != UDP_PORT and not await _tcp_port_open(address, timeout_s):
-            return (
-                f"{label}: nothing accepts Modbus/TCP connections on port {address.port}: "
-                f"check the host and port (502 for LAN/Wi-Fi kit 2.0, 8899 for UDP dongles)"
-            )
-        if address.port == UDP_PORT and await _udp_port_refused(address, timeout_s):
-            return (
-                f"{label}: UDP port 8899 is closed on this host: check the address, or use "
-                f"HOST:502 if the dongle only speaks Modbus/TCP"
-            )
+        unreachable = await _unreachable(address, timeout_s)
+        if unreachable:
+            return f"{label}: {unreachable}"
         hint = f"; or {family_hint}" if address.family else ""
         return (
             f"{label}: no answer over {transport} after {1 + retries} attempts of "
@@ -259,9 +252,36 @@ async def describe_failure(
     if isinstance(exc, ValueError):
         return f"{label}: {exc}"
     if isinstance(exc, InverterError):
+        if not address.family:
+            # goodwe's auto-detection says "not supported yet" both when no inverter answered
+            # and when one answered in an unknown way: tell them apart before advising.
+            unreachable = await _unreachable(address, timeout_s)
+            if unreachable:
+                return f"{label}: {unreachable}"
+            return (
+                f"{label}: no inverter family answered the auto-detection over {transport}: "
+                "check the address and that the inverter and its dongle are on; if they are, "
+                "name the family (e.g. HOST/ET)"
+            )
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"{label}: {detail}: {family_hint}"
     return f"{label}: {type(exc).__name__}: {exc}"
+
+
+async def _unreachable(address: InverterAddress, timeout_s: float) -> str | None:
+    """What is wrong with the address itself (a closed port), with what to check; None when
+    the port may be open."""
+    if address.port != UDP_PORT and not await _tcp_port_open(address, timeout_s):
+        return (
+            f"nothing accepts Modbus/TCP connections on port {address.port}: "
+            "check the host and port (502 for LAN/Wi-Fi kit 2.0, 8899 for UDP dongles)"
+        )
+    if address.port == UDP_PORT and await _udp_port_refused(address, timeout_s):
+        return (
+            "UDP port 8899 is closed on this host: check the address, or use "
+            "HOST:502 if the dongle only speaks Modbus/TCP"
+        )
+    return None
 
 
 async def _tcp_port_open(address: InverterAddress, timeout_s: float) -> bool:

@@ -79,8 +79,35 @@ def test_export_writes_the_range_as_csv(tmp_path, capsys) -> None:
     assert main(argv) == 0
     assert len(pd.read_csv(out / "daily_energy.csv")) == 2
     assert not list(out.glob(".*"))
-    assert main([*argv, "--device", "nobody"]) == 0
-    assert pd.read_csv(out / "daily_energy.csv").empty
+    assert main([*argv, "--device", "nobody"]) == 1
+    assert "no battery sessions and no daily reports" in capsys.readouterr().err
+    assert len(pd.read_csv(out / "daily_energy.csv")) == 2, "a refused export keeps the files"
+
+
+def test_export_rounds_to_the_units_precision(tmp_path) -> None:
+    _fill_warehouse()
+    with Warehouse.from_settings(data_dir=data_dir()) as warehouse:
+        warehouse.execute(
+            "UPDATE daily_energy SET load_kwh = 21.600000000000364, net_cost_pln = 3.14159, "
+            "self_sufficiency_pct = 12.3456, peak_load_w = 400.4"
+        )
+    out = tmp_path / "export"
+    assert main(["export", "--start", "2025-06-10", "--end", "2025-06-10", "--out", str(out)]) == 0
+    text = (out / "daily_energy.csv").read_text()
+    assert "21.600000000000364" not in text
+    daily = pd.read_csv(out / "daily_energy.csv")
+    assert daily["load_kwh"].iloc[0] == 21.6
+    assert daily["net_cost_pln"].iloc[0] == 3.14
+    assert daily["self_sufficiency_pct"].iloc[0] == 12.3
+    assert daily["peak_load_w"].iloc[0] == 400.0
+
+
+def test_export_refuses_a_missing_warehouse_and_creates_nothing(tmp_path, capsys) -> None:
+    out = tmp_path / "export"
+    argv = ["export", "--start", "2025-06-10", "--end", "2025-06-11", "--out", str(out)]
+    assert main(argv) == 1
+    assert "no warehouse at" in capsys.readouterr().err
+    assert not data_dir().exists() and not out.exists()
 
 
 def test_export_refuses_bad_dates(tmp_path, capsys) -> None:
@@ -92,6 +119,8 @@ def test_export_refuses_bad_dates(tmp_path, capsys) -> None:
         main(["export", "--start", "2025-06-11", "--end", "2025-06-10", "--out", str(tmp_path)])
         == 2
     )
+    assert main(["export", "--start", "2025-06-11", "--out", str(tmp_path)]) == 2
+    assert "both --start and --end are required" in capsys.readouterr().err
 
 
 def _archive_days() -> pd.DataFrame:
@@ -107,15 +136,16 @@ def _archive_days() -> pd.DataFrame:
 
 def test_restore_into_the_configured_parquet_store(capsys) -> None:
     readings = _archive_days()
-    assert main(["restore", "2025-06-10", "2025-06-11"]) == 0
+    assert main(["restore", "--start", "2025-06-10", "--end", "2025-06-11"]) == 0
     output = capsys.readouterr().out
     assert "2025-06-10: 720 readings from 1 files" in output
     store = ParquetRawStore(data_dir() / "raw")
     window = days.range_window(date(2025, 6, 10), LAST, TZ)
     restored = store.read(*window)
     assert len(restored) == 2 * 720
-    assert main(["restore", "2025-06-10", "2025-06-11"]) == 0
+    assert main(["restore", "2025-06-10", "2025-06-11"]) == 0, "positional days still work"
     pd.testing.assert_frame_equal(store.read(*window), restored)
+    assert main(["restore", "2025-06-10", "--end", "2025-06-11"]) == 2
     assert store.read(*days.day_window(FIRST, TZ)).empty
     assert len(readings) == 3 * 720
 
@@ -150,10 +180,13 @@ def test_doctor_all_healthy_with_an_emulated_inverter(monkeypatch, capsys, influ
     lines = output.strip().splitlines()
     assert lines[0].startswith("ok   inverter ") and "9010KETU23DOC001" in lines[0]
     assert any(line.startswith("ok   influxdb:") for line in lines)
-    assert any(line.startswith("ok   warehouse:") for line in lines)
+    assert any(line.startswith("warn warehouse: no SQLite warehouse yet") for line in lines)
     assert any(line.startswith("ok   spool:") for line in lines)
     # Nothing has written readings yet, and an inverter is configured: readings are stale.
-    assert lines[-1].startswith("FAIL readings:")
+    readings = next(i for i, line in enumerate(lines) if "readings:" in line)
+    assert lines[readings].startswith("FAIL readings:")
+    assert lines[readings + 1].startswith("     fix: ")
+    assert lines[-1] == "1 error(s), 1 warning(s)"
     assert code == 1
     fresh = normalize(
         pd.DataFrame(
@@ -226,4 +259,36 @@ def test_doctor_keeps_influx_url_credentials_out_of_its_report(
     assert all(piece not in output for piece in URL_PASSWORD_PIECES), output
     lines = output.splitlines()
     assert any(line.startswith(failing) for line in lines), output
-    assert any(line.startswith("ok   warehouse:") for line in lines), output
+    assert any(line.startswith("warn warehouse:") for line in lines), output
+
+
+def test_doctor_without_configuration_warns_creates_nothing_and_exits_0(capsys) -> None:
+    assert main(["doctor"]) == 0
+    output = capsys.readouterr().out
+    lines = output.splitlines()
+    assert lines[0].startswith("warn inverters: none configured")
+    assert lines[1] == "     fix: set GOODWE_INVERTERS, e.g. GOODWE_INVERTERS=192.168.1.50/ET"
+    assert any(line.startswith("warn parquet: no readings stored yet") for line in lines)
+    assert any(line.startswith("warn warehouse: no SQLite warehouse yet") for line in lines)
+    disk = next(line for line in lines if line.startswith("ok   disk: "))
+    assert re.search(r"disk: \d+\.\d (KiB|MiB|GiB|TiB) free in ", disk), disk
+    assert "bytes" not in output
+    assert lines[-1] == "0 error(s), 3 warning(s)"
+    assert not data_dir().exists(), "doctor created the data dir"
+
+
+def test_doctor_on_existing_embedded_stores_is_all_ok(capsys) -> None:
+    _fill_warehouse()
+    ParquetRawStore(data_dir() / "raw").write(
+        normalize(
+            pd.DataFrame(
+                {"time": [datetime.now(UTC)], "device_id": ["SN1"], "load_power_w": [100.0]}
+            )
+        )
+    )
+    assert main(["doctor"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("ok   parquet: ") and "free" in line for line in lines)
+    assert any(line.startswith("ok   warehouse: ") for line in lines)
+    assert any(line.startswith("ok   readings: newest reading") for line in lines)
+    assert lines[-1] == "0 error(s), 1 warning(s)"

@@ -206,25 +206,23 @@ def _daily_assets(dev: DagsterDev) -> list[list[str]]:
 
 
 def _backfill(dev: DagsterDev, wait: Waiter, manifest: Manifest) -> dict[str, Any]:
-    """One backfill of every daily asset over the 30 days; BackfillPolicy.single_run keeps it
-    to one run per partitions definition."""
+    """One backfill of every daily asset over the 30 days, as "Materialize all" with a range
+    launches it: every daily asset shares one partitions definition and
+    BackfillPolicy.single_run, so the whole backfill is one run."""
     keys = _daily_assets(dev)
-    window = {"range": {"start": manifest.first_day, "end": manifest.last_day}}
-    launched = dev.graphql(
-        LAUNCH_BACKFILL,
+    partitions = [
+        d.isoformat()
+        for d in days.iter_days(
+            days.parse_day(manifest.first_day), days.parse_day(manifest.last_day)
+        )
+    ]
+    backfill_id = dev.launch_backfill(
         {
-            "params": {
-                # electricity_prices' partitions run to tomorrow, the others' to today: roots
-                # with different partitions need a range per asset rather than partitionNames
-                "partitionsByAssets": [
-                    {"assetKey": {"path": key}, "partitions": window} for key in keys
-                ],
-                "title": "demo history migration",
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+            "assetSelection": [{"path": key} for key in keys],
+            "partitionNames": partitions,
+            "title": "demo history migration",
+        }
+    )
 
     def probe() -> tuple[bool, Any]:
         answer = dev.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
@@ -239,9 +237,8 @@ def _backfill(dev: DagsterDev, wait: Waiter, manifest: Manifest) -> dict[str, An
     client = DagsterGraphQLClient(dev.host, port_number=dev.port)
     for run in runs:
         assert client.get_run_status(run["runId"]) == DagsterRunStatus.SUCCESS
-    assert len(runs) <= 3, (
-        f"single-run backfill policy should need one run per partitions definition: {runs}"
-    )
+    assert len(runs) == 1, f"one backfill of every daily asset should be one run: {runs}"
+    assert {k["path"][-1] for k in runs[0]["assetSelection"]} == {k[-1] for k in keys}, runs
     for status in result["assetBackfillData"]["assetBackfillStatuses"]:
         assert status["numPartitionsMaterialized"] == status["numPartitionsTargeted"] == 30, status
     return {
@@ -427,17 +424,6 @@ CHECK_EXECUTIONS = """
 query Executions($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 20) {
     runId status evaluation { success severity }
-  }
-}
-"""
-
-LAUNCH_BACKFILL = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on Error { message }
   }
 }
 """

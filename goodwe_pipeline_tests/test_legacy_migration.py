@@ -33,11 +33,7 @@ from goodwe_pipeline_tests.legacy_corpus import (
 )
 
 TZ = "Europe/Warsaw"
-CHECKS = [
-    checks.legacy_readings_match_sources,
-    checks.legacy_rejected_file_share,
-    checks.legacy_energy_matches_daily_stats,
-]
+CHECKS = [checks.legacy_migration_checks]
 LEGACY_TABLES = ("legacy_decisions", "legacy_planned_sessions", "legacy_selling_sessions")
 
 

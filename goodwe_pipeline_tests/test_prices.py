@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline.days import day_window
-from goodwe_pipeline.defs.prices.assets import PRICE_RETRY, electricity_prices
+from goodwe_pipeline.defs.prices.assets import PRICE_RETRY, PricesConfig, electricity_prices
 from goodwe_pipeline.defs.prices.checks import every_quarter_hour_priced
 from goodwe_pipeline.defs.prices.resources import PricesResource
-from goodwe_pipeline.defs.prices.schedules import tomorrow_prices
+from goodwe_pipeline.defs.prices.schedules import REQUIRE_TOMORROW, tomorrow_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.price_sources import (
     CsvSource,
@@ -400,17 +400,52 @@ def test_asset_stores_pse_days_with_dst_in_one_run_and_records_the_tariff(pse, t
 
 
 def test_not_yet_published_fails_clearly_writes_nothing_and_is_retried(pse, tmp_path):
-    tomorrow = (datetime.now(ZoneInfo(TZ)) + timedelta(days=1)).date()
+    """The 14:30 run (today's partition, ``require_tomorrow``) fails and is retried while
+    tomorrow is not published, and writes nothing, not even today's prices."""
+    today = datetime.now(ZoneInfo(TZ)).date()
+    pse.publish(today, market=lambda i: 300.0, rce=lambda i: 250.0)
     warehouse = WarehouseResource(data_dir=str(tmp_path))
-    context = dg.build_asset_context(partition_key=tomorrow.isoformat())
-    with pytest.raises(dg.Failure, match="has not published csdac-pln") as caught:
+    context = dg.build_asset_context(partition_key=today.isoformat())
+    with pytest.raises(dg.Failure, match="Tomorrow's prices .* not available yet") as caught:
         electricity_prices(
-            context, prices=PricesResource(source="pse", pse_url=pse.url), warehouse=warehouse
+            context,
+            config=PricesConfig(require_tomorrow=True),
+            prices=PricesResource(source="pse", pse_url=pse.url),
+            warehouse=warehouse,
         )
     assert caught.value.allow_retries
     assert stored(warehouse).empty
     assert electricity_prices.op.retry_policy == PRICE_RETRY
     assert PRICE_RETRY.max_retries >= 3 and PRICE_RETRY.delay >= 600
+
+
+def test_a_run_ending_today_stores_tomorrow_when_published_and_says_so_when_not(pse, tmp_path):
+    today = datetime.now(ZoneInfo(TZ)).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+    for day in (yesterday, today):
+        pse.publish(day, market=lambda i: 300.0, rce=lambda i: 250.0)
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    resources = {"prices": PricesResource(source="pse", pse_url=pse.url), "warehouse": warehouse}
+    result = materialize_prices(resources, yesterday.isoformat(), today.isoformat())
+    assert result.success
+    metadata = result.asset_materializations_for_node("electricity_prices")[0].metadata
+    assert "not published yet" in metadata["tomorrow"].value
+    assert stored(warehouse)["partition_date"].astype(str).tolist() == [
+        yesterday.isoformat(),
+        today.isoformat(),
+    ]
+
+    pse.publish(tomorrow, market=lambda i: 500.0, rce=lambda i: 450.0)
+    result = materialize_prices(resources, today.isoformat())
+    assert result.success
+    metadata = result.asset_materializations_for_node("electricity_prices")[0].metadata
+    assert metadata["tomorrow"].value == f"{tomorrow}: stored"
+    assert stored(warehouse)["partition_date"].astype(str).tolist()[-1] == tomorrow.isoformat()
+
+    past = materialize_prices(resources, yesterday.isoformat())
+    assert past.success
+    metadata = past.asset_materializations_for_node("electricity_prices")[0].metadata
+    assert metadata["tomorrow"].value.startswith("not asked")
 
 
 def test_a_range_with_one_bad_day_writes_no_day_and_is_not_retried(tmp_path):
@@ -460,9 +495,13 @@ def test_check_run_on_its_own_finds_quarter_hours_removed_from_the_last_week(tmp
 
 
 def test_schedule_asks_for_tomorrow_in_local_time():
+    """At 14:30 the schedule runs today's partition with ``require_tomorrow``: the run
+    fetches tomorrow too (the last day of the run is today) and retries until it is out."""
     moment = datetime(2025, 10, 25, 14, 30, tzinfo=ZoneInfo(TZ))
     request = tomorrow_prices(dg.build_schedule_context(scheduled_execution_time=moment))
-    assert request.partition_key == "2025-10-26"
+    assert request.partition_key == "2025-10-25"
+    assert request.run_config == REQUIRE_TOMORROW
+    assert PricesConfig(**REQUIRE_TOMORROW["ops"]["electricity_prices"]["config"]).require_tomorrow
     assert tomorrow_prices.execution_timezone == TZ
     assert tomorrow_prices.default_status == dg.DefaultScheduleStatus.RUNNING
     assert tomorrow_prices.cron_schedule == "30 14 * * *"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -92,6 +93,18 @@ def ensure_history(directory: Path) -> Manifest:
     return manifest
 
 
+def terminal_backfill(env: dict[str, str], first: str, last: str) -> str:
+    """The shell command that runs the demo's whole backfill from a terminal, with the demo's
+    settings and instance (so its run shows in the UI): what the banner prints."""
+    names = ("DAGSTER_HOME", "GOODWE_DATA_DIR", "GOODWE_LEGACY_DIR", "GOODWE_PRICE_SOURCE",
+             "GOODWE_TIMEZONE")  # fmt: skip
+    settings_line = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+    return (
+        f"{settings_line} \\\n{shlex.quote(sys.prefix)}/bin/dg launch --assets '*' "
+        f"--partition-range {first}...{last}"
+    )
+
+
 def _instructions(
     dev: DagsterDev, manifest: Manifest, inverters: DemoInverters, store: Path
 ) -> str:
@@ -110,11 +123,11 @@ def _instructions(
         f"  1. Live data: the poll_inverters sensor reads both inverters every "
         f"{dev.env['GOODWE_POLL_SECONDS']} s. Open Assets > {MEASUREMENT}: its events appear "
         "within a minute.",
-        "  2. Migrate the history: Assets > electricity_prices > Materialize > partitions "
-        f"{first}...{last} > Launch backfill.",
-        "     Then select legacy_readings, legacy_decisions, battery_sessions, "
-        "daily_energy_report, energy_trends and raw_archive > Materialize selected > "
-        f"partitions {first}...{last} > Launch backfill (follow it on the Runs page).",
+        "  2. Bring the history up to date, in one backfill: Assets > select all > "
+        f"Materialize selected > partitions {first}...{last} > Launch backfill (one run: prices, "
+        "migration, sessions, reports, trends, archive; follow it on the Runs page). Or run "
+        "in a terminal, in the repository's root folder:",
+        "       " + terminal_backfill(dev.env, first, last).replace("\n", "\n       "),
         "  3. Read the results: each asset's Overview/Events show its metadata (sessions table, "
         "the day's energy and savings, rejected legacy files); Checks show data quality.",
         "",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from goodwe_pipeline import health, settings
 from goodwe_pipeline.commands._stores import (
@@ -16,9 +19,21 @@ from goodwe_pipeline.commands._stores import (
 from goodwe_pipeline.inverter_client import InverterPoller, PollResult
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
+from goodwe_pipeline.spool import spool_dir
 from goodwe_pipeline.url_credentials import url_secrets
+from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
-HELP = "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool and disk; exit 1 on any failure."
+HELP = (
+    "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool, disk and the newest "
+    "reading: one line each, ok / warn / FAIL with a fix; creates nothing; exit 1 on any FAIL."
+)
+OK, WARNING, ERROR = "ok", "warning", "error"
+LABELS = {OK: "ok  ", WARNING: "warn", ERROR: "FAIL"}
+RAW_STORE_FIX = (
+    "check GOODWE_INFLUX_URL (and its token or user/password), that InfluxDB runs and "
+    "answers /ping, or that GOODWE_DATA_DIR is writable"
+)
+WAREHOUSE_FIX = "check GOODWE_WAREHOUSE_URL and that the database server runs and accepts it"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,81 +53,199 @@ async def _poll(addresses: list[settings.InverterAddress], timeout: float, retri
         await poller.close()
 
 
-def _inverter_line(result: PollResult) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class Line:
+    """One part of the pipeline: its status, what was found and, unless ``ok``, how to fix it."""
+
+    status: str
+    text: str
+    fix: str | None = None
+
+
+def human_bytes(count: float) -> str:
+    """``82893082624`` as ``77.2 GiB``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _inverter_line(result: PollResult) -> Line:
     name = f"inverter {result.address.label}"
     if result.reading is None:
-        return False, f"{name}: {result.error}"
+        return Line(ERROR, f"{name}: {result.error}")  # the error ends with what to check
     soc = result.reading.get("battery_soc_pct")
-    return True, (
+    return Line(
+        OK,
         f"{name}: {result.model or 'inverter'} serial {result.device_id}, "
         f"PV {result.reading.get('pv_power_w', float('nan')):.0f} W, battery {soc:.0f} % "
-        f"({result.elapsed_s:.1f} s)"
+        f"({result.elapsed_s:.1f} s)",
     )
 
 
-def raw_store_lines(store: RawStore) -> list[tuple[bool, str]]:
-    """The raw store's line: whether it answers, and (InfluxDB) which API and server
-    version; on the v2 API, the one-line fix for what would keep writes from working."""
-    raw = health.raw_store_health(store)
-    lines = [(raw.ok, f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)")]
-    if raw.ok and isinstance(store, InfluxV2RawStore):
-        access = store.access_check()
-        if access:
-            lines.append((access[0], f"{raw.component}: {access[1]}"))
-    return lines
-
-
-def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
-    lines: list[tuple[bool, str]] = []
+def inverter_lines(args: argparse.Namespace) -> tuple[list[Line], bool]:
+    """A line per configured inverter (or why there is none); whether any is configured."""
     try:
         addresses = settings.parse_inverters(settings.env("GOODWE_INVERTERS"))
     except ValueError as exc:
-        lines.append((False, f"inverters: {exc}"))
-        addresses = []
-    else:
-        if not addresses:
-            lines.append((True, "inverters: none configured (GOODWE_INVERTERS is empty)"))
-    if addresses:
-        for result in asyncio.run(_poll(addresses, args.timeout, args.retries)):
-            lines.append(_inverter_line(result))
+        return [
+            Line(ERROR, f"inverters: {exc}", "write GOODWE_INVERTERS as host[:port][/family]")
+        ], False
+    if not addresses:
+        return [
+            Line(
+                WARNING,
+                "inverters: none configured, nothing will be polled",
+                "set GOODWE_INVERTERS, e.g. GOODWE_INVERTERS=192.168.1.50/ET",
+            )
+        ], False
+    results = asyncio.run(_poll(addresses, args.timeout, args.retries))
+    return [_inverter_line(result) for result in results], True
 
+
+def raw_store_lines(store: RawStore) -> list[Line]:
+    """The raw store's answer (InfluxDB: reachable, which API and server version; Parquet: its
+    folder), and on InfluxDB's v2 API what would keep writes from working, with its fix."""
+    raw = health.raw_store_health(store)
+    text = f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"
+    if raw.component == "parquet" and raw.value is not None:
+        text = f"{raw.component}: {store.url}, {human_bytes(raw.value)} free ({raw.latency_ms or 0:.0f} ms)"
+    lines = [Line(OK if raw.ok else ERROR, text, None if raw.ok else RAW_STORE_FIX)]
+    if raw.ok and isinstance(store, InfluxV2RawStore):
+        access = store.access_check()
+        if access:
+            ok, detail = access
+            lines.append(Line(OK if ok else ERROR, f"{raw.component}: {detail}"))
+    return lines
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def store_lines(inverters_configured: bool) -> list[Line]:
+    """Raw store, warehouse, spool, disk and the newest reading, creating nothing: an embedded
+    store that does not exist yet is a warning saying what will create it."""
+    lines: list[Line] = []
     data_dir = settings.data_dir()
     readable: RawStore | None = None
-    try:
-        store = raw_store_from_env()
-    except Exception as exc:  # a malformed URL is a failed check, not a crash
-        lines.append((False, f"raw store: cannot be opened: {type(exc).__name__}: {exc}"))
-    else:
-        raw_lines = raw_store_lines(store)
-        lines += raw_lines
-        readable = store if all(ok for ok, _ in raw_lines) else None
-    try:
-        warehouse = warehouse_from_env()
-    except Exception as exc:  # a malformed URL is a failed check, not a crash
-        lines.append((False, f"warehouse: {type(exc).__name__}: {exc}"))
+    parquet_root = data_dir / "raw"
+    if not settings.env("GOODWE_INFLUX_URL") and not parquet_root.is_dir():
+        lines.append(
+            Line(
+                WARNING,
+                f"parquet: no readings stored yet ({parquet_root.absolute()} does not exist)",
+                "it is created by the first poll or migration; check GOODWE_DATA_DIR if you "
+                "expected readings there",
+            )
+        )
     else:
         try:
-            wh = health.warehouse_health(warehouse)
-        finally:
-            warehouse.dispose()
-        lines.append((wh.ok, f"warehouse: {wh.detail} ({wh.latency_ms or 0:.0f} ms)"))
-    for probe in (health.spool_health(data_dir), health.disk_health(data_dir)):
-        detail = f"{int(probe.value)} bytes free" if probe.component == "disk" else probe.detail
-        lines.append((probe.ok, f"{probe.component}: {detail} in {data_dir}"))
+            store = raw_store_from_env()
+        except Exception as exc:  # a malformed URL is a failed check, not a crash
+            lines.append(
+                Line(
+                    ERROR,
+                    f"raw store: cannot be opened: {type(exc).__name__}: {exc}",
+                    RAW_STORE_FIX,
+                )
+            )
+        else:
+            raw_lines = raw_store_lines(store)
+            lines += raw_lines
+            readable = store if all(line.status == OK for line in raw_lines) else None
+    sqlite = data_dir / SQLITE_FILE
+    if not settings.env("GOODWE_WAREHOUSE_URL") and not sqlite.is_file():
+        lines.append(
+            Line(
+                WARNING,
+                f"warehouse: no SQLite warehouse yet ({sqlite.absolute()} does not exist)",
+                "it is created by the first run (e.g. a backfill); check GOODWE_DATA_DIR if "
+                "you expected data there",
+            )
+        )
+    else:
+        lines.append(warehouse_line())
+    spool = spool_dir(data_dir)
+    if spool.is_dir():
+        probe = health.spool_health(data_dir)
+        lines.append(
+            Line(
+                OK if probe.ok else WARNING,
+                f"spool: {probe.detail} in {spool}",
+                None
+                if probe.ok
+                else "readings wait here while the raw store is down; they "
+                "are replayed when it answers again",
+            )
+        )
+    else:
+        lines.append(Line(OK, f"spool: empty ({spool.absolute()} does not exist yet)"))
+    where = _existing_parent(data_dir)
+    free = shutil.disk_usage(where).free
+    disk = f"disk: {human_bytes(free)} free in {where}"
+    if free < health.MIN_FREE_BYTES:
+        lines.append(Line(ERROR, disk, f"free at least {human_bytes(health.MIN_FREE_BYTES)}"))
+    else:
+        lines.append(Line(OK, disk))
     if readable is not None:
         recent = health.last_reading_health(
             readable,
             now=datetime.now(UTC),
-            inverters_configured=bool(addresses),
+            inverters_configured=inverters_configured,
             poll_seconds=settings.poll_seconds(),
         )
-        lines.append((recent.ok, f"readings: {recent.detail}"))
+        if not inverters_configured and recent.ok:
+            status = WARNING if "no reading" in recent.detail else OK
+        else:
+            status = OK if recent.ok else ERROR
+        lines.append(
+            Line(
+                status,
+                f"readings: {recent.detail}",
+                None
+                if status == OK
+                else "is `dagster dev` (or the daemon) running with the "
+                "poll_inverters sensor on? See Automation > poll_inverters in the UI",
+            )
+        )
     return lines
+
+
+def warehouse_line() -> Line:
+    try:
+        warehouse = warehouse_from_env()
+    except Exception as exc:  # a malformed URL is a failed check, not a crash
+        return Line(ERROR, f"warehouse: {type(exc).__name__}: {exc}", WAREHOUSE_FIX)
+    try:
+        wh = health.warehouse_health(warehouse)
+    finally:
+        warehouse.dispose()
+    return Line(
+        OK if wh.ok else ERROR,
+        f"warehouse: {wh.detail} ({wh.latency_ms or 0:.0f} ms)",
+        None if wh.ok else WAREHOUSE_FIX,
+    )
+
+
+def checks(args: argparse.Namespace) -> list[Line]:
+    inverters, configured = inverter_lines(args)
+    return [*inverters, *store_lines(configured)]
 
 
 def run(args: argparse.Namespace) -> int:
     secrets = [*secret_values(), *url_secrets(settings.env("GOODWE_INFLUX_URL"))]
     results = checks(args)
-    for ok, text in results:
-        print(f"{'ok  ' if ok else 'FAIL'} {redact(text, secrets)}")
-    return 0 if all(ok for ok, _ in results) else 1
+    for line in results:
+        print(f"{LABELS[line.status]} {redact(line.text, secrets)}")
+        if line.fix:
+            print(f"     fix: {redact(line.fix, secrets)}")
+    errors = sum(line.status == ERROR for line in results)
+    warnings = sum(line.status == WARNING for line in results)
+    print(f"{errors} error(s), {warnings} warning(s)")
+    return 1 if errors else 0

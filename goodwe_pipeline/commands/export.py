@@ -6,35 +6,58 @@ import argparse
 import os
 import sys
 import uuid
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from goodwe_pipeline import settings
+from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import warehouse_from_env
 from goodwe_pipeline.warehouse import WarehouseUnavailableError, schema
+from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = "Write battery sessions and daily energy reports of a date range as CSV files."
 
 SESSIONS_FILE = "battery_sessions.csv"
 DAILY_FILE = "daily_energy.csv"
 TIME_COLUMNS = ("start_time", "end_time", "updated_at")
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-06-30") from None
+PRECISION = (
+    ("_pln_kwh", 4),
+    ("_kwh", 3),
+    ("_pln", 2),
+    ("_pct", 1),
+    ("soc_start", 1),
+    ("soc_end", 1),
+    ("soc_min", 1),
+    ("soc_max", 1),
+    ("_w", 0),
+    ("_s", 0),
+)
+"""Decimals per column-name suffix, first match wins: prices 4 (PLN/kWh), energies 3 (kWh),
+money 2 (PLN), percentages and battery charge 1, powers and durations 0."""
+EPILOG = (
+    "Days are local days in GOODWE_TIMEZONE; times in the CSV are local with their UTC "
+    "offset. Numbers are rounded: kWh 3 decimals, PLN 2, PLN/kWh 4, % 1, W and s 0. Exit "
+    "status: 0 written, 1 no warehouse, nothing in the range, or the warehouse unreachable "
+    "(no file written), 2 a bad or missing range."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_day, required=True, help="first day (YYYY-MM-DD)")
-    parser.add_argument("--end", type=_day, required=True, help="last day, inclusive")
+    add_date_range(parser)
     parser.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     parser.add_argument("--device", help="only this inverter serial")
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers at their units' precision (``PRECISION``, by column-name suffix)."""
+    out = frame.copy()
+    for column in out.columns:
+        digits = next((d for suffix, d in PRECISION if column.endswith(suffix)), None)
+        if digits is not None and pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].round(digits)
+    return out
 
 
 def _local_times(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -58,15 +81,25 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.end < args.start:
-        print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
+    try:
+        start, end = date_range(args)
+    except RangeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    sqlite = settings.data_dir() / SQLITE_FILE
+    if not settings.env("GOODWE_WAREHOUSE_URL") and not sqlite.is_file():
+        print(
+            f"error: no warehouse at {sqlite.absolute()}: nothing to export (set "
+            "GOODWE_DATA_DIR, or GOODWE_WAREHOUSE_URL, to where the pipeline writes)",
+            file=sys.stderr,
+        )
+        return 1
     tz = settings.timezone()
     sessions_query = sa.select(schema.battery_sessions).where(
-        schema.battery_sessions.c.partition_date.between(args.start, args.end)
+        schema.battery_sessions.c.partition_date.between(start, end)
     )
     daily_query = sa.select(schema.daily_energy).where(
-        schema.daily_energy.c.day.between(args.start, args.end)
+        schema.daily_energy.c.day.between(start, end)
     )
     if args.device:
         sessions_query = sessions_query.where(schema.battery_sessions.c.device_id == args.device)
@@ -86,9 +119,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         warehouse.dispose()
+    if sessions.empty and daily.empty:
+        device = f" for device {args.device}" if args.device else ""
+        print(
+            f"error: no battery sessions and no daily reports from {start} to {end}{device} "
+            "in the warehouse: nothing written (backfill those days first, see docs/backfill.md)",
+            file=sys.stderr,
+        )
+        return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(_local_times(sessions, tz), args.out / SESSIONS_FILE)
-    write_csv(_local_times(daily, tz), args.out / DAILY_FILE)
+    write_csv(rounded(_local_times(sessions, tz)), args.out / SESSIONS_FILE)
+    write_csv(rounded(_local_times(daily, tz)), args.out / DAILY_FILE)
     print(f"{len(sessions)} battery sessions -> {args.out / SESSIONS_FILE}")
     print(f"{len(daily)} daily reports -> {args.out / DAILY_FILE}")
     return 0

@@ -20,6 +20,17 @@ from goodwe_pipeline.inverter_client import (
 )
 
 HELP = "Read one canonical reading from an inverter and print it as JSON."
+SIGNS = (
+    "signs: grid_power_w + export to the grid, - import from it; battery_power_w + discharge, "
+    "- charge; pv_power_w and load_power_w are never negative. Times are UTC; powers in W, "
+    "energies in kWh, charge and health in %."
+)
+"""The sign conventions of the canonical reading, printed with every reading and in ``--help``."""
+EPILOG = (
+    SIGNS + " The JSON goes to standard output, this note to standard error. Exit status: 0 "
+    "a reading was printed, 1 the inverter could not be read (the message says what to "
+    "check), 2 the address is malformed."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,4 +99,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {result.error}", file=sys.stderr)
         return 1
     print(reading_json(result.reading))
+    print(SIGNS, file=sys.stderr)
     return 0

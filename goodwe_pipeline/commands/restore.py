@@ -1,4 +1,4 @@
-"""``goodwe-pipeline restore START END``: write archived days back into the raw store."""
+"""``goodwe-pipeline restore --start D --end D``: write archived days back into the raw store."""
 
 from __future__ import annotations
 
@@ -7,32 +7,35 @@ import sys
 
 from goodwe_pipeline import settings
 from goodwe_pipeline.archive import Archive, archive_root, restore
+from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import raw_store_from_env
-from goodwe_pipeline.commands.export import _day
 from goodwe_pipeline.raw_store import StoreUnavailableError
 
 HELP = "Write archived days (GOODWE_DATA_DIR/archive) back into the raw store; safe to repeat."
+EPILOG = (
+    "Days are local days in GOODWE_TIMEZONE. `restore START END` (positional) still works. "
+    "Exit status: 0 restored, 1 nothing archived in the range or the store unreachable "
+    "(nothing is lost; run it again), 2 a bad or missing range."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("start", type=_day, help="first day (YYYY-MM-DD)")
-    parser.add_argument("end", type=_day, help="last day, inclusive")
+    add_date_range(parser, positional_alias=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.end < args.start:
-        print(f"error: {args.end} is before {args.start}", file=sys.stderr)
+    try:
+        start, end = date_range(args)
+    except RangeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     archive = Archive(archive_root(settings.data_dir()))
-    if not archive.days(args.start, args.end):
-        print(
-            f"error: nothing archived from {args.start} to {args.end} in {archive.root}",
-            file=sys.stderr,
-        )
+    if not archive.days(start, end):
+        print(f"error: nothing archived from {start} to {end} in {archive.root}", file=sys.stderr)
         return 1
     store = raw_store_from_env(create_database=True)
     try:
-        restored = restore(store, archive, args.start, args.end)
+        restored = restore(store, archive, start, end)
     except StoreUnavailableError as exc:
         print(f"error: {exc}; nothing is lost, run the restore again later", file=sys.stderr)
         return 1

@@ -7,24 +7,32 @@ need days to look at when run on their own (``checked_days``).
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
 from goodwe_pipeline import days, settings
+from goodwe_pipeline.first_day import first_data_day
+
+
+def first_partition() -> str:
+    """``GOODWE_HISTORY_START`` when set, else the first day of the owner's data
+    (``first_day.first_data_day``: legacy files, local stores, a persisted marker)."""
+    if settings.env("GOODWE_HISTORY_START"):
+        return settings.history_start()
+    legacy = settings.env("GOODWE_LEGACY_DIR")
+    today = days.local_date(datetime.now(UTC), settings.timezone())
+    return first_data_day(settings.data_dir(), Path(legacy) if legacy else None, today).isoformat()
+
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=settings.history_start(),
+    start_date=first_partition(),
     timezone=settings.timezone(),
     end_offset=1,
 )
-"""Every day up to and including today (today is partial until midnight)."""
-
-price_partitions = dg.DailyPartitionsDefinition(
-    start_date=settings.history_start(),
-    timezone=settings.timezone(),
-    end_offset=2,
-)
-"""Days up to and including tomorrow: day-ahead prices are published in the early afternoon."""
+"""Every day up to and including today (today is partial until midnight), for every daily
+asset alike, so one backfill can run them all in one run. Tomorrow's prices are fetched by
+the run of today's partition (``defs/prices``)."""
 
 DayRange = tuple[date, date]
 """First and last local day, inclusive."""

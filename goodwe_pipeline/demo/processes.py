@@ -73,17 +73,31 @@ def pipeline_environment(
     return env
 
 
+INSTANCE_SETTINGS: dict[str, Any] = {
+    "telemetry": {"enabled": False},
+    "python_logs": {"python_log_level": "INFO"},
+    "sensors": {"use_threads": True, "num_workers": 4},
+    "schedules": {"use_threads": True, "num_workers": 2},
+    "run_coordinator": {
+        "module": "dagster.core.run_coordinator",
+        "class": "QueuedRunCoordinator",
+        "config": {"max_concurrent_runs": 4, "dequeue_interval_seconds": 1},
+    },
+}
+"""The demo instance besides its storage: runs print INFO and above (not Dagster's DEBUG lines),
+sensors and schedules in threads, and queued runs start within a second (Dagster's default
+checks the queue every 5 s), as in the repository's ``dagster.yaml``."""
+
+
 def write_instance_config(dagster_home: Path, storage: Mapping[str, Any] | None = None) -> Path:
     """``dagster.yaml`` in ``dagster_home``: SQLite storage under it unless ``storage`` is given
-    (e.g. ``{"postgres": {"postgres_db": {...}}}``), telemetry off, sensors in threads."""
+    (e.g. ``{"postgres": {"postgres_db": {...}}}``), then ``INSTANCE_SETTINGS``."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "storage": dict(storage)
         if storage is not None
         else {"sqlite": {"base_dir": str(dagster_home / "storage")}},
-        "telemetry": {"enabled": False},
-        "sensors": {"use_threads": True, "num_workers": 4},
-        "schedules": {"use_threads": True, "num_workers": 2},
+        **INSTANCE_SETTINGS,
     }
     path = dagster_home / "dagster.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -232,6 +246,13 @@ class DagsterDev:
             raise DagsterDevError(f"GraphQL errors: {json.dumps(answer['errors'])[:2000]}")
         return answer["data"]
 
+    def launch_backfill(self, params: Mapping[str, Any]) -> str:
+        """Launch a partition backfill (``LaunchBackfillParams``, as the UI sends them); its id."""
+        answer = self.graphql(_LAUNCH_BACKFILL, {"params": dict(params)})["launchPartitionBackfill"]
+        if answer["__typename"] != "LaunchBackfillSuccess":
+            raise DagsterDevError(f"backfill not launched: {json.dumps(answer)[:2000]}")
+        return answer["backfillId"]
+
     def server_info(self, timeout: float = 5) -> dict | None:
         try:
             with urllib.request.urlopen(f"{self.url}/server_info", timeout=timeout) as response:
@@ -323,6 +344,17 @@ class DagsterDev:
                 return members
             time.sleep(0.2)
 
+
+_LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
 
 _LOCATIONS = """
 query Locations {

@@ -23,7 +23,7 @@ MAX_TABLE_ROWS = 31
     description=(
         "A compressed copy of each day's raw readings, one Parquet file per inverter under "
         "`GOODWE_DATA_DIR/archive/<day>/`. It outlives the InfluxDB retention period; "
-        "`goodwe-pipeline restore <start> <end>` writes archived days back into the raw "
+        "`goodwe-pipeline restore --start D --end D` writes archived days back into the raw "
         "store. Archiving a day again adds what is new and never removes what was archived."
     ),
 )

@@ -2,6 +2,7 @@
 up, and the readings of the migrated days are physically possible (blocking the sessions and
 reports of the same backfill otherwise)."""
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -23,7 +24,7 @@ from goodwe_pipeline.legacy.stats import (
     rejected_file_share,
     source_mismatches,
 )
-from goodwe_pipeline.readings import empty_frame
+from goodwe_pipeline.readings import TIME, empty_frame
 
 MAX_TABLE_ROWS = 50
 
@@ -67,25 +68,73 @@ legacy_readings_quality = readings_quality_checks(
 )
 
 
-@dg.asset_check(
-    asset=legacy_readings,
+MATCH_SOURCES = "legacy_readings_match_sources"
+REJECTED_SHARE = "legacy_rejected_file_share"
+DAILY_STATS = "legacy_energy_matches_daily_stats"
+
+LEGACY_CHECK_SPECS = [
+    dg.AssetCheckSpec(
+        MATCH_SOURCES,
+        asset=legacy_readings,
+        description=(
+            "For every migrated day, the raw store holds exactly as many legacy readings per "
+            "inverter as the legacy files contain distinct valid readings. Protects the history "
+            "from silent losses (a batch the store refused, a field-type conflict in InfluxDB, "
+            "a write cut short) and from duplicates."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        REJECTED_SHARE,
+        asset=legacy_readings,
+        description=(
+            "The share of legacy files that could not be used (truncated, empty, not JSON, "
+            "every record invalid) stays below `max_rejected_file_share` of the `legacy` "
+            "resource (5 % by default); warns otherwise. Protects against migrating the wrong "
+            "folder, a damaged disk or an unknown file version whose readings would be lost "
+            "quietly; the rejected files and reasons are in `migration_files`."
+        ),
+    ),
+    dg.AssetCheckSpec(
+        DAILY_STATS,
+        asset=legacy_readings,
+        description=(
+            "Where the old collector left a `daily_stats_YYYYMMDD.json`, the day's PV production "
+            "and house consumption computed from the migrated readings agree with its totals "
+            "within 5 %; warns otherwise. Protects against wrong units, signs or time shifts in "
+            "the migration (e.g. a day placed one hour off). Those totals are approximate "
+            "(the collector assumed a fixed poll interval), so a mismatch is a warning."
+        ),
+    ),
+]
+
+
+@dg.multi_asset_check(
+    specs=LEGACY_CHECK_SPECS,
+    name="legacy_migration_checks",
     description=(
-        "For every migrated day, the raw store holds exactly as many legacy readings per "
-        "inverter as the legacy files contain distinct valid readings. Protects the history "
-        "from silent losses (a batch the store refused, a field-type conflict in InfluxDB, "
-        "a write cut short) and from duplicates."
+        "What the migration of the run's days promised: every reading arrived, few files were "
+        "unusable, the days add up. One step: the summaries and the migrated readings are read "
+        "once for the three checks."
     ),
 )
-def legacy_readings_match_sources(
+def legacy_migration_checks(
     context: dg.AssetCheckExecutionContext,
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
     legacy: LegacyResource,
-) -> dg.AssetCheckResult:
+) -> Iterator[dg.AssetCheckResult]:
     first, last = checked_days(context, last_migration)
     summaries = _summaries(warehouse, first, last)
     stored = _migrated(raw_store, first, last, legacy.timezone)
-    rows = source_mismatches(summaries, stored, first, last, legacy.timezone)
+    yield _match_sources(summaries, stored, first, last, legacy.timezone)
+    yield _rejected_share(summaries, legacy.max_rejected_file_share)
+    yield _daily_stats(legacy, stored, first, last)
+
+
+def _match_sources(
+    summaries: dict[date, dict[str, Any]], stored: pd.DataFrame, first: date, last: date, tz: str
+) -> dg.AssetCheckResult:
+    rows = source_mismatches(summaries, stored, first, last, tz)
     metadata: dict[str, object] = {
         "days": (last - first).days + 1,
         "readings_in_sources": int(sum(sum(s["expected"].values()) for s in summaries.values())),
@@ -95,58 +144,35 @@ def legacy_readings_match_sources(
     if rows:
         table = pd.DataFrame(rows).head(MAX_TABLE_ROWS).to_markdown(index=False)
         metadata["mismatches"] = dg.MetadataValue.md(table)
-    return dg.AssetCheckResult(passed=not rows, metadata=metadata)
+    return dg.AssetCheckResult(check_name=MATCH_SOURCES, passed=not rows, metadata=metadata)
 
 
-@dg.asset_check(
-    asset=legacy_readings,
-    description=(
-        "The share of legacy files that could not be used (truncated, empty, not JSON, "
-        "every record invalid) stays below `max_rejected_file_share` of the `legacy` "
-        "resource (5 % by default); warns otherwise. Protects against migrating the wrong "
-        "folder, a damaged disk or an unknown file version whose readings would be lost "
-        "quietly; the rejected files and reasons are in `migration_files`."
-    ),
-)
-def legacy_rejected_file_share(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, legacy: LegacyResource
-) -> dg.AssetCheckResult:
-    first, last = checked_days(context, last_migration)
-    files = rejected_file_share(_summaries(warehouse, first, last).values())
+def _rejected_share(summaries: dict[date, dict[str, Any]], threshold: float) -> dg.AssetCheckResult:
+    files = rejected_file_share(summaries.values())
     return dg.AssetCheckResult(
-        passed=files.share <= legacy.max_rejected_file_share,
+        check_name=REJECTED_SHARE,
+        passed=files.share <= threshold,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "files": files.files,
             "rejected_files": files.rejected,
             "rejected_share": round(files.share, 4),
-            "threshold": float(legacy.max_rejected_file_share),
+            "threshold": float(threshold),
             "by_format": dg.MetadataValue.md(files.by_format.to_markdown(index=False)),
         },
     )
 
 
-@dg.asset_check(
-    asset=legacy_readings,
-    description=(
-        "Where the old collector left a `daily_stats_YYYYMMDD.json`, the day's PV production "
-        "and house consumption computed from the migrated readings agree with its totals "
-        "within 5 %; warns otherwise. Protects against wrong units, signs or time shifts in "
-        "the migration (e.g. a day placed one hour off). Those totals are approximate "
-        "(the collector assumed a fixed poll interval), so a mismatch is a warning."
-    ),
-)
-def legacy_energy_matches_daily_stats(
-    context: dg.AssetCheckExecutionContext,
-    raw_store: RawStoreResource,
-    legacy: LegacyResource,
+def _daily_stats(
+    legacy: LegacyResource, stored: pd.DataFrame, first: date, last: date
 ) -> dg.AssetCheckResult:
-    first, last = checked_days(context, last_migration)
     settings = legacy.get_settings()
     files = daily_stats_files(settings.legacy_dir, first, last)
-    stored = (
-        _migrated(raw_store, min(files), max(files), settings.timezone) if files else empty_frame()
-    )
+    if files:
+        start, end = days.range_window(min(files), max(files), settings.timezone)
+        stored = stored[(stored[TIME] >= start) & (stored[TIME] < end)]
+    else:
+        stored = empty_frame()
     comparison = compare_daily_stats(files, stored, settings.timezone)
     rows, failing = comparison.rows, comparison.failing
     metadata: dict[str, object] = {
@@ -164,5 +190,8 @@ def legacy_energy_matches_daily_stats(
             pd.DataFrame(comparison.unreadable).to_markdown(index=False)
         )
     return dg.AssetCheckResult(
-        passed=not failing, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        check_name=DAILY_STATS,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
     )

@@ -1,10 +1,12 @@
 """``electricity_prices``: what a kWh cost to buy and earned when sold, per quarter hour."""
 
+from datetime import date, timedelta
+
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import partition_days, price_partitions
+from goodwe_pipeline.defs.partitions import daily_partitions, partition_days, recent_days
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
 from goodwe_pipeline.prices import PriceSourceError, day_prices, days_summary
@@ -13,6 +15,20 @@ from goodwe_pipeline.tariffs import CONFIG_NAME, TariffError
 PRICE_RETRY = dg.RetryPolicy(max_retries=6, delay=1200)
 """Tomorrow's prices appear in the early afternoon: try again every 20 minutes for two hours."""
 MAX_TABLE_DAYS = 31
+
+
+class PricesConfig(dg.Config):
+    """How the run treats tomorrow, fetched whenever the run's last day is today."""
+
+    require_tomorrow: bool = False
+    """Fail (and retry) while tomorrow's prices are not published: the 14:30 schedule sets it.
+    Otherwise a run ending today stores tomorrow's prices when they are out and says so when not."""
+
+
+def tomorrow_of(last: date) -> date | None:
+    """The day after ``last`` when ``last`` is today (the newest partition), else None."""
+    today = recent_days(1)[1]
+    return last + timedelta(days=1) if last == today else None
 
 
 def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
@@ -27,7 +43,7 @@ def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
 
 
 @dg.asset(
-    partitions_def=price_partitions,
+    partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="prices",
     kinds={warehouse_kind()},
@@ -41,10 +57,14 @@ def _hourly_table(frame: pd.DataFrame, tz: str) -> str:
     ),
 )
 def electricity_prices(
-    context: dg.AssetExecutionContext, prices: PricesResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: PricesConfig,
+    prices: PricesResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    tz = price_partitions.timezone
+    tz = daily_partitions.timezone
+    tomorrow = tomorrow_of(last)
     try:
         tariff = prices.get_tariff()
         source = prices.get_source(tariff)
@@ -60,6 +80,20 @@ def electricity_prices(
                 metadata={"day": day.isoformat(), "source": source.describe()},
                 allow_retries=exc.transient,
             ) from None
+    tomorrow_note = "not asked (the run does not end today)"
+    if tomorrow is not None:
+        try:
+            frames.append(day_prices(source.rows(tomorrow, tz), tomorrow, tz, tariff, source.name))
+            tomorrow_note = f"{tomorrow}: stored"
+        except PriceSourceError as exc:
+            if config.require_tomorrow:
+                raise dg.Failure(
+                    description=f"Tomorrow's prices ({tomorrow}) are not available yet: {exc}",
+                    metadata={"day": tomorrow.isoformat(), "source": source.describe()},
+                    allow_retries=True,
+                ) from None
+            tomorrow_note = f"{tomorrow}: not published yet ({exc})"
+            context.log.warning(f"tomorrow's prices: {tomorrow_note}")
     store = warehouse.get_warehouse()
     try:
         store.record_config(CONFIG_NAME, tariff.config_data())
@@ -87,6 +121,7 @@ def electricity_prices(
             "source": source.describe(),
             "tariff": tariff.label,
             "tariff_name": tariff.name,
+            "tomorrow": tomorrow_note,
             "buy_min_pln_kwh": float(every["buy_pln_kwh"].min()),
             "buy_mean_pln_kwh": round(float(every["buy_pln_kwh"].mean()), 4),
             "buy_max_pln_kwh": float(every["buy_pln_kwh"].max()),

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.defs.partitions import checked_days, price_partitions
+from goodwe_pipeline.defs.partitions import checked_days, daily_partitions
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.prices import quarter_hours
@@ -21,7 +21,7 @@ from goodwe_pipeline.prices import quarter_hours
 def every_quarter_hour_priced(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    tz = price_partitions.timezone
+    tz = daily_partitions.timezone
     first, last = checked_days(context)
     start, end = days.range_window(first, last, tz)
     store = warehouse.get_warehouse()
