@@ -52,6 +52,7 @@ LAYER_OF_PREFIX = {
     # Dagster-free jobs that drive adapters: a poll tick, a migration, a health probe.
     "ingest": "job",
     "health": "job",
+    "first_day": "job",
     "legacy.index": "job",
     "legacy.migrate": "job",
     "legacy": "job",
