@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from goodwe_pipeline import days, settings
+from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import raw_store_from_env, warehouse_from_env
-from goodwe_pipeline.commands.export import _day, write_csv
+from goodwe_pipeline.commands.export import write_csv
 from goodwe_pipeline.quality import DEFAULT_RATED_POWER_W, Limits
 from goodwe_pipeline.raw_store.base import StoreUnavailableError
 from goodwe_pipeline.tariffs import TariffError, load_tariff
@@ -29,8 +30,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=_day, required=True, help="first day (YYYY-MM-DD)")
-    parser.add_argument("--end", type=_day, required=True, help="last day, inclusive")
+    add_date_range(parser)
     parser.add_argument(
         "--offers",
         help="comma-separated offer names of the catalogue (default: all); the current "
@@ -53,8 +53,10 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.end < args.start:
-        print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
+    try:
+        start, end = date_range(args)
+    except RangeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     tz = settings.timezone()
     try:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except (TariffError, CatalogueError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    run_days = list(days.iter_days(args.start, args.end))
+    run_days = list(days.iter_days(start, end))
     warehouse = warehouse_from_env()
     try:
         with raw_store_from_env() as store:
