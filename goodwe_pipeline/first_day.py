@@ -58,8 +58,8 @@ def oldest_legacy_day(legacy_dir: Path, today: date) -> date | None:
     """The oldest plausible local day in the folder's file names or its SQLite database."""
     days = [
         detected.name_time.date()
-        for _, _, detected in iter_names(legacy_dir)
-        if detected.name_time is not None
+        for _, _, detected, skipped in iter_names(legacy_dir)
+        if detected is not None and skipped is None and detected.name_time is not None
     ]
     oldest = min((d for d in days if _plausible(d, today)), default=None)
     database = legacy_dir / DATABASE
