@@ -17,7 +17,8 @@ decoded would block the queue forever: ``replay`` moves it to the
 ``dead_letters`` table of the same database, with the reason and the time, and
 goes on with the next entry. Dead letters are never deleted by the pipeline;
 ``dead_letters()`` lists them and ``requeue_dead_letters()`` puts them back in
-the queue once the cause is fixed.
+the queue once the cause is fixed. ``set_aside`` puts readings the queue itself
+refuses (``append`` raised for them) straight into the dead letters.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore, StoreUnavailableError
-from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.raw_store.prepare import prepare, safe_device_id
 from goodwe_pipeline.sqlite_wal import enable_wal
 
 DIR_NAME = "spool"
@@ -127,6 +129,8 @@ class DeadLetter:
     failed_at: datetime
     rows: int
     reason: str
+    devices: tuple[str, ...] = ()
+    """The devices whose readings it holds (as stored: ``raw_store.prepare.safe_device_id``)."""
 
     def describe(self) -> str:
         return (
@@ -146,6 +150,15 @@ def _encode(frame: pd.DataFrame) -> bytes:
 
 def _decode(payload: bytes) -> pd.DataFrame:
     return table_to_frame(conform(pa.ipc.open_stream(payload).read_all()))
+
+
+def _devices(payload: bytes) -> tuple[str, ...]:
+    """The devices an entry holds readings of; none when it cannot be decoded."""
+    try:
+        column = pa.ipc.open_stream(payload).read_all().column(readings.DEVICE_ID)
+    except Exception:  # noqa: BLE001 - an undecodable entry names no device
+        return ()
+    return tuple(sorted(safe_device_id(str(d)) for d in pc.unique(column).to_pylist()))
 
 
 class Spool:
@@ -184,6 +197,29 @@ class Spool:
                 (datetime.now(UTC).isoformat(), len(frame), payload),
             )
             return cursor.lastrowid
+
+    def set_aside(self, readings_frame: pd.DataFrame, reason: str) -> DeadLetter:
+        """Keep readings neither the store nor the spool's queue can take (``append`` refused
+        them) straight in the dead letters, with ``reason``: kept, listed, never replayed
+        until requeued."""
+        frame = readings.normalize(readings_frame)
+        payload = _encode(frame)
+        now = datetime.now(UTC)
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            entry_id = conn.execute(
+                "INSERT INTO entries (created_at, rows, payload) VALUES (?, ?, ?)",
+                (now.isoformat(), len(frame), payload),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO dead_letters (id, created_at, rows, payload, failed_at, reason) "
+                "SELECT id, created_at, rows, payload, created_at, ? FROM entries WHERE id = ?",
+                (reason, entry_id),
+            )
+            conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            conn.execute("COMMIT")
+        assert entry_id is not None
+        return DeadLetter(entry_id, now, now, len(frame), reason)
 
     def replay(
         self, store: RawStore, max_rows: int = 10_000, *, until: float | None = None
@@ -266,7 +302,8 @@ class Spool:
             return []
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, created_at, failed_at, rows, reason FROM dead_letters ORDER BY id"
+                "SELECT id, created_at, failed_at, rows, reason, payload FROM dead_letters "
+                "ORDER BY id"
             ).fetchall()
         return [
             DeadLetter(
@@ -275,8 +312,9 @@ class Spool:
                 failed_at=datetime.fromisoformat(failed_at),
                 rows=int(rows),
                 reason=reason,
+                devices=_devices(payload),
             )
-            for entry_id, created_at, failed_at, rows, reason in rows
+            for entry_id, created_at, failed_at, rows, reason, payload in rows
         ]
 
     def dead_letter_count(self) -> int:

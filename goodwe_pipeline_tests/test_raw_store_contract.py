@@ -35,7 +35,7 @@ from goodwe_pipeline.raw_store.influx import (
     split_url,
 )
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
-from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.raw_store.prepare import prepare, raw_device_id, safe_device_id
 from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
@@ -290,12 +290,35 @@ def test_awkward_device_ids(store):
         assert_same(store.read(T0, end, [device]), frame[frame["device_id"] == device])
 
 
-@pytest.mark.parametrize("device", ["trailing\\", "back\\ space", "back\\,comma", "", "new\nline"])
-def test_tag_values_line_protocol_cannot_carry_are_refused(store, device):
+ODD_IDS = {
+    "trailing\\": "~trailing%5C",
+    "back\\ space": "~back%5C%20space",
+    "back\\,comma": "~back%5C%2Ccomma",
+    "": "~",
+    "new\nline": "~new%0Aline",
+    "\u4554\n\u5345\u5249\u414c\u3030\u3031\x01": (
+        "~%E4%95%94%0A%E5%8D%85%E5%89%89%E4%85%8C%E3%80%B0%E3%80%B1%01"
+    ),
+    "~tilde first": "~~tilde%20first",
+}
+"""Ids line protocol cannot carry as they are (and one that looks like a safe form) -> the
+safe form they are stored under."""
+
+
+@pytest.mark.parametrize("device", sorted(ODD_IDS))
+def test_ids_line_protocol_cannot_carry_are_stored_under_their_safe_form(store, device):
     frame = make_readings(["GW0001", device], periods=2)
-    with pytest.raises(ValueError, match="cannot be stored"):
-        store.write(frame)
-    assert store.devices(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    assert store.write(frame) == len(frame)
+    safe = ODD_IDS[device]
+    assert safe_device_id(device) == safe and raw_device_id(safe) == device
+    end = T0 + timedelta(hours=1)
+    assert store.devices(T0, end) == sorted(["GW0001", safe])
+    expected = frame.copy()
+    expected["device_id"] = expected["device_id"].map(safe_device_id).astype(object)
+    assert_same(store.read(T0, end), expected.sort_values(["device_id", "time"]))
+    assert_same(store.read(T0, end, [safe]), expected[expected["device_id"] == safe])
+    assert store.write(frame) == len(frame), "the same safe form again: no duplicates"
+    assert len(store.read(T0, end)) == len(frame)
 
 
 @pytest.mark.parametrize(

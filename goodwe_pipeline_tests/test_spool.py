@@ -214,10 +214,20 @@ def test_a_store_that_refuses_keeps_the_entries(influx_server, influx_db, tmp_pa
 def test_readings_a_store_would_refuse_never_enter_the_spool(tmp_path):
     spool = Spool(tmp_path / "spool")
     bad = poll(0)
-    bad.loc[0, "device_id"] = "ends with a backslash\\"
+    bad["time"] = bad["time"].astype(object)
+    bad.loc[0, "time"] = "2300-01-01T00:00:00Z"
     with pytest.raises(ValueError, match="cannot be stored"):
         spool.append(bad)
     assert spool.backlog_rows() == 0
+
+
+def test_an_id_line_protocol_cannot_carry_is_spooled_under_its_safe_form(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    odd = poll(0)
+    odd.loc[odd["device_id"] == odd["device_id"].iloc[0], "device_id"] = "ends with\\"
+    spool.append(odd)
+    assert spool.backlog_rows() == len(odd)
+    assert "~ends%20with%5C" in set(spool.pending()["device_id"])
 
 
 def _influx_write(server, db: str, line: str) -> None:
