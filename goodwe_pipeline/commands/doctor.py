@@ -15,6 +15,7 @@ from goodwe_pipeline.commands._stores import (
 )
 from goodwe_pipeline.inverter_client import InverterPoller, PollResult
 from goodwe_pipeline.raw_store import RawStore
+from goodwe_pipeline.tariffs import TariffError, load_tariff
 from goodwe_pipeline.url_credentials import url_secrets
 
 HELP = "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool and disk; exit 1 on any failure."
@@ -49,8 +50,24 @@ def _inverter_line(result: PollResult) -> tuple[bool, str]:
     )
 
 
+def setting_lines() -> list[tuple[bool, str]]:
+    """One failed line per setting that is not allowed (``settings.setting_problems``, and a
+    tariff file that cannot be used), and the stated poll-interval notice."""
+    lines = [(False, problem) for problem in settings.setting_problems()]
+    tariff_file = settings.env("GOODWE_TARIFF_FILE")
+    if tariff_file:
+        try:
+            load_tariff(tariff_file)
+        except TariffError as exc:
+            lines.append((False, f"GOODWE_TARIFF_FILE: {exc}"))
+    notice = settings.poll_seconds_notice()
+    if notice:
+        lines.append((True, notice))
+    return lines
+
+
 def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
-    lines: list[tuple[bool, str]] = []
+    lines = setting_lines()
     try:
         addresses = settings.parse_inverters(settings.env("GOODWE_INVERTERS"))
     except ValueError as exc:
@@ -75,6 +92,8 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
         readable = store if raw.ok else None
     try:
         warehouse = warehouse_from_env()
+    except settings.SettingError:
+        pass  # reported by setting_lines
     except Exception as exc:  # a malformed URL is a failed check, not a crash
         lines.append((False, f"warehouse: {type(exc).__name__}: {exc}"))
     else:
@@ -91,7 +110,7 @@ def checks(args: argparse.Namespace) -> list[tuple[bool, str]]:
             readable,
             now=datetime.now(UTC),
             inverters_configured=bool(addresses),
-            poll_seconds=settings.poll_seconds(),
+            poll_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
         )
         lines.append((recent.ok, f"readings: {recent.detail}"))
     return lines
