@@ -764,3 +764,52 @@ def test_retention_duration_comes_from_the_environment(influx_server, influx_db,
     monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "a while")
     with pytest.raises(ValueError, match="retention duration 'a while'"):
         raw_store_from_env().process_config_and_initialize().get_store()
+
+
+KILLED_IN_COMPACTION = """
+import os, signal, sys
+import pyarrow.parquet as pq
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline_tests.test_raw_store_contract import make_readings
+
+real = pq.write_table
+
+def write_then_die(table, where, **kwargs):
+    real(table, where, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed with the new base still a temporary file
+
+pq.write_table = write_then_die
+ParquetRawStore(sys.argv[1], delta_rows=1).write(make_readings(["GW0001"], periods=10))
+"""
+
+
+def test_a_temporary_file_left_by_a_kill_during_compaction_is_removed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "raw"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_COMPACTION, str(root)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (folder,) = [p for p in root.iterdir() if p.is_dir()]
+    (stale,) = folder.glob(".*.tmp")
+    other = folder / ".not-ours.tmp"
+    other.write_bytes(b"kept: not a name the store gives its temporary files")
+
+    store = ParquetRawStore(root)
+    assert store.compact() == 1, "a day with only a stale temporary file is compacted"
+    assert not stale.exists() and other.exists()
+    assert store.read(T0, T0 + timedelta(hours=1)).empty
+
+    frame = make_readings(["GW0001"], periods=10)
+    again = folder / f".{'ab' * 16}.tmp"
+    again.write_bytes(b"left by another kill")
+    assert ParquetRawStore(root, delta_rows=1).write(frame) == 10, "a compacting write"
+    assert not again.exists()
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
