@@ -68,3 +68,25 @@ def postgres_url() -> Iterator[str]:
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)
+
+
+SERVER_FIXTURES = frozenset({"influx_server", "private_influx_server", "postgres_url"})
+SERVER_PARAMS = ("influx", "postgres")
+"""Fixtures parametrised over stores name the server in their parameter (``influxdb+postgres``)."""
+
+
+def _needs_servers(item: pytest.Item) -> bool:
+    if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return any(
+        isinstance(value, str) and any(server in value for server in SERVER_PARAMS)
+        for value in params.values()
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a server, so ``pytest -m "not servers"`` runs the rest alone."""
+    for item in items:
+        if _needs_servers(item):
+            item.add_marker(pytest.mark.servers)

@@ -1,4 +1,4 @@
-"""The code location loads and its asset graph has the names DESIGN.md promises."""
+"""The code location loads and its asset graph has its public names (docs/architecture.md)."""
 
 from __future__ import annotations
 

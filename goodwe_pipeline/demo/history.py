@@ -1,4 +1,4 @@
-"""Write weeks of the optimiser's history, in every format it left on disk (spec/legacy-formats.md).
+"""Write weeks of the optimiser's history, in every format it left on disk (docs/migration.md lists them).
 
 The days are split between three versions of the optimiser, as on a real
 install that was upgraded twice:

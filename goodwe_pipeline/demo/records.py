@@ -1,4 +1,4 @@
-"""The optimiser's records, one by one, as its versions wrote them (spec/legacy-formats.md).
+"""The optimiser's records, one by one, as its versions wrote them (docs/migration.md lists them).
 
 Readings: the collector's nested dict (version 1, and version 2 with the
 coordinator's additions and aliases) and the flat record of the daily arrays and

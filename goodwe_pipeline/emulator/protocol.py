@@ -117,12 +117,6 @@ def tcp_bad_length(frame: bytes) -> bytes:
     return frame[:8] + bytes([(frame[8] + 2) & 0xFF]) + frame[9:] + b"\x00\x00"
 
 
-def rtu_to_tcp(frame: bytes, transaction: bytes) -> bytes:
-    """Re-wrap a captured ``AA 55`` RTU reply as the Modbus/TCP reply carrying the same PDU."""
-    pdu = frame[2:-2]
-    return transaction + b"\x00\x00" + len(pdu).to_bytes(2, "big") + pdu
-
-
 def aa55_checksum(data: bytes) -> bytes:
     return (sum(data) & 0xFFFF).to_bytes(2, "big")
 

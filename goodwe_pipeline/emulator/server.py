@@ -153,10 +153,6 @@ class Emulator:
         with self._lock:
             self._overrides.update(values)
 
-    def clear_values(self) -> None:
-        with self._lock:
-            self._overrides.clear()
-
     def values(self) -> dict[str, Any]:
         """The sensor values being served now (simulation advanced to the clock)."""
         with self._lock:

@@ -1,0 +1,156 @@
+"""The import rules ``docs/architecture.md`` states, checked on the source.
+
+Every module of the package belongs to one layer. A layer may import the layers below it
+and never one above; only the Dagster wiring (``defs/``, ``definitions.py``) imports Dagster.
+A new module must be given a layer here, so the rule cannot be skipped by accident.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "goodwe_pipeline"
+
+LAYERS = ("utility", "domain", "adapter", "job", "wiring", "command")
+"""From the bottom up: a module may import its own layer and those to its left."""
+
+LAYER_OF_PREFIX = {
+    # Small helpers every layer may use.
+    "days": "utility",
+    "settings": "utility",
+    "url_credentials": "utility",
+    "sqlite_wal": "utility",
+    # Pure domain logic: data in, data out.
+    "readings": "domain",
+    "quality": "domain",
+    "sessions": "domain",
+    "reports": "domain",
+    "trends": "domain",
+    "tariffs": "domain",
+    "prices": "domain",
+    "whatif": "domain",
+    "charts": "domain",
+    "legacy.timestamps": "domain",
+    "legacy.mapping": "domain",
+    "legacy.formats": "domain",
+    "legacy.decisions": "domain",
+    "legacy.optimiser_db": "domain",
+    "legacy.stats": "job",
+    "emulator": "domain",
+    # Adapters to the outside world.
+    "raw_store": "adapter",
+    "warehouse": "adapter",
+    "spool": "adapter",
+    "inverter_client": "adapter",
+    "pse_client": "adapter",
+    "price_sources": "adapter",
+    "archive": "adapter",
+    "pipeline_config": "adapter",
+    # Dagster-free jobs that drive adapters: a poll tick, a migration, a health probe.
+    "ingest": "job",
+    "health": "job",
+    "legacy.index": "job",
+    "legacy.migrate": "job",
+    "legacy": "job",
+    "demo": "job",
+    # Dagster wiring.
+    "defs": "wiring",
+    "definitions": "wiring",
+    # The command line.
+    "commands": "command",
+    "cli": "command",
+}
+
+DAGSTER_ALLOWED = {"wiring"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of the longest prefix of ``module`` (relative to the package) that has one."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        layer = LAYER_OF_PREFIX.get(".".join(parts[:end]))
+        if layer:
+            return layer
+    return None
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute names this file imports (``from goodwe_pipeline import x`` counts as ``x``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "goodwe_pipeline":
+                names.update(f"goodwe_pipeline.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return names
+
+
+def package_modules() -> list[tuple[str, Path]]:
+    return sorted(
+        (module_name(path), path)
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.relative_to(PACKAGE).parts and module_name(path)
+    )
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = [name for name, _ in package_modules() if layer_of(name) is None]
+    assert not unplaced, f"give these modules a layer in LAYER_OF_PREFIX: {unplaced}"
+
+
+def upward_imports(module: str, path: Path) -> list[str]:
+    """What ``path``, as the module ``module``, imports from a layer above its own."""
+    layer = layer_of(module)
+    assert layer is not None, module
+    rank = LAYERS.index(layer)
+    wrong = []
+    for name in sorted(imports_of(path)):
+        top = name.split(".")[0]
+        if top == "dagster" or top.startswith("dagster_"):
+            if layer not in DAGSTER_ALLOWED:
+                wrong.append(f"{name} (only defs/ imports Dagster)")
+            continue
+        if top != "goodwe_pipeline" or name == "goodwe_pipeline":
+            continue
+        target = layer_of(name.removeprefix("goodwe_pipeline."))
+        if target is not None and LAYERS.index(target) > rank:
+            wrong.append(f"{name} ({target} is above {layer})")
+    return wrong
+
+
+@pytest.mark.parametrize(("module", "path"), package_modules(), ids=lambda v: str(v))
+def test_imports_keep_to_lower_layers(module: str, path: Path) -> None:
+    wrong = upward_imports(module, path)
+    assert not wrong, f"{module} imports upwards: {wrong}"
+
+
+def test_the_rules_catch_upward_imports(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import dagster\n"
+        "from goodwe_pipeline.warehouse import Warehouse\n"
+        "from goodwe_pipeline.ingest import run_tick\n"
+        "from goodwe_pipeline.defs.partitions import daily_partitions\n"
+    )
+    assert upward_imports("sessions", bad) == [
+        "dagster (only defs/ imports Dagster)",
+        "goodwe_pipeline.defs.partitions (wiring is above domain)",
+        "goodwe_pipeline.ingest (job is above domain)",
+        "goodwe_pipeline.warehouse (adapter is above domain)",
+    ]
+    assert upward_imports("raw_store.influx", bad)[1:] == [
+        "goodwe_pipeline.defs.partitions (wiring is above adapter)",
+        "goodwe_pipeline.ingest (job is above adapter)",
+    ]
+    assert upward_imports("defs.sessions.assets", bad) == []
