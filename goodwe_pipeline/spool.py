@@ -13,7 +13,9 @@ frame as Arrow IPC bytes. Several processes may append and replay at once.
 
 An entry the store refuses because of what it holds (an unparsable point, a
 field-type conflict, points beyond the retention policy) or that cannot be
-decoded would block the queue forever: ``replay`` moves it to the
+decoded would block the queue forever. An entry holding several devices'
+readings is first split into one entry per device (at the end of the queue),
+so the others land; a one-device entry refused again ``replay`` moves to the
 ``dead_letters`` table of the same database, with the reason and the time, and
 goes on with the next entry. Dead letters are never deleted by the pipeline;
 ``dead_letters()`` lists them and ``requeue_dead_letters()`` puts them back in
@@ -384,14 +386,37 @@ class _Replay:
         if refused is None:
             return
         if len(decoded) == 1:
-            self._bury(conn, decoded[0][0], str(refused))
+            self._refused(conn, decoded[0], refused)
             return
         for entry in decoded:
             if self.stopped:
                 return
             refused = self._write(conn, [entry])
             if refused is not None:
-                self._bury(conn, entry[0], str(refused))
+                self._refused(conn, entry, refused)
+
+    def _refused(
+        self, conn: sqlite3.Connection, entry: tuple[int, pd.DataFrame], refused: Exception
+    ) -> None:
+        """An entry refused for its content: one device's readings become a dead letter;
+        several devices' are split into one entry per device, at the end of the queue, so
+        the replay lands the others and sets aside only the device at fault."""
+        entry_id, frame = entry
+        groups = [g for _, g in frame.groupby(readings.DEVICE_ID, sort=True)]
+        if len(groups) < 2:
+            self._bury(conn, entry_id, str(refused))
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT created_at FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:  # another replay got there first
+            conn.execute("ROLLBACK")
+            return
+        conn.executemany(
+            "INSERT INTO entries (created_at, rows, payload) VALUES (?, ?, ?)",
+            [(row[0], len(g), _encode(g.reset_index(drop=True))) for g in groups],
+        )
+        conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+        conn.execute("COMMIT")
 
     def _write(
         self, conn: sqlite3.Connection, group: list[tuple[int, pd.DataFrame]]

@@ -327,3 +327,28 @@ def test_health_masks_a_password_inside_the_influx_url():
 
     secrets = secrets_of(None, None, None, "http://admin:s3cr#t@influx:8086")
     assert "s3cr#t" in secrets
+
+
+def test_a_refused_entry_sets_aside_only_the_device_at_fault(tmp_path):
+    """An entry spooled while the store was down holds every inverter's readings; when
+    the store refuses it for one device's (here an id too long for a Parquet file name),
+    the replay lands the others and sets aside only that device's readings."""
+    spool = Spool(tmp_path / "spool")
+    frame = poll(0)
+    too_long = "X" * 300
+    frame.loc[frame["device_id"] == DEVICES[0], "device_id"] = too_long
+    spool.append(frame)
+    store = ParquetRawStore(tmp_path / "raw")
+    with pytest.raises(ValueError, match="too long"):
+        store.write(frame)
+
+    result = spool.replay(store)
+    healthy = frame[frame["device_id"] != too_long]
+    assert result.written == len(healthy) and result.remaining == 0
+    (letter,) = result.dead_lettered
+    assert letter.rows == len(frame) - len(healthy) and "too long" in letter.reason
+    (listed,) = spool.dead_letters()
+    assert listed.devices == (too_long,)
+    back = store.read(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert sorted(back["device_id"].unique()) == sorted(healthy["device_id"].unique())
+    assert len(back) == len(healthy)
