@@ -261,18 +261,20 @@ def test_an_entry_refused_for_its_content_is_set_aside_and_the_rest_lands(
 
     result = spool.replay(store)
     assert (result.written, result.remaining, result.entries, result.error) == (30, 0, 3, None)
-    assert [letter.id for letter in result.dead_lettered] == [bad_id]
+    # Every device's readings in the entry conflict: split per device, each is set aside.
+    assert bad_id not in {letter.id for letter in result.dead_lettered}
     letters = spool.dead_letters()
-    assert len(letters) == 1 and spool.dead_letter_count() == 1
-    letter = letters[0]
-    assert (letter.id, letter.rows) == (bad_id, 10)
-    assert "HTTP 400" in letter.reason and "field type conflict" in letter.reason
-    assert letter.spooled_at <= letter.failed_at <= datetime.now(UTC)
+    assert [letter.id for letter in result.dead_lettered] == [letter.id for letter in letters]
+    assert [letter.devices for letter in letters] == [(d,) for d in sorted(DEVICES)]
+    assert sum(letter.rows for letter in letters) == 10 and spool.dead_letter_count() == 2
+    for letter in letters:
+        assert "HTTP 400" in letter.reason and "field type conflict" in letter.reason
+        assert letter.spooled_at <= letter.failed_at <= datetime.now(UTC)
     assert_stored(store, [poll(1), poll(2), poll(3)], T0 + timedelta(hours=1))
 
-    # Nothing is dropped: once the cause is gone the dead letter goes back in the queue.
+    # Nothing is dropped: once the cause is gone the dead letters go back in the queue.
     assert spool.replay(store).dead_lettered == ()
-    assert spool.requeue_dead_letters() == 1
+    assert spool.requeue_dead_letters() == 2
     assert spool.dead_letter_count() == 0 and spool.backlog_rows() == 10
     elsewhere = ParquetRawStore(tmp_path / "raw")
     assert spool.replay(elsewhere).written == 10
