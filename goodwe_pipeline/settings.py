@@ -8,11 +8,13 @@ partitions).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,15 +85,26 @@ def data_dir() -> Path:
     return Path(env("GOODWE_DATA_DIR", "./data") or "./data")
 
 
-def env_float(name: str, default: float) -> float:
-    """A number from the environment; ``ValueError`` names the variable when it is not one."""
+POSITIVE_NUMBERS: dict[str, str] = {
+    "GOODWE_INVERTER_TIMEOUT_S": "a number of seconds above 0, e.g. 1.5",
+    "GOODWE_BATTERY_CAPACITY_KWH": "a number of kWh above 0, e.g. 10",
+}
+"""Settings that are a positive number, with what is allowed."""
+
+
+def positive_number(name: str, default: float | None) -> float | None:
+    """A ``POSITIVE_NUMBERS`` setting, ``default`` when unset; ``SettingError`` when it is not
+    a finite number above 0."""
     raw = env(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingError(name, raw, POSITIVE_NUMBERS[name])
+    return value
 
 
 RAW_STORE_ENV: dict[str, tuple[str, str | None]] = {
@@ -248,6 +261,7 @@ VALIDATED: dict[str, Callable[[], Any]] = {
     "GOODWE_HISTORY_START": history_start,
     "GOODWE_POLL_SECONDS": poll_seconds,
     "GOODWE_WAREHOUSE_URL": warehouse_url,
+    **{name: partial(positive_number, name, None) for name in POSITIVE_NUMBERS},
 }
 """Settings with a validator: those definitions need when they load, and the warehouse URL."""
 
@@ -259,14 +273,15 @@ LOAD_DEFAULTS: dict[str, Any] = {
 }
 
 
-def for_loading(name: str) -> Any:
-    """The setting's value for building definitions, or its default when the value is not
-    allowed: the code location loads, and the parts that depend on it report the error
-    (``require``) when they run."""
+def for_loading(name: str, default: Any = None) -> Any:
+    """The setting's value for building definitions, or its default (``LOAD_DEFAULTS``, else
+    ``default``) when it is unset or not allowed: the code location loads, and the parts that
+    depend on it report the error (``require``) when they run."""
     try:
-        return VALIDATED[name]()
+        value = VALIDATED[name]()
     except SettingError:
-        return LOAD_DEFAULTS[name]
+        value = None
+    return LOAD_DEFAULTS.get(name, default) if value is None else value
 
 
 def require(*names: str) -> None:

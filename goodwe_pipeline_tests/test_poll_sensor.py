@@ -21,7 +21,7 @@ from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_f
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
-from goodwe_pipeline.inverter_client import close_shared_pollers
+from goodwe_pipeline.inverter_client import DEFAULT_TIMEOUT_S, close_shared_pollers
 from goodwe_pipeline.raw_store.prepare import raw_device_id, safe_device_id
 from goodwe_pipeline.readings import MEASUREMENT
 from goodwe_pipeline.spool import Spool, spool_dir
@@ -79,8 +79,9 @@ def test_resource_reads_the_environment(monkeypatch):
     assert fitted.warnings == ()
 
     monkeypatch.setenv("GOODWE_INVERTER_TIMEOUT_S", "soon")
-    with pytest.raises(ValueError, match="GOODWE_INVERTER_TIMEOUT_S='soon' is not a number"):
-        inverters_from_env()
+    assert inverters_from_env().timeout_s == DEFAULT_TIMEOUT_S, "loads; the sensor reports it"
+    with pytest.raises(settings.SettingError, match="GOODWE_INVERTER_TIMEOUT_S='soon' is not"):
+        settings.require("GOODWE_INVERTER_TIMEOUT_S")
 
 
 def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():

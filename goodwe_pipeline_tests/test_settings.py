@@ -26,6 +26,8 @@ BAD = {
     "GOODWE_TIMEZONE": ["Mars/Base", "../../etc/passwd"],
     "GOODWE_HISTORY_START": ["2024-13-45", "yesterday", "20240101"],
     "GOODWE_WAREHOUSE_URL": [f"postgresql+psycopg2://u:{SECRET}@localhost:abc/db"],
+    "GOODWE_INVERTER_TIMEOUT_S": ["soon"],
+    "GOODWE_BATTERY_CAPACITY_KWH": ["-3"],
 }
 CASES = [(name, value) for name, values in BAD.items() for value in values]
 LOAD = (
@@ -76,7 +78,7 @@ def test_the_messages_say_what_is_allowed(monkeypatch) -> None:
     for name, values in BAD.items():
         monkeypatch.setenv(name, values[0])
     problems = settings.setting_problems()
-    assert len(problems) == 4
+    assert len(problems) == len(BAD)
     for name, start in expected.items():
         (problem,) = [p for p in problems if p.startswith(name)]
         assert problem.startswith(start) and "\n" not in problem
@@ -114,7 +116,12 @@ def _tick(tmp_path: Path) -> dg.SensorResult:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("GOODWE_POLL_SECONDS", "abc"), ("GOODWE_TIMEZONE", "Mars/Base")]
+    ("name", "value"),
+    [
+        ("GOODWE_POLL_SECONDS", "abc"),
+        ("GOODWE_TIMEZONE", "Mars/Base"),
+        ("GOODWE_INVERTER_TIMEOUT_S", "soon"),
+    ],
 )
 def test_the_sensor_reports_a_bad_setting_as_its_skip_reason(tmp_path, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
@@ -143,6 +150,20 @@ def test_a_run_needing_days_fails_with_the_one_line_error(tmp_path, monkeypatch)
     message = str(_error_of("GOODWE_TIMEZONE"))
     for failure in failures:
         assert failure.step_failure_data.user_failure_data.description == message
+
+
+def test_a_bad_battery_capacity_fails_the_readings_checks_with_its_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GOODWE_BATTERY_CAPACITY_KWH", "-3")
+    job = load_defs().resolve_job_def("hourly_reports_job")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), partition_key="2025-06-10", raise_on_error=False
+    )
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "readings_quality"
+    assert failure.step_failure_data.user_failure_data.description == (
+        "GOODWE_BATTERY_CAPACITY_KWH='-3' is not allowed: a number of kWh above 0, e.g. 10"
+    )
 
 
 def test_a_bad_warehouse_url_in_export_is_one_line_without_the_password(tmp_path) -> None:

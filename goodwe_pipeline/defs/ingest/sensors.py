@@ -47,7 +47,7 @@ def _tick(
     state: ingest.TickState,
 ) -> dg.SensorResult:
     try:
-        settings.require("GOODWE_POLL_SECONDS", *PARTITION_SETTINGS)
+        settings.require("GOODWE_POLL_SECONDS", "GOODWE_INVERTER_TIMEOUT_S", *PARTITION_SETTINGS)
     except settings.SettingError as exc:
         return dg.SensorResult(skip_reason=str(exc), cursor=state.to_cursor())
     notice = settings.poll_seconds_notice()

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline import days, settings
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
 from goodwe_pipeline.defs.reports.assets import READ_MARGIN, daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
@@ -172,6 +172,10 @@ def readings_results(
     now = datetime.now(UTC)
     start, end = days.range_window(first, last, tz)
     limits = reports.limits()
+    try:
+        settings.require("GOODWE_BATTERY_CAPACITY_KWH")
+    except settings.SettingError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     capacity_kwh = battery_capacity_kwh()
     with raw_store.get_store() as store:
         readings = store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
