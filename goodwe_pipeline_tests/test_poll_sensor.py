@@ -444,3 +444,38 @@ def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path
     assert not spool_health.ok and "9010KETU23EM1302" in spool_health.detail
     assert spool.requeue_dead_letters() == 1
     assert spool.backlog_rows() == 1
+
+
+def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Path):
+    """The Parquet store refuses a batch holding an id too long for a file name: the other
+    inverter's reading is written at once; the refused one is spooled, and its replay sets
+    only it aside as a dead letter."""
+    healthy, odd = tcp("9010KETU23EM1401"), tcp("9010KETU23EM1402")
+    store = RawStoreResource(data_dir=str(tmp_path)).get_store()
+    spool = Spool(spool_dir(tmp_path))
+    too_long = "Y" * 300
+
+    def poll_with_a_long_id(inverters: InvertersResource):
+        results = inverters.poll()
+        for result in results:
+            if result.device_id == "9010KETU23EM1402":
+                result.reading["device_id"] = too_long
+        return results
+
+    with EmulatorThread(healthy, odd):
+        inverters = inverters_for(healthy, odd)
+        outcomes = [
+            ingest.run_tick(
+                lambda: poll_with_a_long_id(inverters),
+                lambda: store,
+                spool,
+                ingest.TickBudget(poll_s=inverters.budget_s),
+            )
+            for _ in range(2)
+        ]
+    assert [(o.written, o.spooled) for o in outcomes] == [(1, 1), (1, 1)]
+    assert "too long to be a file name" in ingest.tick_summary(outcomes[0])
+    assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1401"] * 2
+    (letter,) = spool.dead_letters()
+    assert letter.devices == (too_long,) and outcomes[1].dead_letters == 1
+    assert spool.backlog_rows() == 1, "the second tick's refused reading waits for its replay"
