@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from goodwe_pipeline.quality import (
     POWER_FIELDS,
@@ -522,10 +523,22 @@ def _day_before_end(day: np.ndarray, end: np.ndarray, grid: DayGrid) -> np.ndarr
 
 def _prices_for_slots(prices: pd.DataFrame, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Buy and sell price (PLN/kWh) of each quarter-hour slot; NaN where none is known."""
-    buy = np.full(len(slots), np.nan)
-    sell = np.full(len(slots), np.nan)
+    found = slot_values(prices, slots, ("buy_pln_kwh", "sell_pln_kwh"))
+    return found["buy_pln_kwh"], found["sell_pln_kwh"]
+
+
+def slot_values(
+    prices: pd.DataFrame | None, slots: np.ndarray, columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """``columns`` of the price row covering each quarter-hour slot (``time_start`` //
+    900 s); an hourly row covers its four slots, a repeated slot keeps the last row.
+    Missing: None for text columns, NaN otherwise."""
+    out: dict[str, np.ndarray] = {}
+    for name in columns:
+        text = prices is not None and name in prices and not is_numeric_dtype(prices[name])
+        out[name] = np.full(len(slots), None, object) if text else np.full(len(slots), np.nan)
     if prices is None or prices.empty or len(slots) == 0:
-        return buy, sell
+        return out
     start = pd.to_datetime(prices["time_start"], utc=True).dt.as_unit("us").array.asi8 / 1e6
     end = pd.to_datetime(prices["time_end"], utc=True).dt.as_unit("us").array.asi8 / 1e6
     first = np.floor(start / QUARTER_S).astype("int64")
@@ -534,17 +547,16 @@ def _prices_for_slots(prices: pd.DataFrame, slots: np.ndarray) -> tuple[np.ndarr
     table = pd.DataFrame(
         {
             "slot": np.repeat(first, count) + offsets,
-            "buy": np.repeat(prices["buy_pln_kwh"].to_numpy("float64"), count),
-            "sell": np.repeat(prices["sell_pln_kwh"].to_numpy("float64"), count),
+            **{name: np.repeat(prices[name].to_numpy(), count) for name in columns},
         }
     ).drop_duplicates("slot", keep="last")
     table = table.sort_values("slot")
     known = table["slot"].to_numpy()
     pos = np.clip(np.searchsorted(known, slots), 0, len(known) - 1)
     found = known[pos] == slots
-    buy[found] = table["buy"].to_numpy()[pos[found]]
-    sell[found] = table["sell"].to_numpy()[pos[found]]
-    return buy, sell
+    for name in columns:
+        out[name][found] = table[name].to_numpy()[pos[found]]
+    return out
 
 
 def priced_share(prices: pd.DataFrame, start: datetime, end: datetime) -> float:

@@ -37,6 +37,8 @@ LAYER_OF_PREFIX = {
     "legacy.decisions": "domain",
     "legacy.optimiser_db": "domain",
     "legacy.stats": "job",
+    "legacy.files": "domain",
+    "legacy.placement": "domain",
     "emulator": "domain",
     # Adapters to the outside world.
     "raw_store": "adapter",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Mapping
@@ -23,7 +24,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from goodwe_pipeline.legacy.formats import Format, Unusable, file_reason, file_text, load_json
+from goodwe_pipeline.legacy.formats import (
+    Format,
+    Unusable,
+    file_reason,
+    file_text,
+    load_json,
+    out_of_memory,
+)
 from goodwe_pipeline.legacy.mapping import to_number
 from goodwe_pipeline.legacy.optimiser_db import has_table, rows_between
 from goodwe_pipeline.legacy.timestamps import LocalClock, from_us
@@ -32,6 +40,7 @@ DECISIONS = "legacy_decisions"
 PLANNED = "legacy_planned_sessions"
 SELLING = "legacy_selling_sessions"
 MAX_TEXT = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -134,9 +143,16 @@ def _identity(*parts: Any) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:20]  # noqa: S324 - an identity, not security
 
 
+UNPLACED = "repeated autumn hour: nothing in the file tells which occurrence"
+
+
 def _moment(scope: Scope, stamps: list[object]) -> list[tuple[int | None, str | None]]:
+    """UTC instants of a file's times, or why not. Decisions carry no lifetime counters, so a
+    repeated-hour time its file does not place (``timestamps.unproven``) is rejected."""
+    resolved, uncertain = scope.clock.resolve_placed(stamps, hint_us=scope.hint_us)
     return [
-        (utc, reason) for utc, reason, _, _ in scope.clock.resolve(stamps, hint_us=scope.hint_us)
+        (None, UNPLACED) if position in uncertain else (utc, reason)
+        for position, (utc, reason, _, _) in enumerate(resolved)
     ]
 
 
@@ -167,8 +183,11 @@ def read_decision_file(fmt: Format, data: bytes, scope: Scope) -> DecisionRows:
     except Unusable as exc:
         result.error = str(exc)
         return result
-    except (RecursionError, MemoryError):
+    except RecursionError:
         result.error = "JSON nested too deeply"
+        return result
+    except MemoryError:
+        result.error = out_of_memory(data)
         return result
     if fmt is Format.DAILY_PLAN:
         for plan in records:
@@ -473,10 +492,30 @@ def _database_charging(rows: list[dict[str, Any]], scope: Scope, result: Decisio
         )
 
 
+def storable(value: Any) -> Any:
+    """``value`` as every warehouse can store it: in text (also inside JSON values and keys),
+    NUL characters removed (PostgreSQL text cannot hold them) and lone surrogates (halves of
+    a UTF-16 pair, not text) replaced by U+FFFD."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def merge_rows(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per key: the first row's values, its missing values filled from later rows."""
+    """One row per key (text made ``storable``): the first row's values, its missing values
+    filled from later rows."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
+    for row in (storable(r) for r in rows):
         key = tuple(row[k] for k in keys)
         existing = merged.get(key)
         if existing is None:

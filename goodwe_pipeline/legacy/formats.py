@@ -32,10 +32,16 @@ from typing import Any
 
 import orjson
 
+from goodwe_pipeline.legacy.files import Unusable, open_regular, size_limit_reason
 from goodwe_pipeline.legacy.mapping import map_record
 from goodwe_pipeline.legacy.timestamps import Known, LocalClock
 
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_JSON_VALUES = 8_000_000
+"""At most this many JSON values are parsed from one file (counted, before parsing, as its
+commas: every value but the last of each array or object is followed by one). Parsed, a value
+costs 40-200 bytes, so this and the file-size limit bound the memory one file can take; see
+``docs/migration.md`` for the figures."""
 
 
 class Format(StrEnum):
@@ -128,10 +134,6 @@ def detect(name: str) -> Detected | None:
 # -- bytes to JSON -------------------------------------------------------------------------
 
 
-class Unusable(Exception):
-    """A file (or record) that cannot be read, with the reason as message."""
-
-
 def decompress(data: bytes, limit: int) -> bytes:
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
@@ -144,13 +146,20 @@ def decompress(data: bytes, limit: int) -> bytes:
 
 
 def file_text(data: bytes, *, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
-    """The JSON bytes of a file: gunzipped when gzip, refusing empty or oversized content."""
+    """The JSON bytes of a file: gunzipped when gzip, refusing empty or oversized content
+    (more than ``limit`` bytes, or more than ``MAX_JSON_VALUES`` values) before parsing."""
     if len(data) > limit:
-        raise Unusable(f"file of {len(data) / 1e6:.1f} MB exceeds the {limit / 1e6:.0f} MB limit")
+        raise Unusable(size_limit_reason(len(data), limit))
     if data[:2] == b"\x1f\x8b":
         data = decompress(data, limit)
-    if not data.strip():
+    if not data or data.isspace():
         raise Unusable("empty file")
+    values = data.count(b",") + 1
+    if values > MAX_JSON_VALUES:
+        raise Unusable(
+            f"file holds about {values:,} JSON values, more than the {MAX_JSON_VALUES:,} "
+            "one file may hold (the memory bound of a migration)"
+        )
     return data
 
 
@@ -175,6 +184,13 @@ def load_json(data: bytes) -> Any:
         raise Unusable(json_failure(data, exc)) from None
     except ValueError as exc:
         raise Unusable(f"invalid JSON: {_first_line(exc)}") from None
+
+
+def out_of_memory(data: bytes) -> str:
+    return (
+        f"not enough memory to read this file of {len(data) / 1e6:.1f} MB "
+        "(lower the file-size limit or give the migration more memory)"
+    )
 
 
 def json_failure(data: bytes, exc: json.JSONDecodeError) -> str:
@@ -393,18 +409,29 @@ class FileReadings:
 
     released: int | None = None
     """Valid readings before ``release()`` dropped them."""
+    uncertain: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Readings (by index in ``readings``) in a repeated autumn hour whose occurrence the file
+    does not prove: their two candidate instants. The migration places them by lifetime
+    counters or rejects them (``drop``)."""
+    dropped: int = 0
 
     @property
     def valid(self) -> int:
         if self.released is not None:
             return self.released
-        return len(self.readings) + len(self.repeats)
+        return len(self.readings) + len(self.repeats) - self.dropped
+
+    def drop(self, reason: str) -> None:
+        """Reject a reading after parsing (one the migration could not place)."""
+        self.dropped += 1
+        self.rejections[reason] += 1
 
     def release(self) -> None:
         """Free the readings once every day they belong to is done; counts stay."""
         self.released = self.valid
         self.readings = []
         self.repeats = []
+        self.uncertain = {}
 
     @property
     def rejected(self) -> int:
@@ -462,8 +489,11 @@ def read_readings(
     except Unusable as exc:
         result.error = str(exc)
         return result
-    except (RecursionError, MemoryError):
+    except RecursionError:
         result.error = "JSON nested too deeply"
+        return result
+    except MemoryError:
+        result.error = out_of_memory(data)
         return result
     records_to_readings(raws, clock, result, hint_us=hint_us)
     return result
@@ -488,13 +518,16 @@ def read_snapshot_file(
     file that continues the previous snapshot (``SnapshotChain``)."""
     result = FileReadings(Format.HISTORICAL_DATA)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        result.error = f"cannot read the file: {exc.strerror or exc}"
+        fd = open_regular(path)
+    except Unusable as exc:
+        result.error = str(exc)
         return result
     try:
         source = Source(fd=fd, size=os.fstat(fd).st_size)
-        if 0 < source.size <= limit and _read_snapshot(source, clock, chain, result, hint_us):
+        if source.size > limit:
+            result.error = size_limit_reason(source.size, limit)
+            return result
+        if source.size > 0 and _read_snapshot(source, clock, chain, result, hint_us):
             return result
         data = source.range(0, limit + 1)
     except OSError as exc:
@@ -623,8 +656,24 @@ def _document_records(fmt: Format, text: bytes) -> list[_Raw]:
     if isinstance(document, dict):
         return [_Raw(document.get("timestamp"), document)]
     if isinstance(document, list):
-        return [_Raw(_stamp_of(item), item) for item in document]
+        return [
+            _Raw(item.get("timestamp"), item) if type(item) is dict else _not_object(item)
+            for item in document
+        ]
     raise Unusable(f"expected an object or a list of objects, found {_kind(document)}")
+
+
+_NOT_OBJECT: dict[str, _Raw] = {}
+
+
+def _not_object(item: Any) -> _Raw:
+    """The rejected record for an array element that is no object: one shared instance per
+    kind, so an array of millions of plain numbers costs no more than the parsed array."""
+    kind = _kind(item)
+    raw = _NOT_OBJECT.get(kind)
+    if raw is None:
+        raw = _NOT_OBJECT[kind] = _Raw(None, error=f"record is {kind}, not an object")
+    return raw
 
 
 def _salvage(elements: list[bytes], closed: bool) -> list[_Raw]:
@@ -695,6 +744,19 @@ def _kind(value: Any) -> str:
     )
 
 
+_REJECTED_OUTCOMES: dict[str, Outcome] = {}
+
+
+def _rejected_outcome(reason: str) -> Outcome:
+    """The outcome of a record rejected before its time was read (one per reason, shared)."""
+    outcome = _REJECTED_OUTCOMES.get(reason)
+    if outcome is None:
+        outcome = (None, None, reason, Known(None, None, reason), None)
+        if len(_REJECTED_OUTCOMES) < 1000:
+            _REJECTED_OUTCOMES[reason] = outcome
+    return outcome
+
+
 def records_to_readings(
     raws: list[_Raw],
     clock: LocalClock,
@@ -709,21 +771,31 @@ def records_to_readings(
     Returns one outcome per raw record.
     """
     lead = context or []
-    stamps = [*lead, *(r.stamp if r.error is None else None for r in raws)]
-    resolved = clock.resolve(stamps, hint_us=hint_us)[len(lead) :]
+    usable = [raw for raw in raws if raw.error is None]
+    placed, uncertain = clock.resolve_placed(
+        [*lead, *(raw.stamp for raw in usable)], hint_us=hint_us
+    )
+    resolved = iter(placed[len(lead) :])
     readings = result.readings
     rejections = result.rejections
     devices = result.devices
     outcomes: list[Outcome] = []
     first, last = result.first_us, result.last_us
-    for raw, (utc_us, reason, naive, fold) in zip(raws, resolved, strict=True):
+    position = len(lead) - 1
+    for raw in raws:
         result.records += 1
-        device = values = None
         if raw.error is not None:
-            reason = raw.error
-        elif reason is None:
+            rejections[raw.error] += 1
+            outcomes.append(_rejected_outcome(raw.error))
+            continue
+        position += 1
+        utc_us, reason, naive, fold = next(resolved)
+        device = values = None
+        if reason is None:
             values, device, reason = map_record(raw.payload)
             if reason is None:
+                if position in uncertain:
+                    result.uncertain[len(readings)] = uncertain[position]
                 readings.append((device, utc_us, values))
         outcomes.append(
             (

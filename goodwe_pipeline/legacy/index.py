@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from goodwe_pipeline.legacy.files import display_name, skip_reason
 from goodwe_pipeline.legacy.formats import Detected, Format, detect
 from goodwe_pipeline.legacy.timestamps import to_us
 from goodwe_pipeline.warehouse import Warehouse
@@ -69,6 +70,21 @@ class FileEntry:
     parsed: bool = False
     """Parsed in this run (span and counts are fresh)."""
     migrated_at: datetime | None = None
+
+    skipped: bool = False
+    """Not read: not a file the folder rule admits, or it could not be ``stat``ed."""
+
+    def skip(self, reason: str) -> None:
+        """Mark the entry as not read, rejected with ``reason`` (its own ``lstat`` as size and
+        mtime, so the stored row changes when the entry does)."""
+        self.skipped, self.outcome, self.reason = True, "rejected", reason
+        self.parsed = True
+        try:
+            info = os.lstat(self.absolute)
+        except OSError:
+            self.size, self.mtime = 0, 0.0
+        else:
+            self.size, self.mtime = info.st_size, info.st_mtime
 
     @property
     def name_day(self) -> date | None:
@@ -195,15 +211,21 @@ def scan_roots(legacy_dir: Path) -> list[Path]:
     return roots or [legacy_dir]
 
 
-def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected]]:
-    """Every recognised legacy file: (relative path, absolute path, detected format); no stat."""
+def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | None]]:
+    """Every recognised legacy file: (relative path, absolute path, detected format, why it is
+    skipped or None); no stat of files that are read. What is skipped follows ``files``'s rule;
+    a folder that cannot be listed is yielded with its reason (format None)."""
     base = os.path.join(str(legacy_dir), "")
-    stack = [str(root) for root in scan_roots(legacy_dir)]
+    roots = [str(root) for root in scan_roots(legacy_dir)]
+    real = {os.path.realpath(folder) for folder in [str(legacy_dir), *roots]}
+    stack = list(roots)
     while stack:
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
-        except OSError:
+        except OSError as exc:
+            relative = display_name(folder.removeprefix(base).replace(os.sep, "/"))
+            yield relative, Path(folder), None, f"cannot list the folder: {exc.strerror or exc}"
             continue
         for entry in entries:
             name = entry.name
@@ -211,6 +233,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected]]:
                 continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
+                is_link = entry.is_symlink()
             except OSError:
                 continue
             if is_dir:
@@ -219,8 +242,10 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected]]:
             detected = detect(name)
             if detected is None:
                 continue
-            relative = entry.path.removeprefix(base).replace(os.sep, "/")
-            yield relative, Path(entry.path), detected
+            relative = display_name(entry.path.removeprefix(base).replace(os.sep, "/"))
+            regular = not is_link and entry.is_file(follow_symlinks=False)
+            reason = None if regular else skip_reason(entry.path, is_link, real)
+            yield relative, Path(entry.path), detected, reason
 
 
 @dataclass
@@ -234,8 +259,14 @@ class FolderIndex:
     @classmethod
     def scan(cls, legacy_dir: Path) -> FolderIndex:
         index = cls(legacy_dir)
-        for relative, absolute, detected in iter_names(legacy_dir):
-            index.entries.append(FileEntry(relative, absolute, detected.format, detected.name_time))
+        for relative, absolute, detected, reason in iter_names(legacy_dir):
+            if detected is None:
+                index.unreadable.append(f"{relative}: {reason}")
+                continue
+            entry = FileEntry(relative, absolute, detected.format, detected.name_time)
+            if reason is not None:
+                entry.skip(reason)
+            index.entries.append(entry)
         index.entries.sort(key=lambda e: e.path)
         return index
 
@@ -260,20 +291,21 @@ class FolderIndex:
         return chosen
 
     def load(self, warehouse: Warehouse, entries: list[FileEntry]) -> None:
-        """``stat`` the entries and attach their stored rows (unchanged files adopt span and counts)."""
+        """``stat`` the entries and attach their stored rows (unchanged files adopt span and
+        counts). An entry that is skipped, or cannot be ``stat``ed, is marked rejected."""
         present = []
         for entry in entries:
+            if entry.skipped:
+                continue
             if entry.stat():
                 present.append(entry)
             else:
-                self.unreadable.append(entry.path)
-        stored = load_rows(warehouse, [e.path for e in present])
-        for entry in present:
+                entry.skip("the file vanished or cannot be read")
+        stored = load_rows(warehouse, [e.path for e in entries])
+        for entry in entries:
             entry.stored = stored.get(entry.path)
+        for entry in present:
             entry.adopt_stored()
-        gone = {e.path for e in entries} - {e.path for e in present}
-        if gone:
-            self.entries = [e for e in self.entries if e.path not in gone]
 
 
 def load_rows(warehouse: Warehouse, paths: list[str]) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ import pandas as pd
 from goodwe_pipeline import days as local_days
 from goodwe_pipeline.legacy import decisions as decision_rows
 from goodwe_pipeline.legacy import index as file_index
+from goodwe_pipeline.legacy.files import read_regular
 from goodwe_pipeline.legacy.formats import (
     DECISION_FORMATS,
     DEFAULT_MAX_FILE_BYTES,
@@ -43,6 +44,7 @@ from goodwe_pipeline.legacy.formats import (
     Format,
     SnapshotChain,
     Unusable,
+    file_reason,
     read_readings,
     read_records,
     read_snapshot_file,
@@ -55,6 +57,7 @@ from goodwe_pipeline.legacy.optimiser_db import (
     open_database,
     rows_between,
 )
+from goodwe_pipeline.legacy.placement import Timeline
 from goodwe_pipeline.legacy.timestamps import LocalClock, to_us
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.readings import COLUMNS, DEVICE_ID, FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
@@ -125,6 +128,8 @@ class _FileOutcomes:
     """The files a migration run looked at, counted per format (both kinds of result)."""
 
     files: list[FileEntry]
+    unlisted: list[str]
+    """Folders that could not be listed, with the reason (their files are unknown)."""
 
     def by_format(self) -> dict[str, dict[str, int]]:
         """Per format: files seen, parsed in this run, and each outcome."""
@@ -151,6 +156,9 @@ class MigrationResult(_FileOutcomes):
     days: list[DaySummary] = field(default_factory=list)
     files: list[FileEntry] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    unlisted: list[str] = field(default_factory=list)
+    refused_devices: dict[str, str] = field(default_factory=dict)
+    """Devices whose readings the raw store would not keep, with its reason."""
     dst: Counter[str] = field(default_factory=Counter)
     reused_snapshot_elements: int = 0
 
@@ -194,7 +202,7 @@ def default_device(
     """
     if configured:
         return configured, "GOODWE_LEGACY_DEVICE_ID"
-    candidates = index.of_format(*_NESTED_FORMATS)
+    candidates = [e for e in index.of_format(*_NESTED_FORMATS) if not e.skipped]
     candidates.sort(key=lambda e: (e.format is not Format.CURRENT_DATA, e.path))
     preferred = [e for e in candidates if e.format is Format.CURRENT_DATA] or candidates
     step = max(1, len(preferred) // DEVICE_SAMPLE_FILES)
@@ -203,8 +211,8 @@ def default_device(
     serials: Counter[str] = Counter()
     for entry in sample:
         try:
-            data = entry.absolute.read_bytes()
-        except OSError:
+            data = read_regular(entry.absolute, settings.max_file_bytes)
+        except Unusable:
             continue
         serials.update(
             read_readings(entry.format, data, clock, limit=settings.max_file_bytes).devices
@@ -229,10 +237,10 @@ def _parse_file(
     if entry.format is Format.HISTORICAL_DATA:
         return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
     try:
-        data = entry.absolute.read_bytes()
-    except OSError as exc:
+        data = read_regular(entry.absolute, settings.max_file_bytes)
+    except Unusable as exc:
         result = FileReadings(entry.format)
-        result.error = f"cannot read the file: {exc.strerror or exc}"
+        result.error = str(exc)
         return result
     hint = entry.mtime_us if entry.format in SINGLE_READING_FORMATS else None
     return read_readings(entry.format, data, clock, hint_us=hint, limit=settings.max_file_bytes)
@@ -341,13 +349,30 @@ class _Writer:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-writer")
         self._gathered: list[tuple[pd.DataFrame, DaySummary]] = []
         self._rows = 0
-        self._pending: tuple[Future[int], list[tuple[pd.DataFrame, DaySummary]]] | None = None
+        self._pending: (
+            tuple[Future[tuple[int, set[str]]], list[tuple[pd.DataFrame, DaySummary]]] | None
+        ) = None
+        self.refused: dict[str, tuple[str, int]] = {}
 
-    def _write(self, frame: pd.DataFrame) -> int:
+    def _write(self, frame: pd.DataFrame) -> tuple[int, set[str]]:
+        """Write ``frame``; when the store refuses it (``ValueError``, e.g. a device id it
+        cannot keep), each device's readings are written alone and only a refused device's
+        readings are left out (``refused``: device -> the store's reason, readings)."""
         start = time.perf_counter()
-        written = int(self.store.write(frame))
+        refused: set[str] = set()
+        try:
+            written = int(self.store.write(frame))
+        except ValueError:
+            written = 0
+            for device, readings in frame.groupby(DEVICE_ID, sort=False):
+                try:
+                    written += int(self.store.write(readings.reset_index(drop=True)))
+                except ValueError as exc:
+                    refused.add(device)
+                    reason, count = self.refused.get(device, (str(exc), 0))
+                    self.refused[device] = (reason, count + len(readings))
         self.timings["write"] += time.perf_counter() - start
-        return written
+        return written, refused
 
     def submit(self, frame: pd.DataFrame, summary: DaySummary) -> None:
         self._gathered.append((frame, summary))
@@ -371,10 +396,18 @@ class _Writer:
         future, days = self._pending
         self._pending = None
         start = time.perf_counter()
-        acknowledged = future.result()
+        acknowledged, refused = future.result()
         self.timings["write_wait"] += time.perf_counter() - start
         for frame, summary in days:
-            summary.written = min(len(frame), acknowledged)
+            kept = len(frame)
+            if refused:
+                devices = frame[DEVICE_ID]
+                for device in refused.intersection(devices):
+                    count = int((devices == device).sum())
+                    summary.expected[device] -= count
+                    summary.rejected_records += count
+                    kept -= count
+            summary.written = min(kept, acknowledged)
             acknowledged -= summary.written
 
     def close(self) -> None:
@@ -407,14 +440,16 @@ def migrate_readings(
         selected = folder.select(reading_formats, first, last)
         databases = folder.of_format(Format.OPTIMISER_DB)
         folder.load(warehouse, selected + databases)
-        selected = [e for e in selected if e.size is not None]
-        databases = [e for e in databases if e.size is not None]
+        skipped = [e for e in selected + databases if e.skipped]
+        selected = [e for e in selected if not e.skipped]
+        databases = [e for e in databases if not e.skipped]
         device, device_source = default_device(folder, settings.device_id, settings)
     result = MigrationResult(first, last, device, device_source, timings=timings)
+    result.unlisted = list(folder.unreadable)
     chain = SnapshotChain()
     parsed: dict[str, FileReadings] = {}
     active: dict[str, FileReadings] = {}
-    parsed_entries: list[FileEntry] = []
+    parsed_entries: list[FileEntry] = list(skipped)
 
     def parse(entry: FileEntry) -> FileReadings:
         if entry.path not in parsed:
@@ -439,7 +474,7 @@ def migrate_readings(
             buckets[day].append(entry)
     contributed: Counter[str] = Counter()
     repeated: Counter[str] = Counter()
-    seen: dict[str, FileEntry] = {}
+    seen: dict[str, FileEntry] = {e.path: e for e in skipped}
     writer = _Writer(store, settings.batch_rows, timings)
     try:
         for day in local_days.iter_days(first, last):
@@ -449,6 +484,7 @@ def migrate_readings(
                 buckets.get(day, []) + databases, key=lambda e: (_PRIORITY[e.format], e.path)
             )
             merged: dict[tuple[str, int], list[float]] = {}
+            unplaced: list[_Unplaced] = []
             for entry in candidates:
                 readings = parse(entry)
                 touched = _merge_day(
@@ -461,6 +497,7 @@ def migrate_readings(
                     summary,
                     contributed,
                     repeated,
+                    unplaced,
                 )
                 unusable = readings.error is not None or not readings.valid
                 home = entry.name_day == day or (entry.name_day is None and day == first)
@@ -472,6 +509,8 @@ def migrate_readings(
                 if entry.path not in seen:
                     seen[entry.path] = entry
                     summary.rejected_records += readings.rejected
+            if unplaced:
+                _place_by_counters(unplaced, merged, summary, result.dst, contributed, repeated)
             with timer("normalise"):
                 for key_device, _ in merged:
                     summary.expected[key_device] = summary.expected.get(key_device, 0) + 1
@@ -490,11 +529,20 @@ def migrate_readings(
     with timer("index"):
         now = datetime.now(UTC)
         for entry in parsed_entries:
+            readings = parsed.get(entry.path)
+            if readings is not None and readings.dropped:
+                _note_dropped(entry, readings)
             _outcome(entry, contributed[entry.path], repeated[entry.path], now)
+            if entry.device_id in writer.refused:
+                entry.outcome = "rejected"
+                entry.reason = (
+                    f"the raw store refused its device: {writer.refused[entry.device_id][0]}"
+                )
+        result.refused_devices = {d: r for d, (r, _) in writer.refused.items()}
         result.files = sorted(seen.values(), key=lambda e: e.path)
         file_index.save(warehouse, parsed_entries, now)
         warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
-    result.dst = clock.stats
+    result.dst.update(clock.stats)
     result.reused_snapshot_elements = chain.reused
     timings["total"] = time.perf_counter() - started
     return result
@@ -527,11 +575,14 @@ def _merge_day(
     summary: DaySummary,
     contributed: Counter[str],
     repeated: Counter[str],
+    unplaced: list[_Unplaced],
 ) -> bool:
     """Add a file's readings of the day; True when it had any.
 
     A snapshot's ``repeats`` are only counted: the chain guarantees the same
     bytes were read from the previous snapshot, which sorts (and merges) first.
+    Readings whose repeated-hour occurrence the file does not prove go to ``unplaced``
+    (placed by ``_place_by_counters`` once every file of the day is merged).
     """
     if readings.error or readings.first_us is None:
         return False
@@ -540,24 +591,91 @@ def _merge_day(
     repeats = readings.repeats
     duplicates = bisect_left(repeats, end_us) - bisect_left(repeats, start_us) if repeats else 0
     new = 0
-    for reading_device, utc_us, values in readings.readings:
+    uncertain = readings.uncertain
+    for position, (reading_device, utc_us, values) in enumerate(readings.readings):
         if utc_us < start_us or utc_us >= end_us:
             continue
-        key = (reading_device or device, utc_us - utc_us % STORE_RESOLUTION_US)
-        existing = merged.get(key)
-        if existing is None:
-            merged[key] = values
-            new += 1
+        if uncertain and position in uncertain:
+            first_us, second_us = uncertain[position]
+            unplaced.append(
+                _Unplaced(entry, readings, reading_device or device, first_us, second_us, values)
+            )
             continue
-        duplicates += 1
-        if existing is not values:
-            filled = _fill(existing, values)
-            if filled is not None:
-                merged[key] = filled
+        if _add(merged, (reading_device or device, utc_us), values):
+            new += 1
+        else:
+            duplicates += 1
     contributed[entry.path] += new
     repeated[entry.path] += duplicates
     summary.duplicates += duplicates
     return bool(new or duplicates)
+
+
+def _add(
+    merged: dict[tuple[str, int], list[float]], at: tuple[str, int], values: list[float]
+) -> bool:
+    """Keep a reading at ``at`` (device, UTC us): True when new, False when a copy (its
+    values then only fill the kept reading's missing fields)."""
+    device, utc_us = at
+    key = (device, utc_us - utc_us % STORE_RESOLUTION_US)
+    existing = merged.get(key)
+    if existing is None:
+        merged[key] = values
+        return True
+    if existing is not values:
+        filled = _fill(existing, values)
+        if filled is not None:
+            merged[key] = filled
+    return False
+
+
+@dataclass(frozen=True)
+class _Unplaced:
+    """A repeated-hour reading its file does not place, with its two candidate instants."""
+
+    entry: FileEntry
+    readings: FileReadings
+    device: str
+    first_us: int
+    second_us: int
+    values: list[float]
+
+
+def _place_by_counters(
+    unplaced: list[_Unplaced],
+    merged: dict[tuple[str, int], list[float]],
+    summary: DaySummary,
+    dst: Counter[str],
+    contributed: Counter[str],
+    repeated: Counter[str],
+) -> None:
+    """Place each unplaced reading where its lifetime counters fit among the day's placed
+    readings (``placement.Timeline``), or reject it with the reason."""
+    timeline = Timeline(merged.items())
+    for item in unplaced:
+        utc_us, reason = timeline.place(item.device, item.first_us, item.second_us, item.values)
+        if utc_us is None:
+            item.readings.drop(reason)
+            summary.rejected_records += 1
+            dst["ambiguous_rejected"] += 1
+            continue
+        dst["ambiguous_counters"] += 1
+        if _add(merged, (item.device, utc_us), item.values):
+            contributed[item.entry.path] += 1
+        else:
+            repeated[item.entry.path] += 1
+            summary.duplicates += 1
+
+
+def _note_dropped(entry: FileEntry, readings: FileReadings) -> None:
+    """Count the readings the day's placement rejected in the file's row."""
+    if entry.format is not Format.OPTIMISER_DB:
+        _note(entry, readings)
+        return
+    entry.valid_records = (entry.valid_records or 0) - readings.dropped
+    entry.rejected_records = (entry.rejected_records or 0) + readings.dropped
+    placement = file_reason(None, readings.rejections, True, "readings")
+    entry.reason = "; ".join(r for r in (entry.reason, placement) if r)
 
 
 _RANK = {"indexed": 0, "duplicate": 1, "migrated": 2}
@@ -604,6 +722,7 @@ class DecisionResult(_FileOutcomes):
     files: list[FileEntry] = field(default_factory=list)
     rejected_records: int = 0
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    unlisted: list[str] = field(default_factory=list)
 
 
 def migrate_decisions(
@@ -614,27 +733,28 @@ def migrate_decisions(
     clock = settings.clock()
     result = DecisionResult(first, last)
     folder = FolderIndex.scan(Path(settings.legacy_dir))
+    result.unlisted = list(folder.unreadable)
     file_formats = tuple(f for f in DECISION_FORMATS if f is not Format.OPTIMISER_DB)
     entries = folder.select(file_formats, first, last)
     databases = folder.of_format(Format.OPTIMISER_DB)
     folder.load(warehouse, entries + databases)
     device, _ = default_device(folder, settings.device_id, settings)
     collected = decision_rows.DecisionRows()
-    touched: list[FileEntry] = []
-    for entry in [e for e in entries if e.size is not None]:
+    touched: list[FileEntry] = [e for e in entries + databases if e.skipped]
+    for entry in [e for e in entries if not e.skipped]:
         scope = decision_rows.Scope(
             clock, first, last, device, entry.path, entry.mtime_us, entry.name_time
         )
         try:
-            data = entry.absolute.read_bytes()
-        except OSError as exc:
-            rows = decision_rows.DecisionRows(error=f"cannot read the file: {exc.strerror or exc}")
+            data = read_regular(entry.absolute, settings.max_file_bytes)
+        except Unusable as exc:
+            rows = decision_rows.DecisionRows(error=str(exc))
         else:
             rows = decision_rows.read_decision_file(entry.format, data, scope)
         _note_decisions(entry, rows, collected)
         if rows.rows or rows.error or entry.name_day is None or first <= entry.name_day <= last:
             touched.append(entry)
-    for entry in [e for e in databases if e.size is not None]:
+    for entry in [e for e in databases if not e.skipped]:
         scope = decision_rows.Scope(clock, first, last, device, entry.path)
         try:
             with open_database(entry.absolute) as connection:

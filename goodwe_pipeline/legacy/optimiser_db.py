@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from goodwe_pipeline.legacy.formats import Unusable
+from goodwe_pipeline.legacy.files import Unusable, open_regular
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ENERGY_TABLE = "energy_data"
@@ -31,8 +31,11 @@ def _uri(path: Path, immutable: bool) -> str:
 
 
 def _wants_immutable(path: Path) -> bool:
-    with path.open("rb") as handle:
-        header = handle.read(100)
+    fd = open_regular(path)
+    try:
+        header = os.pread(fd, 100, 0)
+    finally:
+        os.close(fd)
     if not header.startswith(SQLITE_MAGIC):
         raise Unusable("not an SQLite database")
     wal = len(header) > 19 and header[18] == 2

@@ -22,7 +22,14 @@ from typing import Any
 import pandas as pd
 
 from goodwe_pipeline import days
-from goodwe_pipeline.legacy.formats import Format, Unusable, file_text, load_json
+from goodwe_pipeline.legacy.files import read_regular
+from goodwe_pipeline.legacy.formats import (
+    DEFAULT_MAX_FILE_BYTES,
+    Format,
+    Unusable,
+    file_text,
+    load_json,
+)
 from goodwe_pipeline.legacy.index import FileEntry, FolderIndex
 from goodwe_pipeline.legacy.mapping import to_number
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
@@ -198,9 +205,11 @@ def compare_daily_stats(
     unreadable: list[dict[str, str]] = []
     for day, entry in sorted(files.items()):
         try:
-            stats = read_daily_stats(entry.absolute.read_bytes())
-        except OSError as exc:
-            stats = f"cannot read the file: {exc}"
+            if entry.skipped:
+                raise Unusable(entry.reason)
+            stats = read_daily_stats(read_regular(entry.absolute, DEFAULT_MAX_FILE_BYTES))
+        except Unusable as exc:
+            stats = str(exc)
         if isinstance(stats, str):
             unreadable.append({"file": entry.path, "reason": stats})
             continue

@@ -19,6 +19,16 @@ A time in it is resolved by the first rule that applies:
    within 20 minutes (copies that lost their mtime fall through).
 4. Otherwise the first occurrence (summer time); counted as ``ambiguous_guessed``.
 
+Only some of these placements are *proven* by the file (``unproven``): a single
+step back of the wall clock within the file's repeated-hour times (rule 1 with
+the step seen), or the file's modification time (rule 3). Records may be
+missing from any file, so the rest ("preceded/followed by a clear time", rule 2,
+rule 4) is provisional: the migration places such a reading by its lifetime
+counters among the proven readings, or rejects it (``placement``). This is
+what keeps a source that cannot hold both occurrences (the optimiser's SQLite
+table keyed by local time text, written with ``INSERT OR REPLACE``, which keeps
+the second) from being read as the first.
+
 **Spring: the skipped hour** (02:00-03:00 does not exist). Such a time can only
 come from a clock that was wrong. ``nonexistent="reject"`` (the default) rejects
 the reading with a reason; ``"shift_forward"`` reads it with the offset in
@@ -54,6 +64,14 @@ def to_us(moment: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     return _EPOCH_UTC + timedelta(microseconds=us)
+
+
+def _utc_text(utc_us: int) -> str:
+    """``YYYY-MM-DD HH:MM UTC``, also for instants beyond what ``datetime`` holds."""
+    try:
+        return f"{from_us(utc_us):%Y-%m-%d %H:%M} UTC"
+    except OverflowError:
+        return "before year 1 UTC" if utc_us < 0 else "after year 9999 UTC"
 
 
 def parse_stamp(value: object) -> datetime | str:
@@ -152,9 +170,9 @@ class LocalClock:
 
     def plausible(self, utc_us: int) -> str | None:
         if utc_us < self.min_us:
-            return f"timestamp {from_us(utc_us):%Y-%m-%d %H:%M} UTC is before 2010 (clock not set)"
+            return f"timestamp {_utc_text(utc_us)} is before 2010 (clock not set)"
         if utc_us > self.max_us:
-            return f"timestamp {from_us(utc_us):%Y-%m-%d %H:%M} UTC is in the future"
+            return f"timestamp {_utc_text(utc_us)} is in the future"
         return None
 
     def resolve(
@@ -166,6 +184,16 @@ class LocalClock:
         ``(utc_us, rejection_reason, naive_local_time, fold)``: exactly one of the
         first two is set; ``fold`` is 0/1 for a time in the repeated hour.
         """
+        return self.resolve_placed(stamps, hint_us=hint_us)[0]
+
+    def resolve_placed(
+        self, stamps: Sequence[object], *, hint_us: int | None = None
+    ) -> tuple[
+        list[tuple[int | None, str | None, datetime | None, int | None]],
+        dict[int, tuple[int, int]],
+    ]:
+        """``resolve``, and the positions whose occurrence in a repeated hour the file does not
+        prove (see ``unproven``), each with its two candidate instants ``(us0, us1)``."""
         n = len(stamps)
         utc: list[int | None] = [None] * n
         reasons: list[str | None] = [None] * n
@@ -188,11 +216,15 @@ class LocalClock:
             if isinstance(parsed, str):
                 reasons[i] = parsed
                 continue
-            if parsed.tzinfo is not None:
-                utc[i] = to_us(parsed)
+            try:
+                if parsed.tzinfo is not None:
+                    utc[i] = to_us(parsed)
+                    continue
+                kind, us0, us1 = self.classify(parsed)
+            except OverflowError:
+                reasons[i] = f"timestamp {_show(stamp)} is out of range"
                 continue
             naives[i] = parsed
-            kind, us0, us1 = self.classify(parsed)
             if kind is None:
                 utc[i] = us0
             elif kind == _GAP:
@@ -208,8 +240,10 @@ class LocalClock:
             else:
                 ambiguous.append((i, parsed, us0, us1))
         folds: list[int | None] = [None] * n
+        uncertain: dict[int, tuple[int, int]] = {}
         if ambiguous:
-            self._resolve_ambiguous(ambiguous, known_fold, naives, utc, hint_us)
+            by_mtime = self._resolve_ambiguous(ambiguous, known_fold, naives, utc, hint_us)
+            uncertain = unproven(ambiguous, known_fold, by_mtime, utc)
             for i, _, us0, _ in ambiguous:
                 folds[i] = 0 if utc[i] == us0 else 1
         for i in range(n):
@@ -218,7 +252,7 @@ class LocalClock:
                 if reason:
                     reasons[i] = reason
                     utc[i] = None
-        return list(zip(utc, reasons, naives, folds, strict=True))
+        return list(zip(utc, reasons, naives, folds, strict=True)), uncertain
 
     def _resolve_ambiguous(
         self,
@@ -227,7 +261,9 @@ class LocalClock:
         naives: list[datetime | None],
         utc: list[int | None],
         hint_us: int | None,
-    ) -> None:
+    ) -> set[int]:
+        """Place each repeated-hour time by rules 1-4 (in ``utc``); returns the positions
+        placed by the file's modification time (rule 3)."""
         by_position = {i: (naive, us0, us1) for i, naive, us0, us1 in items}
         clear = [
             naive if naive is not None and i not in by_position and utc[i] is not None else None
@@ -243,6 +279,7 @@ class LocalClock:
         last: dict[object, datetime] = {}
         pending: dict[object, list[int]] = {}
         folds: dict[int, int] = {}
+        by_mtime: set[int] = set()
         earliest: datetime | None = None
         for i, naive in enumerate(naives):
             if naive is None:
@@ -295,11 +332,13 @@ class LocalClock:
                     self.stats["ambiguous_known"] += 1
                 elif run_fold is not None:
                     fold = run_fold
+                    by_mtime.add(i)
                     self.stats["ambiguous_mtime"] += 1
                 else:
                     fold = 0
                     self.stats["ambiguous_guessed"] += 1
                 utc[i] = us1 if fold else us0
+        return by_mtime
 
     @staticmethod
     def _hint_fold(item: tuple[datetime, int, int], hint_us: int | None) -> int | None:
@@ -319,3 +358,38 @@ class LocalClock:
     def day_of(self, utc_us: int):
         """The local calendar date of a UTC instant."""
         return from_us(utc_us).astimezone(self.zone).date()
+
+
+def unproven(
+    items: list[tuple[int, datetime, int, int]],
+    known_fold: dict[int, int],
+    by_mtime: set[int],
+    utc: list[int | None],
+) -> dict[int, tuple[int, int]]:
+    """The repeated-hour times whose occurrence the file itself does not prove.
+
+    A file in time order proves the occurrence of its repeated-hour times of a day only
+    where the wall clock steps back exactly once among them: what comes before the step
+    is the first occurrence, what follows it the second (within either occurrence times
+    only rise). Without a step any record may be missing, so a run of such times may be
+    the first occurrence, the second, or both (02:10 first, then 02:40 second). The rules
+    "preceded / followed by a clear time", "another file" and the guess are then only
+    provisional: the migration checks them against lifetime counters or rejects the
+    reading. A placement from the file's modification time (a reading is written just
+    before its single-reading file) stands. Returns ``{position: (us0, us1)}``.
+    """
+    by_day: dict[object, list[tuple[int, datetime, int, int]]] = {}
+    for item in items:
+        by_day.setdefault(item[1].date(), []).append(item)
+    uncertain: dict[int, tuple[int, int]] = {}
+    for run in by_day.values():
+        steps = [k for k in range(1, len(run)) if run[k][1] < run[k - 1][1]]
+        if len(steps) == 1:
+            for k, (i, _, us0, us1) in enumerate(run):
+                if i not in known_fold:
+                    utc[i] = us0 if k < steps[0] else us1
+            continue
+        for i, _, us0, us1 in run:
+            if i not in known_fold and i not in by_mtime:
+                uncertain[i] = (us0, us1)
+    return uncertain

@@ -243,6 +243,42 @@ storage_health = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
 )
 
+tariff_comparison = sa.Table(
+    "tariff_comparison",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("device_id", sa.Text, primary_key=True),
+    sa.Column("offer", sa.Text, primary_key=True),
+    sa.Column("scenario", sa.Text, primary_key=True),
+    sa.Column("current", sa.Boolean, nullable=False),
+    sa.Column("quarters", sa.Integer, nullable=False),
+    *(
+        _float(name)
+        for name in (
+            "bought_kwh",
+            "sold_kwh",
+            "import_cost_pln",
+            "export_revenue_pln",
+            "energy_cost_pln",
+            "fixed_fees_pln",
+            "total_cost_pln",
+            "battery_charge_kwh",
+            "battery_discharge_kwh",
+            "level_start_kwh",
+            "level_end_kwh",
+        )
+    ),
+    sa.Column("zones", JSONType, nullable=False),
+    sa.Column("offer_version", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(
+        "scenario IN ('as_measured', 'without_battery', 'best_battery')",
+        name="ck_tariff_comparison_scenario",
+    ),
+)
+"""The what-if: each day, device, tariff offer and case (``scenario``: CASE is an SQL
+keyword), with energy bought and sold per zone in ``zones``."""
+
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "electricity_prices": ("time_start",),
     "battery_sessions": ("session_id",),
@@ -253,6 +289,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "legacy_selling_sessions": ("session_id",),
     "migration_files": ("path",),
     "system_configs": ("config_name", "version"),
+    "tariff_comparison": ("day", "device_id", "offer", "scenario"),
 }
 
 CHARGING_SESSIONS_VIEW = """

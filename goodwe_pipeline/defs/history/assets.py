@@ -62,6 +62,14 @@ def _days_table(result: MigrationResult) -> str:
     return pd.DataFrame(rows).tail(MAX_TABLE_ROWS).to_markdown(index=False)
 
 
+def _add_rejections(metadata: dict[str, object], result: DecisionResult | MigrationResult) -> None:
+    """The rejected files (and folders that could not be listed), when there are any."""
+    if result.rejected_files():
+        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    if result.unlisted:
+        metadata["unlisted_folders"] = dg.MetadataValue.json(result.unlisted[:MAX_TABLE_ROWS])
+
+
 def readings_metadata(result: MigrationResult) -> dict[str, object]:
     by_format = result.by_format()
     seconds = result.timings.get("total", 0.0)
@@ -79,13 +87,15 @@ def readings_metadata(result: MigrationResult) -> dict[str, object]:
         "files_by_format": dg.MetadataValue.md(_formats_table(by_format)),
         "days": dg.MetadataValue.md(_days_table(result)),
         "dst_resolutions": dg.MetadataValue.json({k: int(v) for k, v in result.dst.items()}),
+        "repeated_hour_rejected": int(result.dst.get("ambiguous_rejected", 0)),
         "seconds": dg.MetadataValue.json(
             {k: round(float(v), 3) for k, v in result.timings.items()}
         ),
         "readings_per_second": round(result.readings_written / seconds, 1) if seconds else 0.0,
     }
-    if result.rejected_files():
-        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    _add_rejections(metadata, result)
+    if result.refused_devices:
+        metadata["refused_devices"] = dg.MetadataValue.json(result.refused_devices)
     return metadata
 
 
@@ -98,10 +108,12 @@ def readings_metadata(result: MigrationResult) -> dict[str, object]:
         "The readings your old GoodWe Dynamic Price Optimiser saved (`GOODWE_LEGACY_DIR`), "
         "in every format its versions wrote: current and historical snapshots, daily arrays, "
         "coordinator state files, roadmap-style gzip files and its SQLite database. Local "
-        "times become UTC (the repeated autumn hour is placed by file order), each reading "
-        "is kept once however many files repeat it, and it lands in the raw store beside "
-        "live readings with `source=legacy`. Broken files and records are skipped with a "
-        "reason (table `migration_files`); the folder is only ever read. Backfill any range "
+        "times become UTC (a reading of the repeated autumn hour is placed by its offset, its "
+        "file's order or its lifetime counters, else rejected), each reading is kept once "
+        "however many files repeat it, and it lands in the raw store beside live readings "
+        "with `source=legacy`. Broken files and records, and anything that is not a regular "
+        "file inside the folder, are skipped with a reason (table `migration_files`); the "
+        "folder is only ever read. See docs/migration.md. Backfill any range "
         "in one run; re-running changes nothing."
     ),
 )
@@ -137,8 +149,7 @@ def decisions_metadata(result: DecisionResult) -> dict[str, object]:
         "files_rejected": len(result.rejected_files()),
         "files_by_format": dg.MetadataValue.md(_formats_table(result.by_format())),
     }
-    if result.rejected_files():
-        metadata["rejected_files"] = dg.MetadataValue.md(_rejected_table(result.rejected_files()))
+    _add_rejections(metadata, result)
     return metadata
 
 

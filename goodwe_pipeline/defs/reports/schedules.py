@@ -3,7 +3,7 @@
 - 00:05 ``yesterday_prices_if_missing``: fetch yesterday's prices if the early-afternoon
   fetch did not get them all.
 - 00:30 (then hourly until 05:30) ``nightly_reports``: yesterday's readings checks, battery
-  sessions, daily report, archive, then trends, once: a tick does nothing while a run for
+  sessions, daily report, archive, tariff comparison, then trends and tariff advice, once: a tick does nothing while a run for
   yesterday is queued, running or has succeeded, so a failed run is tried again at the
   next hour. It waits while a prices run for yesterday is still going, so costs use
   complete prices; at 05:30 it runs regardless (a report without costs is better than
@@ -44,12 +44,17 @@ READINGS_CHECKS = dg.AssetSelection.checks(readings_quality)
 nightly_reports_job = dg.define_asset_job(
     "nightly_reports_job",
     selection=dg.AssetSelection.assets(
-        "battery_sessions", daily_energy_report, energy_trends, "raw_archive"
+        "battery_sessions",
+        daily_energy_report,
+        energy_trends,
+        "raw_archive",
+        "tariff_comparison",
+        "tariff_advice",
     )
     | READINGS_CHECKS,
     description=(
         "A finished day: readings checks, battery sessions, the daily report, the archive "
-        "copy, then the 7/30/90-day trends."
+        "copy, the tariff comparison, then the 7/30/90-day trends and the tariff advice."
     ),
 )
 

@@ -1,0 +1,106 @@
+"""``goodwe-pipeline whatif --start D --end D [--offers G11,G12w] [--csv FILE]``: the tariff
+what-if of a date range, computed from the stores and printed (nothing is written to the
+warehouse; the ``tariff_comparison`` asset stores the same rows)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from goodwe_pipeline import days, settings
+from goodwe_pipeline.commands._stores import raw_store_from_env, warehouse_from_env
+from goodwe_pipeline.commands.export import _day, write_csv
+from goodwe_pipeline.quality import DEFAULT_RATED_POWER_W, Limits
+from goodwe_pipeline.raw_store.base import StoreUnavailableError
+from goodwe_pipeline.tariffs import TariffError, load_tariff
+from goodwe_pipeline.warehouse import WarehouseUnavailableError
+from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
+from goodwe_pipeline.whatif.costs import SCENARIOS
+from goodwe_pipeline.whatif.history import what_if
+
+HELP = (
+    "Compare tariff offers on your own history: as measured, without and with the battery run best."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=_day, required=True, help="first day (YYYY-MM-DD)")
+    parser.add_argument("--end", type=_day, required=True, help="last day, inclusive")
+    parser.add_argument(
+        "--offers",
+        help="comma-separated offer names of the catalogue (default: all); the current "
+        "offer is always included",
+    )
+    parser.add_argument("--csv", type=Path, help="also write every day's rows to this CSV file")
+
+
+def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per device and offer: the range's cost (PLN, fees included) in each case and the
+    battery's value (without it minus run best)."""
+    table = rows.pivot_table(
+        index=["device_id", "offer"], columns="scenario", values="total_cost_pln", aggfunc="sum"
+    )
+    table = table.reindex(columns=list(SCENARIOS))
+    table["battery_value"] = table["without_battery"] - table["best_battery"]
+    days_compared = rows.groupby(["device_id", "offer"])["day"].nunique()
+    table.insert(0, "days", days_compared)
+    return table.round(2)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        print(f"error: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    tz = settings.timezone()
+    try:
+        owner = load_tariff(settings.env("GOODWE_TARIFF_FILE"))
+        catalogue = load_catalogue(settings.env("GOODWE_TARIFF_CATALOGUE"), owner)
+        if args.offers:
+            catalogue = catalogue.select([n.strip() for n in args.offers.split(",") if n.strip()])
+        limits = Limits(
+            rated_power_w=settings.env_float("GOODWE_RATED_POWER_W", DEFAULT_RATED_POWER_W)
+        )
+    except (TariffError, CatalogueError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run_days = list(days.iter_days(args.start, args.end))
+    warehouse = warehouse_from_env()
+    try:
+        with raw_store_from_env() as store:
+            found = what_if(
+                store,
+                warehouse,
+                run_days,
+                tz,
+                catalogue,
+                owner,
+                now=datetime.now(UTC),
+                limits=limits,
+            )
+    except (WarehouseUnavailableError, StoreUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        warehouse.dispose()
+    rows = found.comparison.rows
+    print(f"offers: {', '.join(catalogue.names)} (current: {catalogue.current.name})")
+    for device, limit in found.limits.items():
+        shown = {k: v for k, v in limit.as_dict().items() if k != "sources"}
+        print(f"battery of {device}: {json.dumps(shown)}")
+    if rows.empty:
+        print("no day could be compared")
+    else:
+        print(summary_table(rows).to_markdown(floatfmt=".2f"))
+    for device, day, reason in found.comparison.skipped:
+        print(f"skipped {day} {device or ''}: {reason}".replace("  ", " "))
+    if args.csv:
+        out = rows.copy()
+        out["zones"] = [json.dumps(z, sort_keys=True) for z in out["zones"]]
+        write_csv(out, args.csv)
+        print(f"{len(out)} rows -> {args.csv}")
+    return 0

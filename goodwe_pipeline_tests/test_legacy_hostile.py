@@ -1,0 +1,286 @@
+"""Hostile legacy folders: whatever a file, name or record holds, the migration goes on, lands
+every good reading and reports what it could not use (real files, FIFOs and links)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from goodwe_pipeline.legacy import formats
+from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_decisions, migrate_readings
+from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY
+from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline_tests.legacy_corpus import SERIAL, flat, nested, reading_at
+
+TZ = "Europe/Warsaw"
+DAY = date(2025, 9, 18)
+TIMES = [f"2025-09-18T12:{m:02d}:00" for m in range(0, 60, 10)]
+
+
+def write_day(root: Path) -> Path:
+    """A daily array of six readings and one current_data file: seven good readings."""
+    energy = root / "out" / "energy_data"
+    energy.mkdir(parents=True)
+    (energy / f"energy_data_{DAY}.json").write_text(
+        json.dumps([flat(reading_at(t)) for t in TIMES], indent=2)
+    )
+    (energy / "current_data_20250918_130000.json").write_text(
+        json.dumps(nested(reading_at("2025-09-18T13:00:00")), indent=2)
+    )
+    return energy
+
+
+def migrate(root: Path, data: Path, **settings) -> tuple[object, pd.DataFrame, pd.DataFrame]:
+    """Readings of ``DAY`` in a thread that must end within a minute (a FIFO must not hang it)."""
+    store = open_raw_store(data_dir=data)
+    warehouse = Warehouse.from_settings(None, data)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = migrate_readings(
+                LegacySettings(root, timezone=TZ, **settings), store, warehouse, DAY, DAY
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    try:
+        assert not worker.is_alive(), "the migration hangs"
+        assert "error" not in outcome, outcome.get("error")
+        files = warehouse.read_frame("SELECT * FROM migration_files").set_index("path")
+    finally:
+        warehouse.dispose()
+    start, end = pd.Timestamp("2025-09-17T22:00Z"), pd.Timestamp("2025-09-18T22:00Z")
+    frame = store.read(start, end)
+    return outcome["result"], frame[frame[SOURCE] == SOURCE_LEGACY], files
+
+
+def rejected(files: pd.DataFrame, path: str, fragment: str) -> None:
+    assert path in files.index, f"{path} is not in migration_files"
+    row = files.loc[path]
+    assert row["outcome"] == "rejected", row
+    assert fragment in row["reason"], row["reason"]
+
+
+def test_a_fifo_named_like_a_data_file_is_reported_not_read(tmp_path):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    os.mkfifo(energy / "current_data_20250918_140000.json")
+    os.mkfifo(energy / "charging_decision_20250918_140000.json")
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 7
+    rejected(files, "out/energy_data/current_data_20250918_140000.json", "FIFO")
+    assert "out/energy_data/current_data_20250918_140000.json" in {
+        e.path for e in result.rejected_files()
+    }
+    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    try:
+        decisions = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
+    finally:
+        warehouse.dispose()
+    [fifo] = decisions.rejected_files()
+    assert fifo.path.endswith("charging_decision_20250918_140000.json") and "FIFO" in fifo.reason
+
+
+def test_symlinks_are_followed_only_to_regular_files_inside_the_folder(tmp_path):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    foreign = elsewhere / "current_data_20250918_150000.json"
+    foreign.write_text(
+        json.dumps(nested(reading_at("2025-09-18T15:00:00"), serial="FOREIGN-1"), indent=2)
+    )
+    inside = root / "archive" / "current_data_20250918_160000.json"
+    inside.parent.mkdir()
+    inside.write_text(json.dumps(nested(reading_at("2025-09-18T16:00:00")), indent=2))
+    links = {
+        "current_data_20250918_140000.json": "/dev/zero",
+        "current_data_20250918_140500.json": "/etc/passwd",
+        "current_data_20250918_150000.json": str(foreign),
+        "current_data_20250918_151000.json": str(tmp_path / "missing.json"),
+        "current_data_20250918_152000.json": "current_data_20250918_152000.json",
+        "current_data_20250918_160000.json": str(inside),
+    }
+    for name, target in links.items():
+        (energy / name).symlink_to(target)
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert set(frame[DEVICE_ID]) == {SERIAL}, "a file outside the folder was read"
+    assert len(frame) == 8, "the link to a file inside the folder is read"
+    base = "out/energy_data/"
+    rejected(files, base + "current_data_20250918_140000.json", "symbolic link to a device")
+    rejected(files, base + "current_data_20250918_140500.json", "outside the legacy folder")
+    rejected(files, base + "current_data_20250918_150000.json", "outside the legacy folder")
+    rejected(files, base + "current_data_20250918_151000.json", "dangling symbolic link")
+    rejected(files, base + "current_data_20250918_152000.json", "symbolic link loop")
+    assert files.loc[base + "current_data_20250918_160000.json", "outcome"] == "migrated"
+    assert {e.path for e in result.rejected_files()} == {base + name for name in list(links)[:5]}
+
+
+def test_record_times_beyond_the_calendar_reject_only_that_record(tmp_path):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    records = [flat(reading_at(t)) for t in ("2025-09-18T14:00:00", "2025-09-18T14:10:00")]
+    records[0]["timestamp"] = "0001-01-01T00:00:00"
+    records[1]["timestamp"] = "9999-12-31T23:59:59-11:00"
+    good = flat(reading_at("2025-09-18T14:20:00"))
+    (energy / f"energy_data_{DAY}.json").write_text(
+        json.dumps([flat(reading_at(t)) for t in TIMES] + records + [good], indent=2)
+    )
+    decisions = [
+        {"timestamp": "0001-01-01T00:00:00", "action": "charge", "reason": "x"},
+        {"timestamp": "9999-12-31T23:59:59-11:00", "action": "charge", "reason": "y"},
+        {"timestamp": "2025-09-18T14:00:00", "action": "wait", "reason": "z"},
+    ]
+    for number, decision in enumerate(decisions):
+        (energy / f"charging_decision_20250918_14000{number}.json").write_text(json.dumps(decision))
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 8
+    assert result.rejected_records == 2
+    reason = files.loc[f"out/energy_data/energy_data_{DAY}.json", "reason"]
+    assert "before 2010" in reason and "in the future" in reason
+    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    try:
+        outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
+    finally:
+        warehouse.dispose()
+    assert outcome.rows["legacy_decisions"] == 1
+    assert outcome.rejected_records == 2
+
+
+def test_a_folder_name_that_is_not_utf8_is_shown_escaped_and_the_run_goes_on(tmp_path):
+    root = tmp_path / "optimiser"
+    write_day(root)
+    odd = os.path.join(os.fsencode(root / "out"), b"backup-\xff\xfe")
+    os.mkdir(odd)
+    reading = nested(reading_at("2025-09-18T17:00:00"))
+    with open(os.path.join(odd, b"current_data_20250918_170000.json"), "wb") as handle:
+        handle.write(json.dumps(reading, indent=2).encode())
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 8
+    path = "out/backup-\\xff\\xfe/current_data_20250918_170000.json"
+    assert files.loc[path, "outcome"] == "migrated"
+
+
+def test_a_serial_the_store_cannot_keep_loses_only_its_own_readings(tmp_path):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    odd = nested(reading_at("2025-09-18T18:00:00"), serial="ODD-SERIAL\\")
+    (energy / "current_data_20250918_180000.json").write_text(json.dumps(odd, indent=2))
+
+    result, frame, files = migrate(root, tmp_path / "data", device_id=SERIAL)
+
+    good = frame[frame[DEVICE_ID] == SERIAL]
+    assert len(good) == 7, "every other reading lands"
+    row = files.loc["out/energy_data/current_data_20250918_180000.json"]
+    if len(frame) == 8:
+        assert row["outcome"] == "migrated"
+    else:
+        assert row["outcome"] == "rejected" and "ODD-SERIAL" in row["reason"]
+        assert "ODD-SERIAL\\" in result.refused_devices
+        assert result.readings_written == result.readings_expected == 7
+
+
+def test_a_file_over_the_size_limit_is_rejected_before_it_is_read(tmp_path):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    huge = energy / "current_data_20250918_190000.json"
+    with huge.open("wb") as handle:
+        handle.truncate(300 * 1024 * 1024)
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 7
+    rejected(files, "out/energy_data/current_data_20250918_190000.json", "exceeds the")
+
+
+def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, postgres_url):
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    decision = {
+        "timestamp": "2025-09-18T14:00:00",
+        "action": "charge\u0000now",
+        "reason": "cheap \ud800 window\u0000",
+        "details": {"note\u0000": "\udcff"},
+    }
+    (energy / "charging_decision_20250918_140000.json").write_text(
+        json.dumps(decision), encoding="utf-8"
+    )
+    warehouse = Warehouse.from_settings(postgres_url, tmp_path / "data")
+    try:
+        outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
+        rows = warehouse.read_frame(
+            "SELECT action, reason, details FROM legacy_decisions WHERE source_file = :file",
+            {"file": "out/energy_data/charging_decision_20250918_140000.json"},
+        )
+    finally:
+        warehouse.dispose()
+    assert outcome.rows["legacy_decisions"] == 1
+    assert rows.loc[0, "action"] == "chargenow"
+    assert rows.loc[0, "reason"] == "cheap \ufffd window"
+    assert rows.loc[0, "details"]["details"] == {"note": "\ufffd"}
+
+
+def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_path, monkeypatch):
+    """The memory bound: values are counted before parsing (the bound lowered to keep the file
+    small; ``bench/migration_memory.py`` measures the real one on a 200 MB file)."""
+    monkeypatch.setattr(formats, "MAX_JSON_VALUES", 1_000)
+    root = tmp_path / "optimiser"
+    energy = write_day(root)
+    (energy / "energy_data_2025-09-19.json").write_text(json.dumps(list(range(5_000))))
+
+    result, frame, files = migrate(root, tmp_path / "data")
+
+    assert len(frame) == 7
+    rejected(files, "out/energy_data/energy_data_2025-09-19.json", "5,000 JSON values")
+
+
+def test_a_decision_in_the_repeated_hour_is_placed_by_its_file_or_rejected(tmp_path):
+    """A decision log that steps back once places both; a lone decision with no modification
+    time near either occurrence is rejected, not guessed to be the first."""
+    energy = tmp_path / "optimiser" / "out" / "energy_data"
+    energy.mkdir(parents=True)
+    lines = [
+        {"timestamp": f"2025-10-26T{t}", "action": "wait", "reason": t}
+        for t in ("01:50:00", "02:40:00", "02:20:00", "03:10:00")
+    ]
+    (energy / "charging_decision_20251026.json").write_text(
+        "\n".join(json.dumps(line) for line in lines) + "\n"
+    )
+    lone = energy / "charging_decision_20251026_023000.json"
+    lone.write_text(json.dumps({"timestamp": "2025-10-26T02:30:00", "action": "charge"}))
+    os.utime(lone, (1_800_000_000, 1_800_000_000))
+    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    day = date(2025, 10, 26)
+    try:
+        outcome = migrate_decisions(
+            LegacySettings(tmp_path / "optimiser", timezone=TZ), warehouse, day, day
+        )
+        rows = warehouse.read_frame("SELECT decision_time, reason FROM legacy_decisions")
+        files = warehouse.read_frame("SELECT * FROM migration_files").set_index("path")
+    finally:
+        warehouse.dispose()
+    times = dict(zip(rows["reason"], pd.to_datetime(rows["decision_time"], utc=True), strict=True))
+    assert times["02:40:00"] == pd.Timestamp("2025-10-26T00:40:00Z")
+    assert times["02:20:00"] == pd.Timestamp("2025-10-26T01:20:00Z")
+    assert outcome.rows["legacy_decisions"] == 4
+    rejected(
+        files, "out/energy_data/charging_decision_20251026_023000.json", "repeated autumn hour"
+    )
