@@ -85,9 +85,13 @@ def spool_health(data_dir: str | Path) -> ComponentHealth:
         started = time.perf_counter()
         spool = Spool(spool_dir(data_dir))
         rows = spool.backlog_rows()
-        dead = spool.dead_letter_count()
+        letters = spool.dead_letters()
+        dead = len(letters)
         elapsed = (time.perf_counter() - started) * 1000
-        set_aside = f"; {dead} entries set aside as dead letters (refused by the store)"
+        devices = sorted({d for letter in letters for d in letter.devices})
+        set_aside = f"; {dead} entries set aside as dead letters (refused by the store)" + (
+            f", readings of {', '.join(devices)}" if devices else ""
+        )
         if rows == 0:
             detail = "empty" + (set_aside if dead else "")
             return ComponentHealth("spool", dead == 0, elapsed, detail, 0.0)

@@ -30,7 +30,8 @@ from goodwe_pipeline import readings
 from goodwe_pipeline.days import local_date
 from goodwe_pipeline.inverter_client import PollResult, budget_for_interval
 from goodwe_pipeline.raw_store import RawStore
-from goodwe_pipeline.spool import ReplayResult
+from goodwe_pipeline.raw_store.prepare import safe_device_id
+from goodwe_pipeline.spool import DeadLetter, ReplayResult, refused_for_content
 
 REPLAY_ROWS_PER_TICK = 20_000
 """Bounded so a long backlog drains over several ticks, each well inside 60 s."""
@@ -177,6 +178,10 @@ class TickOutcome:
     store_url: str | None = None
     dead_letters: int = 0
     """Spool entries set aside so far (see ``Spool.dead_letters``)."""
+    set_aside: int = 0
+    """Readings of this tick set aside as dead letters (the store and the spool refused them)."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """Device ids stored under their safe form (``raw_store.prepare.safe_device_id``)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -199,6 +204,8 @@ class SpoolLike(Protocol):
     def backlog_rows(self) -> int: ...
 
     def dead_letter_count(self) -> int: ...
+
+    def set_aside(self, frame: pd.DataFrame, reason: str) -> DeadLetter: ...
 
 
 def run_tick(
@@ -300,24 +307,72 @@ def _write_or_spool(
 ) -> None:
     """Write to ``store`` (None: straight to the spool). A refused write is spooled like an
     unreachable store's: its replay retries it, and sets it aside if it is refused again
-    for its content; the next tick writes its own readings as usual."""
-    if store is not None:
-        try:
-            acknowledged = int(store.write(frame))
-        except Exception as exc:  # noqa: BLE001 - StoreUnavailableError or bad data: keep it
-            outcome.problems.append(f"writing to {store.url}: {exc}")
-        else:
-            if acknowledged >= len(frame):
-                outcome.written = len(frame)
-                return
-            outcome.problems.append(
-                f"{store.url} acknowledged {acknowledged} of {len(frame)} readings"
-            )
+    for its content; the next tick writes its own readings as usual.
+
+    A reading is never held back for another device's fault: when the store refuses the
+    batch for its content, each device's readings are written on their own, and only the
+    refused ones are spooled; what the spool cannot keep either is set aside, device by
+    device, as a dead letter (``Spool.set_aside``), named in ``outcome.problems``."""
+    outcome.renamed.update(
+        {d: safe for d in pd.unique(frame[readings.DEVICE_ID]) if (safe := safe_device_id(d)) != d}
+    )
+    refused = _write(frame, store, outcome)
+    if refused is None:
+        return
+    pending = [frame]
+    if store is not None and refused_for_content(refused) and _devices(frame) > 1:
+        pending = [g for _, g in _by_device(frame) if _write(g, store, outcome) is not None]
+    for group in pending:
+        _spool(group, spool, outcome)
+
+
+def _write(frame: pd.DataFrame, store: RawStore | None, outcome: TickOutcome) -> Exception | None:
+    """Write ``frame``; None once the store acknowledged all of it, else why not."""
+    if store is None:
+        return RuntimeError("no store")
+    try:
+        acknowledged = int(store.write(frame))
+    except Exception as exc:  # noqa: BLE001 - StoreUnavailableError or bad data: keep it
+        outcome.problems.append(f"writing to {store.url}: {exc}")
+        return exc
+    if acknowledged >= len(frame):
+        outcome.written += len(frame)
+        return None
+    outcome.problems.append(f"{store.url} acknowledged {acknowledged} of {len(frame)} readings")
+    return RuntimeError("partly acknowledged")
+
+
+def _spool(frame: pd.DataFrame, spool: SpoolLike, outcome: TickOutcome) -> None:
+    """Spool ``frame``; what the spool refuses is set aside per device, never lost for
+    another device's readings."""
     try:
         spool.append(frame)
-        outcome.spooled = len(frame)
     except Exception as exc:  # noqa: BLE001
-        outcome.problems.append(f"LOST {len(frame)} readings: spool failed too: {exc}")
+        if _devices(frame) > 1:
+            for _, group in _by_device(frame):
+                _spool(group, spool, outcome)
+            return
+        device = frame[readings.DEVICE_ID].iloc[0]
+        try:
+            letter = spool.set_aside(frame, f"the spool refused it: {exc}")
+        except Exception as buried:  # noqa: BLE001
+            outcome.problems.append(
+                f"LOST {len(frame)} readings of {device!r}: spool failed too: {exc}; "
+                f"setting them aside failed: {buried}"
+            )
+            return
+        outcome.set_aside += len(frame)
+        outcome.problems.append(f"readings of {device!r}: {letter.describe()}")
+        return
+    outcome.spooled += len(frame)
+
+
+def _devices(frame: pd.DataFrame) -> int:
+    return int(frame[readings.DEVICE_ID].nunique(dropna=False))
+
+
+def _by_device(frame: pd.DataFrame):
+    return frame.groupby(readings.DEVICE_ID, sort=False, dropna=False)
 
 
 def advance_state(state: TickState, outcome: TickOutcome) -> TickState:
@@ -353,7 +408,7 @@ def summary_metadata(outcome: TickOutcome, state: TickState) -> dict[str, Any]:
     for result in outcome.results:
         if result.reading is None:
             continue
-        device = result.reading[readings.DEVICE_ID]
+        device = safe_device_id(result.reading[readings.DEVICE_ID])
         for name in ("battery_soc_pct", "pv_power_w"):
             value = result.reading.get(name)
             if isinstance(value, float) and not math.isnan(value):
@@ -387,7 +442,8 @@ def device_table(outcome: TickOutcome, state: TickState) -> str:
                 "load_power_w",
             )
         ]
-        lines.append(f"| {label} | {r[readings.DEVICE_ID]} | ok | " + " | ".join(cells) + " |")
+        device = safe_device_id(r[readings.DEVICE_ID])
+        lines.append(f"| {label} | {device} | ok | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -413,8 +469,12 @@ def tick_summary(outcome: TickOutcome) -> str:
         parts.append(f"{outcome.spooled} spooled")
     if outcome.backlog:
         parts.append(f"spool backlog {outcome.backlog}")
+    if outcome.set_aside:
+        parts.append(f"{outcome.set_aside} set aside as dead letters")
     if outcome.dead_letters:
         parts.append(f"{outcome.dead_letters} spool entries set aside as dead letters")
+    for raw, safe in outcome.renamed.items():
+        parts.append(f"device {raw!r} stored as {safe!r}")
     summary = "; ".join(parts)
     if outcome.problems:
         summary += ". Problems: " + "; ".join(outcome.problems)

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from goodwe_pipeline import days as days_mod
-from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, SOURCE, TIME
+from goodwe_pipeline.readings import (
+    DAILY_COUNTERS,
+    DEVICE_ID,
+    FIELD_NAMES,
+    LIFETIME_COUNTERS,
+    SOURCE,
+    TIME,
+)
 
 DEFAULT_RATED_POWER_W = 10_000.0
 SOC_FIELDS: tuple[str, ...] = ("battery_soc_pct",)
@@ -55,18 +62,49 @@ class Limits:
         return POWER_FACTOR * self.rated_power_w
 
 
+FIELD_RANGES: dict[str, tuple[float, float]] = {
+    "battery_soc_pct": SOC_RANGE,
+    "battery_soh_pct": (0.0, 100.0),
+    "battery_temperature_c": TEMPERATURE_RANGE,
+    "inverter_temperature_c": TEMPERATURE_RANGE,
+    "battery_voltage_v": (0.0, 1000.0),
+    "battery_current_a": (-1000.0, 1000.0),
+    "grid_voltage_v": (0.0, 1000.0),
+    "grid_frequency_hz": (0.0, 100.0),
+    "battery_mode": (0.0, 65535.0),
+    "work_mode": (0.0, 65535.0),
+    "inverter_clock_skew_s": (-1.0e10, 1.0e10),
+    **{name: (0.0, 1.0e7) for name in LIFETIME_COUNTERS},
+}
+"""Fixed physical ranges (inclusive). Batteries of home systems run below 1000 V and
+1000 A, grids at up to 1000 V and 100 Hz (0 when the grid is down); modes are 16-bit
+register codes; a lifetime counter never reaches 10 GWh; an inverter's clock may be years
+off (a reset clock), never centuries. Powers and daily counters
+depend on the rated power (``Limits``)."""
+HOURS_PER_DAY_MAX = 25.0
+"""The longest local day (the autumn change): the most hours a daily counter can count."""
+
+
+def field_range(name: str, limits: Limits) -> tuple[float, float]:
+    """The physical range of ``name`` (every reading field has one)."""
+    if name in POWER_FIELDS:
+        return (-limits.max_power_w, limits.max_power_w)
+    if name in DAILY_COUNTERS:
+        return (0.0, limits.max_power_w * HOURS_PER_DAY_MAX / 1000.0)
+    return FIELD_RANGES[name]
+
+
 def impossible_masks(readings: pd.DataFrame, limits: Limits) -> dict[str, np.ndarray]:
-    """Per checked field, a boolean array: True where the value is impossible (NaN is not)."""
+    """Per reading field present in ``readings``, a boolean array: True where the value is
+    outside its physical range (``field_range``); NaN (unknown) is not impossible."""
     masks: dict[str, np.ndarray] = {}
-    for name in SOC_FIELDS:
+    for name in FIELD_NAMES:
+        if name not in readings:
+            continue
+        low, high = field_range(name, limits)
         values = readings[name].to_numpy(dtype="float64")
-        masks[name] = (values < SOC_RANGE[0]) | (values > SOC_RANGE[1])
-    for name in POWER_FIELDS:
-        values = readings[name].to_numpy(dtype="float64")
-        masks[name] = np.abs(values) > limits.max_power_w
-    for name in TEMPERATURE_FIELDS:
-        values = readings[name].to_numpy(dtype="float64")
-        masks[name] = (values < TEMPERATURE_RANGE[0]) | (values > TEMPERATURE_RANGE[1])
+        with np.errstate(invalid="ignore"):
+            masks[name] = (values < low) | (values > high)
     return masks
 
 
@@ -244,6 +282,103 @@ def _counter_decreases(values: np.ndarray, intervals: Intervals) -> np.ndarray:
     lower = np.diff(values[idx]) < 0
     out[idx[1:][same & lower]] = 1
     return out
+
+
+SOC_STEP_PCT = 2.0
+"""Slack on battery-charge changes: the inverter reports whole percent, and a BMS nudges
+its estimate by a point or so when it recalibrates."""
+SEVERE_SOC_EXCESS_PCT = 25.0
+"""A battery charge change this many points beyond what the battery's power allows (a
+quarter of the battery appearing or vanishing) is severe."""
+SEVERE_CHANGES_PER_DAY = 5
+"""This many implausible changes in one device's day is severe too."""
+IMPLAUSIBLE_COLUMNS = (
+    DEVICE_ID,
+    SOURCE,
+    "time",
+    "previous_time",
+    "field",
+    "previous",
+    "value",
+    "allowed_change",
+    "severe",
+)
+
+
+def implausible_changes(
+    readings: pd.DataFrame,
+    days: Sequence[date],
+    tz: str,
+    limits: Limits,
+    battery_capacity_kwh: float,
+) -> pd.DataFrame:
+    """Changes between a device's consecutive readings that its hardware cannot make, one
+    row per instant (``IMPLAUSIBLE_COLUMNS``, in time order):
+
+    - a lifetime counter lower than its previous known value within the same local day
+      (``allowed_change`` 0). A drop to near zero (a reset: at most what the rated power
+      adds in the time between, plus 0.2 kWh) is not one;
+    - a battery charge that moves more than the battery's power allows between two
+      readings: ``allowed_change`` is the rated power (``Limits.rated_power_w``, the most
+      a hybrid inverter moves in or out of its battery) for the time between, as percent
+      of ``battery_capacity_kwh``, plus ``SOC_STEP_PCT``.
+
+    ``severe`` marks a change beyond ``allowed_change`` by ``SEVERE_SOC_EXCESS_PCT``
+    points, and every change of a device's day that has ``SEVERE_CHANGES_PER_DAY`` or
+    more. Counter steps alone are never severe: the daily report reads counters
+    through their never-decreasing readings (``reports.monotone_readings``).
+    """
+    grid = DayGrid.build(days, tz)
+    intervals = Intervals.build(readings, grid)
+    seconds, device, day = intervals.seconds, intervals.device_codes, intervals.day
+    found: list[pd.DataFrame] = []
+    kwh_per_pct = battery_capacity_kwh / 100.0
+    checks = [(name, False) for name in LIFETIME_COUNTERS if name in readings]
+    if "battery_soc_pct" in readings:
+        checks.append(("battery_soc_pct", True))
+    for name, is_soc in checks:
+        values = readings[name].to_numpy("float64")
+        idx = np.flatnonzero(~np.isnan(values))
+        if len(idx) < 2:
+            continue
+        before, after = idx[:-1], idx[1:]
+        dt = seconds[after] - seconds[before]
+        change = values[after] - values[before]
+        same = (device[after] == device[before]) & (day[after] >= 0)
+        if is_soc:
+            allowed = limits.rated_power_w * dt / 3.6e6 / kwh_per_pct + SOC_STEP_PCT
+            bad = same & (np.abs(change) > allowed)
+            severe = np.abs(change) - allowed >= SEVERE_SOC_EXCESS_PCT
+        else:
+            reset = values[after] <= limits.max_power_w * dt / 3.6e6 + 0.2
+            allowed = np.zeros(len(dt))
+            bad = same & (day[after] == day[before]) & (change < 0) & ~reset
+            severe = np.zeros(len(dt), dtype=bool)
+        if not bad.any():
+            continue
+        found.append(
+            pd.DataFrame(
+                {
+                    DEVICE_ID: readings[DEVICE_ID].to_numpy()[after[bad]],
+                    SOURCE: readings[SOURCE].to_numpy()[after[bad]],
+                    "time": readings[TIME].to_numpy()[after[bad]],
+                    "previous_time": readings[TIME].to_numpy()[before[bad]],
+                    "field": name,
+                    "previous": values[before[bad]],
+                    "value": values[after[bad]],
+                    "allowed_change": allowed[bad],
+                    "severe": severe[bad],
+                    "_key": device[after[bad]] * max(len(grid.days), 1) + day[after[bad]],
+                }
+            )
+        )
+    if not found:
+        return pd.DataFrame({c: [] for c in IMPLAUSIBLE_COLUMNS})
+    out = pd.concat(found, ignore_index=True)
+    per_day = out.groupby("_key")["_key"].transform("size")
+    out["severe"] = out["severe"] | (per_day >= SEVERE_CHANGES_PER_DAY)
+    out = out.sort_values(["time", DEVICE_ID, "field"], kind="stable")
+    return out[list(IMPLAUSIBLE_COLUMNS)].reset_index(drop=True)
 
 
 def impossible_examples(

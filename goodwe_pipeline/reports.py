@@ -4,10 +4,17 @@ How each day's energies are found, best first:
 
 1. lifetime counters (``*_total_kwh``): the sum of the increments between consecutive
    readings. A counter that drops to near zero was reset (the increment is its new
-   value); any other drop, or a rise faster than 3x the rated power could produce, is a
-   glitch and adds nothing. An increment spanning midnight is shared between the days
-   in proportion to time, so counters also measure through gaps in the readings;
-2. daily counters (``*_today_kwh``, reset at the inverter's midnight): the same rule, the
+   value). Between resets a counter never goes back, so it is read through the largest
+   set of its readings whose values never decrease (``monotone_readings``); the readings
+   left out count nothing. That way a short up-and-back *excursion* (a value above
+   readings after it, the counter later returning below it) adds nothing whatever its
+   size, and so does a dip (a value below readings before it); of an excursion and a dip
+   as long as each other, the lower values are kept. An excursion is recognised once
+   the counter has more readings after it than the excursion lasted. A rise faster than
+   3x the rated power could produce is a glitch too and adds nothing. An increment
+   spanning midnight is shared between the days in proportion to time, so counters also
+   measure through gaps in the readings;
+2. daily counters (``*_today_kwh``, reset at the inverter's midnight): the same rules, the
    reset counting as a drop to near zero. Both count as ``energy_source='counters'``;
 3. integration of powers: each reading's power held until the next one, never across a
    gap longer than ``gap_factor`` times the cadence (the median spacing of the day).
@@ -27,6 +34,7 @@ gets no costs (``NaN``) rather than a partial sum.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -389,7 +397,10 @@ def _counter_totals(
     *,
     daily: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Energy and time span (s) a counter accounts for, per group key (device * days + day)."""
+    """Energy and time span (s) a counter accounts for, per group key (device * days + day).
+
+    A counter's readings outside ``monotone_readings`` count as unknown."""
+    values = _without_excursions(values, iv, limits)
     n_days = len(grid.days)
     n_groups = len(iv.devices) * n_days
     known = ~np.isnan(values)
@@ -434,6 +445,60 @@ def _counter_totals(
                 total[key] += increment[i] * overlap / dt[i]
                 span[key] += overlap
     return total, span
+
+
+def _without_excursions(values: np.ndarray, iv: Intervals, limits: Limits) -> np.ndarray:
+    """``values`` with the readings outside ``monotone_readings`` unknown (NaN), within each
+    device's run between resets (a drop to at most what the rated power could add in
+    the time since the reading before, plus the counter's resolution)."""
+    idx = np.flatnonzero(~np.isnan(values))
+    if len(idx) < 3:
+        return values
+    v, device, t = values[idx], iv.device_codes[idx], iv.seconds[idx]
+    dropped = (np.diff(v) < 0) & (device[1:] == device[:-1])
+    if not dropped.any():
+        return values
+    max_increment = limits.max_power_w * KWH_PER_WS * np.diff(t) + COUNTER_RESOLUTION_KWH
+    reset = dropped & (v[1:] <= max_increment)
+    if not (dropped & ~reset).any():
+        return values
+    boundary = np.flatnonzero(reset | (device[1:] != device[:-1])) + 1
+    starts = np.concatenate([[0], boundary])
+    ends = np.concatenate([boundary, [len(v)]])
+    glitch_at = np.flatnonzero(dropped & ~reset) + 1
+    out = values.copy()
+    for lo, hi in zip(starts, ends, strict=True):
+        if not ((glitch_at > lo) & (glitch_at < hi)).any():
+            continue
+        out[idx[lo:hi][~monotone_readings(v[lo:hi])]] = np.nan
+    return out
+
+
+def monotone_readings(values: np.ndarray) -> np.ndarray:
+    """Which readings of a counter form the longest run of values that never decreases
+    (a longest non-decreasing subsequence); of equally long ones, the one ending lowest.
+
+    The readings outside it are the fewest that must be left out for the counter to
+    never go back: an up-and-back excursion, or a dip, shorter than the rest."""
+    tails: list[float] = []
+    tail_index: list[int] = []
+    parent = np.full(len(values), -1)
+    for i, value in enumerate(values.tolist()):
+        k = bisect_right(tails, value)
+        if k:
+            parent[i] = tail_index[k - 1]
+        if k == len(tails):
+            tails.append(value)
+            tail_index.append(i)
+        else:
+            tails[k] = value
+            tail_index[k] = i
+    keep = np.zeros(len(values), dtype=bool)
+    i = tail_index[-1] if tail_index else -1
+    while i >= 0:
+        keep[i] = True
+        i = parent[i]
+    return keep
 
 
 def _day_before_end(day: np.ndarray, end: np.ndarray, grid: DayGrid) -> np.ndarray:

@@ -8,10 +8,16 @@ partitions).
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 DEFAULT_POLL_SECONDS = 30
@@ -26,28 +32,79 @@ def env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+class SettingError(ValueError):
+    """A setting that is not allowed; the message is one line naming the variable, its
+    value and what is allowed."""
+
+    def __init__(self, name: str, raw: str | None, allowed: str):
+        self.name = name
+        shown = name if raw is None else f"{name}={_shown(raw)}"
+        super().__init__(f"{shown} is not allowed: {allowed}")
+
+
+def _shown(raw: str, limit: int = 60) -> str:
+    text = repr(raw)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def timezone() -> str:
-    return env("GOODWE_TIMEZONE", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    """``GOODWE_TIMEZONE``: an IANA time zone name (default ``Europe/Warsaw``);
+    ``SettingError`` for anything else."""
+    raw = env("GOODWE_TIMEZONE")
+    if raw is None:
+        return DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(raw)
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, OSError alike
+        raise SettingError(
+            "GOODWE_TIMEZONE", raw, "an IANA time zone name such as Europe/Warsaw or UTC"
+        ) from None
+    return raw
 
 
 def history_start() -> str:
-    """First daily partition (``GOODWE_HISTORY_START``, ISO date)."""
-    return env("GOODWE_HISTORY_START", DEFAULT_HISTORY_START) or DEFAULT_HISTORY_START
+    """First daily partition (``GOODWE_HISTORY_START``): a date ``YYYY-MM-DD`` from
+    1970-01-01 to today; ``SettingError`` for anything else."""
+    raw = env("GOODWE_HISTORY_START")
+    if raw is None:
+        return DEFAULT_HISTORY_START
+    allowed = "a date YYYY-MM-DD between 1970-01-01 and today, e.g. 2024-01-01"
+    try:
+        day = date.fromisoformat(raw) if _ISO_DATE.fullmatch(raw) else None
+    except ValueError:
+        day = None
+    if day is None or not date(1970, 1, 1) <= day <= date.today():
+        raise SettingError("GOODWE_HISTORY_START", raw, allowed)
+    return raw
 
 
 def data_dir() -> Path:
     return Path(env("GOODWE_DATA_DIR", "./data") or "./data")
 
 
-def env_float(name: str, default: float) -> float:
-    """A number from the environment; ``ValueError`` names the variable when it is not one."""
+POSITIVE_NUMBERS: dict[str, str] = {
+    "GOODWE_INVERTER_TIMEOUT_S": "a number of seconds above 0, e.g. 1.5",
+    "GOODWE_BATTERY_CAPACITY_KWH": "a number of kWh above 0, e.g. 10",
+}
+"""Settings that are a positive number, with what is allowed."""
+
+
+def positive_number(name: str, default: float | None) -> float | None:
+    """A ``POSITIVE_NUMBERS`` setting, ``default`` when unset; ``SettingError`` when it is not
+    a finite number above 0."""
     raw = env(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingError(name, raw, POSITIVE_NUMBERS[name])
+    return value
 
 
 RAW_STORE_ENV: dict[str, tuple[str, str | None]] = {
@@ -77,6 +134,33 @@ SECRET_ENV = ("GOODWE_INFLUX_TOKEN", "GOODWE_INFLUX_PASSWORD")
 """Variables holding secrets outright (``GOODWE_WAREHOUSE_URL`` may hold a password too)."""
 
 
+def warehouse_url() -> str | None:
+    """``GOODWE_WAREHOUSE_URL``: unset, or a database URL SQLAlchemy can parse
+    (``check_warehouse_url``)."""
+    raw = env("GOODWE_WAREHOUSE_URL")
+    return None if raw is None else check_warehouse_url(raw)
+
+
+def check_warehouse_url(raw: str) -> str:
+    """``raw`` when SQLAlchemy can parse it as a database URL; ``SettingError`` naming
+    ``GOODWE_WAREHOUSE_URL`` otherwise. The value is never in the message: it may hold a
+    password."""
+    import sqlalchemy as sa  # only for the URL parser
+
+    try:
+        sa.engine.make_url(raw)
+    except Exception as exc:  # noqa: BLE001 - ValueError (a port), ArgumentError (the form)
+        # Never the parser's message: it may quote the URL, password and all.
+        reason = "its port is not a number" if isinstance(exc, ValueError) else "it is not a URL"
+        raise SettingError(
+            "GOODWE_WAREHOUSE_URL",
+            None,
+            f"{reason}; allowed: a database URL like postgresql+psycopg2://user@host:5432/goodwe "
+            "(the value is not shown: it may hold a password)",
+        ) from None
+    return raw
+
+
 def raw_store_options() -> dict[str, Any]:
     """``open_raw_store`` keywords from the environment, for code that runs outside Dagster."""
     return {key: env(name, default) for key, (name, default) in RAW_STORE_ENV.items()}
@@ -87,10 +171,37 @@ def warehouse_options() -> dict[str, Any]:
     return {key: env(name, default) for key, (name, default) in WAREHOUSE_ENV.items()}
 
 
+POLL_SECONDS_ALLOWED = (
+    f"a whole number of seconds, at least 1 (below {MIN_POLL_SECONDS} counts as "
+    f"{MIN_POLL_SECONDS}); default {DEFAULT_POLL_SECONDS}"
+)
+
+
 def poll_seconds() -> int:
+    """``GOODWE_POLL_SECONDS``: a whole number of seconds; 1 to 9 are raised to
+    ``MIN_POLL_SECONDS`` (``poll_seconds_notice`` says so); 0, negative or not a whole number
+    raise ``SettingError``."""
     raw = env("GOODWE_POLL_SECONDS")
-    seconds = int(raw) if raw else DEFAULT_POLL_SECONDS
+    if raw is None:
+        return DEFAULT_POLL_SECONDS
+    try:
+        seconds = int(raw.strip())
+    except ValueError:
+        raise SettingError("GOODWE_POLL_SECONDS", raw, POLL_SECONDS_ALLOWED) from None
+    if seconds < 1:
+        raise SettingError("GOODWE_POLL_SECONDS", raw, POLL_SECONDS_ALLOWED)
     return max(seconds, MIN_POLL_SECONDS)
+
+
+def poll_seconds_notice() -> str | None:
+    """The stated message when ``GOODWE_POLL_SECONDS`` is raised to the minimum."""
+    raw = env("GOODWE_POLL_SECONDS")
+    try:
+        if raw is None or int(raw.strip()) >= MIN_POLL_SECONDS or int(raw.strip()) < 1:
+            return None
+    except ValueError:
+        return None
+    return f"GOODWE_POLL_SECONDS={raw.strip()} is below the minimum: polling every {MIN_POLL_SECONDS} s"
 
 
 @dataclass(frozen=True)
@@ -145,3 +256,48 @@ def _parse_port(text: str, raw: str) -> int:
     if not 0 < port < 65536:
         raise ValueError(f"GOODWE_INVERTERS entry {raw.strip()!r}: port {port} out of range")
     return port
+
+
+VALIDATED: dict[str, Callable[[], Any]] = {
+    "GOODWE_TIMEZONE": timezone,
+    "GOODWE_HISTORY_START": history_start,
+    "GOODWE_POLL_SECONDS": poll_seconds,
+    "GOODWE_WAREHOUSE_URL": warehouse_url,
+    **{name: partial(positive_number, name, None) for name in POSITIVE_NUMBERS},
+}
+"""Settings with a validator: those definitions need when they load, and the warehouse URL."""
+
+LOAD_DEFAULTS: dict[str, Any] = {
+    "GOODWE_TIMEZONE": DEFAULT_TIMEZONE,
+    "GOODWE_HISTORY_START": DEFAULT_HISTORY_START,
+    "GOODWE_POLL_SECONDS": DEFAULT_POLL_SECONDS,
+    "GOODWE_WAREHOUSE_URL": None,
+}
+
+
+def for_loading(name: str, default: Any = None) -> Any:
+    """The setting's value for building definitions, or its default (``LOAD_DEFAULTS``, else
+    ``default``) when it is unset or not allowed: the code location loads, and the parts that
+    depend on it report the error (``require``) when they run."""
+    try:
+        value = VALIDATED[name]()
+    except SettingError:
+        value = None
+    return LOAD_DEFAULTS.get(name, default) if value is None else value
+
+
+def require(*names: str) -> None:
+    """Raise the ``SettingError`` of the first of these settings that is not allowed."""
+    for name in names:
+        VALIDATED[name]()
+
+
+def setting_problems() -> list[str]:
+    """One line per setting that is not allowed (for ``doctor``)."""
+    problems = []
+    for validate in VALIDATED.values():
+        try:
+            validate()
+        except SettingError as exc:
+            problems.append(str(exc))
+    return problems

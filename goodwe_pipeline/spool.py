@@ -13,11 +13,14 @@ frame as Arrow IPC bytes. Several processes may append and replay at once.
 
 An entry the store refuses because of what it holds (an unparsable point, a
 field-type conflict, points beyond the retention policy) or that cannot be
-decoded would block the queue forever: ``replay`` moves it to the
+decoded would block the queue forever. An entry holding several devices'
+readings is first split into one entry per device (at the end of the queue),
+so the others land; a one-device entry refused again ``replay`` moves to the
 ``dead_letters`` table of the same database, with the reason and the time, and
 goes on with the next entry. Dead letters are never deleted by the pipeline;
 ``dead_letters()`` lists them and ``requeue_dead_letters()`` puts them back in
-the queue once the cause is fixed.
+the queue once the cause is fixed. ``set_aside`` puts readings the queue itself
+refuses (``append`` raised for them) straight into the dead letters.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore, StoreUnavailableError
-from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.raw_store.prepare import prepare, safe_device_id
 from goodwe_pipeline.sqlite_wal import enable_wal
 
 DIR_NAME = "spool"
@@ -127,6 +131,8 @@ class DeadLetter:
     failed_at: datetime
     rows: int
     reason: str
+    devices: tuple[str, ...] = ()
+    """The devices whose readings it holds (as stored: ``raw_store.prepare.safe_device_id``)."""
 
     def describe(self) -> str:
         return (
@@ -146,6 +152,15 @@ def _encode(frame: pd.DataFrame) -> bytes:
 
 def _decode(payload: bytes) -> pd.DataFrame:
     return table_to_frame(conform(pa.ipc.open_stream(payload).read_all()))
+
+
+def _devices(payload: bytes) -> tuple[str, ...]:
+    """The devices an entry holds readings of; none when it cannot be decoded."""
+    try:
+        column = pa.ipc.open_stream(payload).read_all().column(readings.DEVICE_ID)
+    except Exception:  # noqa: BLE001 - an undecodable entry names no device
+        return ()
+    return tuple(sorted(safe_device_id(str(d)) for d in pc.unique(column).to_pylist()))
 
 
 class Spool:
@@ -184,6 +199,29 @@ class Spool:
                 (datetime.now(UTC).isoformat(), len(frame), payload),
             )
             return cursor.lastrowid
+
+    def set_aside(self, readings_frame: pd.DataFrame, reason: str) -> DeadLetter:
+        """Keep readings neither the store nor the spool's queue can take (``append`` refused
+        them) straight in the dead letters, with ``reason``: kept, listed, never replayed
+        until requeued."""
+        frame = readings.normalize(readings_frame)
+        payload = _encode(frame)
+        now = datetime.now(UTC)
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            entry_id = conn.execute(
+                "INSERT INTO entries (created_at, rows, payload) VALUES (?, ?, ?)",
+                (now.isoformat(), len(frame), payload),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO dead_letters (id, created_at, rows, payload, failed_at, reason) "
+                "SELECT id, created_at, rows, payload, created_at, ? FROM entries WHERE id = ?",
+                (reason, entry_id),
+            )
+            conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            conn.execute("COMMIT")
+        assert entry_id is not None
+        return DeadLetter(entry_id, now, now, len(frame), reason)
 
     def replay(
         self, store: RawStore, max_rows: int = 10_000, *, until: float | None = None
@@ -266,7 +304,8 @@ class Spool:
             return []
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, created_at, failed_at, rows, reason FROM dead_letters ORDER BY id"
+                "SELECT id, created_at, failed_at, rows, reason, payload FROM dead_letters "
+                "ORDER BY id"
             ).fetchall()
         return [
             DeadLetter(
@@ -275,8 +314,9 @@ class Spool:
                 failed_at=datetime.fromisoformat(failed_at),
                 rows=int(rows),
                 reason=reason,
+                devices=_devices(payload),
             )
-            for entry_id, created_at, failed_at, rows, reason in rows
+            for entry_id, created_at, failed_at, rows, reason, payload in rows
         ]
 
     def dead_letter_count(self) -> int:
@@ -346,14 +386,37 @@ class _Replay:
         if refused is None:
             return
         if len(decoded) == 1:
-            self._bury(conn, decoded[0][0], str(refused))
+            self._refused(conn, decoded[0], refused)
             return
         for entry in decoded:
             if self.stopped:
                 return
             refused = self._write(conn, [entry])
             if refused is not None:
-                self._bury(conn, entry[0], str(refused))
+                self._refused(conn, entry, refused)
+
+    def _refused(
+        self, conn: sqlite3.Connection, entry: tuple[int, pd.DataFrame], refused: Exception
+    ) -> None:
+        """An entry refused for its content: one device's readings become a dead letter;
+        several devices' are split into one entry per device, at the end of the queue, so
+        the replay lands the others and sets aside only the device at fault."""
+        entry_id, frame = entry
+        groups = [g for _, g in frame.groupby(readings.DEVICE_ID, sort=True)]
+        if len(groups) < 2:
+            self._bury(conn, entry_id, str(refused))
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT created_at FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None:  # another replay got there first
+            conn.execute("ROLLBACK")
+            return
+        conn.executemany(
+            "INSERT INTO entries (created_at, rows, payload) VALUES (?, ?, ?)",
+            [(row[0], len(g), _encode(g.reset_index(drop=True))) for g in groups],
+        )
+        conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+        conn.execute("COMMIT")
 
     def _write(
         self, conn: sqlite3.Connection, group: list[tuple[int, pd.DataFrame]]

@@ -359,8 +359,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TariffError(f"cannot read tariff file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TariffError(
+            f"tariff file {path} is not text: byte {exc.start} is not UTF-8 (a YAML text "
+            "file is expected)"
+        ) from None
     except yaml.YAMLError as exc:
-        raise TariffError(f"tariff file {path} is not valid YAML: {exc}") from None
+        problem = " ".join(str(exc).split())
+        raise TariffError(f"tariff file {path} is not valid YAML: {problem}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

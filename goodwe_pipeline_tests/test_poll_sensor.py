@@ -15,13 +15,14 @@ import dagster as dg
 import pytest
 from dagster import DagsterInstance
 
-from goodwe_pipeline import ingest, settings
+from goodwe_pipeline import health, ingest, settings
 from goodwe_pipeline.days import local_date
 from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_from_env
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
-from goodwe_pipeline.inverter_client import close_shared_pollers
+from goodwe_pipeline.inverter_client import DEFAULT_TIMEOUT_S, close_shared_pollers
+from goodwe_pipeline.raw_store.prepare import raw_device_id, safe_device_id
 from goodwe_pipeline.readings import MEASUREMENT
 from goodwe_pipeline.spool import Spool, spool_dir
 
@@ -78,8 +79,9 @@ def test_resource_reads_the_environment(monkeypatch):
     assert fitted.warnings == ()
 
     monkeypatch.setenv("GOODWE_INVERTER_TIMEOUT_S", "soon")
-    with pytest.raises(ValueError, match="GOODWE_INVERTER_TIMEOUT_S='soon' is not a number"):
-        inverters_from_env()
+    assert inverters_from_env().timeout_s == DEFAULT_TIMEOUT_S, "loads; the sensor reports it"
+    with pytest.raises(settings.SettingError, match="GOODWE_INVERTER_TIMEOUT_S='soon' is not"):
+        settings.require("GOODWE_INVERTER_TIMEOUT_S")
 
 
 def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
@@ -364,3 +366,116 @@ def test_refused_readings_are_set_aside_without_blocking_new_ones(
     assert len(stored) == 2 and set(stored["device_id"]) == {"9010KETU23EM1301"}
     (letter,) = spool.dead_letters()
     assert "field type conflict" in letter.reason and letter.rows == 1
+
+
+UTF16_SERIAL = "ET\x00\nSERIAL0001\x00\x01"
+"""16 bytes with some below 0x20: ``goodwe`` decodes them as UTF-16, into
+``'䕔\\n卅剉䅌〰〱\\x01'`` (a line feed and a control character in the serial)."""
+
+
+@pytest.mark.parametrize("store_kind", ["parquet", "influxdb"])
+@pytest.mark.parametrize("odd_serial", [UTF16_SERIAL, "9010KETU23EM12\\\\"])
+def test_an_odd_serial_lands_under_its_safe_id_and_loses_no_other_reading(
+    tmp_path, store_kind, odd_serial, request
+):
+    """One inverter whose serial line protocol cannot carry (control characters, a trailing
+    backslash) next to a healthy one: every reading of both lands, the odd one under its
+    safe id, named in the tick summary; nothing is spooled or set aside."""
+    options = {}
+    if store_kind == "influxdb":
+        server = request.getfixturevalue("influx_server")
+        options = {"influx_url": server.url, "influx_db": request.getfixturevalue("influx_db")}
+    raw_store = RawStoreResource(data_dir=str(tmp_path), **options)
+    healthy, odd = tcp("9010KETU23EM1201"), tcp(odd_serial)
+    instance = DagsterInstance.ephemeral()
+    results = []
+    with EmulatorThread(healthy, odd):
+        resources = {"inverters": inverters_for(healthy, odd), "raw_store": raw_store}
+        results.append(tick(resources, None, instance))
+        results.append(tick(resources, results[-1].cursor, instance))
+    reported = odd_serial.rstrip().replace("\x00", "")
+    if odd_serial == UTF16_SERIAL:
+        reported = odd_serial.encode("ascii").decode("utf-16be").rstrip().replace("\x00", "")
+        assert reported == "\u4554\n\u5345\u5249\u414c\u3030\u3031\x01"
+    safe = safe_device_id(reported)
+    assert safe != reported and safe.startswith("~") and raw_device_id(safe) == reported
+
+    frame = raw_store.get_store().read(*recent_window())
+    assert frame.groupby("device_id").size().to_dict() == {"9010KETU23EM1201": 2, safe: 2}
+    assert Spool(spool_dir(tmp_path)).backlog_rows() == 0
+    assert Spool(spool_dir(tmp_path)).dead_letter_count() == 0
+    summary = results[0].asset_events[0].description or ""
+    assert "2 reading(s) written" in summary and "LOST" not in summary
+    assert f"device {reported!r} stored as {safe!r}" in summary
+    assert f"{safe}/battery_soc_pct" in results[0].asset_events[0].metadata
+
+
+def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path: Path):
+    """A device whose readings neither the store nor the spool can keep (here a time past
+    2262, what a wrong clock gives) costs only its own readings: they are set aside as a
+    dead letter, named in the tick summary and in health; the healthy device's land."""
+    healthy, doomed = tcp("9010KETU23EM1301"), tcp("9010KETU23EM1302")
+    store = RawStoreResource(data_dir=str(tmp_path)).get_store()
+    spool = Spool(spool_dir(tmp_path))
+
+    def poll_with_a_wrong_clock(inverters: InvertersResource):
+        results = inverters.poll()
+        for result in results:
+            if result.device_id == "9010KETU23EM1302":
+                result.reading["time"] = datetime(2300, 1, 1, tzinfo=UTC)
+        return results
+
+    with EmulatorThread(healthy, doomed):
+        inverters = inverters_for(healthy, doomed)
+        outcome = ingest.run_tick(
+            lambda: poll_with_a_wrong_clock(inverters),
+            lambda: store,
+            spool,
+            ingest.TickBudget(poll_s=inverters.budget_s),
+        )
+    assert outcome.written == 1 and outcome.spooled == 0 and outcome.set_aside == 1
+    assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1301"]
+    (letter,) = spool.dead_letters()
+    assert letter.rows == 1 and "between 1677-09-21 and 2262-04-11" in letter.reason
+    summary = ingest.tick_summary(outcome)
+    assert "1 set aside as dead letters" in summary and "LOST" not in summary
+    assert "readings of '9010KETU23EM1302'" in summary
+    spool_health = health.spool_health(tmp_path)
+    assert not spool_health.ok and "9010KETU23EM1302" in spool_health.detail
+    assert spool.requeue_dead_letters() == 1
+    assert spool.backlog_rows() == 1
+
+
+def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Path):
+    """The Parquet store refuses a batch holding an id too long for a file name: the other
+    inverter's reading is written at once; the refused one is spooled, and its replay sets
+    only it aside as a dead letter."""
+    healthy, odd = tcp("9010KETU23EM1401"), tcp("9010KETU23EM1402")
+    store = RawStoreResource(data_dir=str(tmp_path)).get_store()
+    spool = Spool(spool_dir(tmp_path))
+    too_long = "Y" * 300
+
+    def poll_with_a_long_id(inverters: InvertersResource):
+        results = inverters.poll()
+        for result in results:
+            if result.device_id == "9010KETU23EM1402":
+                result.reading["device_id"] = too_long
+        return results
+
+    with EmulatorThread(healthy, odd):
+        inverters = inverters_for(healthy, odd)
+        outcomes = [
+            ingest.run_tick(
+                lambda: poll_with_a_long_id(inverters),
+                lambda: store,
+                spool,
+                ingest.TickBudget(poll_s=inverters.budget_s),
+            )
+            for _ in range(2)
+        ]
+    assert [(o.written, o.spooled) for o in outcomes] == [(1, 1), (1, 1)]
+    assert "too long to be a file name" in ingest.tick_summary(outcomes[0])
+    assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1401"] * 2
+    (letter,) = spool.dead_letters()
+    assert letter.devices == (too_long,) and outcomes[1].dead_letters == 1
+    assert spool.backlog_rows() == 1, "the second tick's refused reading waits for its replay"

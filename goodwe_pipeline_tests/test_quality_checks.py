@@ -28,8 +28,15 @@ from goodwe_pipeline.legacy.stats import (
     rejected_file_share,
     source_mismatches,
 )
-from goodwe_pipeline.quality import counter_disagreements, unbalanced_days
-from goodwe_pipeline.readings import SOURCE, SOURCE_LEGACY
+from goodwe_pipeline.quality import (
+    SEVERE_CHANGES_PER_DAY,
+    Limits,
+    counter_disagreements,
+    implausible_changes,
+    impossible_masks,
+    unbalanced_days,
+)
+from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings
@@ -43,9 +50,13 @@ IMPOSSIBLE_PV_W = 95_000.0
 """Beyond 3 x the default 10 kW rated power, yet a number the legacy parser accepts."""
 
 
-def legacy_day(day: date, *, impossible_at: int | None = None) -> list[dict]:
+def legacy_day(
+    day: date, *, impossible_at: int | None = None, soc_jump_at: int | None = None
+) -> list[dict]:
     """A flat daily array every 5 minutes: PV half-sine, 500 W load, 2 kW grid charging
-    02:00-04:00; reading ``impossible_at`` reports ``IMPOSSIBLE_PV_W`` of PV."""
+    02:00-04:00 (the battery charge rising from 30 to 70 %, back by 23:00 as the house
+    drains it); reading ``impossible_at`` reports ``IMPOSSIBLE_PV_W`` of PV, reading
+    ``soc_jump_at`` a battery charge of 99 %."""
     records = []
     for k in range(288):
         moment = datetime(day.year, day.month, day.day) + timedelta(minutes=5 * k)
@@ -57,7 +68,11 @@ def legacy_day(day: date, *, impossible_at: int | None = None) -> list[dict]:
             "load": 500.0,
             "battery": battery,
             "grid": round(pv + battery - 500.0, 1),
-            "soc": 30.0 + 40.0 * min(max((hour - 2) / 2, 0.0), 1.0),
+            "soc": 99.0
+            if k == soc_jump_at
+            else 30.0
+            + 40.0 * min(max((hour - 2) / 2, 0.0), 1.0)
+            - 40.0 * min(max((hour - 19) / 4, 0.0), 1.0),
             "import_total": None,
             "export_total": None,
         }
@@ -65,11 +80,15 @@ def legacy_day(day: date, *, impossible_at: int | None = None) -> list[dict]:
     return records
 
 
-def write_legacy_folder(root: Path, *, impossible: bool) -> Path:
+def write_legacy_folder(root: Path, *, impossible: bool, soc_jump: bool = False) -> Path:
     energy = root / "out" / "energy_data"
     energy.mkdir(parents=True)
     for day in (FIRST, LAST):
-        records = legacy_day(day, impossible_at=150 if impossible and day == LAST else None)
+        records = legacy_day(
+            day,
+            impossible_at=150 if impossible and day == LAST else None,
+            soc_jump_at=12 if soc_jump and day == LAST else None,
+        )
         (energy / f"energy_data_{day.isoformat()}.json").write_text(json.dumps(records))
     return root
 
@@ -127,6 +146,7 @@ def test_history_backfill_checks_the_migrated_readings_then_computes(tmp_path, m
         "readings_cover_the_day",
         "readings_have_unique_timestamps",
         "lifetime_counters_never_decrease",
+        "readings_change_plausibly",
     ):
         assert checks[name].passed, name
         assert checks[name].metadata["days"].value == f"{FIRST}..{LAST}"
@@ -164,6 +184,92 @@ def test_impossible_migrated_value_blocks_sessions_and_report(tmp_path, monkeypa
     assert materialized(result) == {("legacy_readings", d.isoformat()) for d in (FIRST, LAST)}
     assert rows_of("daily_energy") == 0
     assert rows_of("battery_sessions") == 0
+
+
+def test_a_severe_migrated_charge_jump_blocks_sessions_and_report(tmp_path, monkeypatch) -> None:
+    """At 01:00 the migrated battery charge reads 99 % between two 30 % readings five
+    minutes apart: the legacy readings check fails (severe), naming both instants."""
+    result = backfill(
+        write_legacy_folder(tmp_path / "optimiser", impossible=False, soc_jump=True),
+        monkeypatch,
+        dg.DagsterInstance.ephemeral(),
+    )
+    assert not result.success
+    plausible = legacy_checks(result)["readings_change_plausibly"]
+    assert not plausible.passed and plausible.severity == dg.AssetCheckSeverity.ERROR
+    assert plausible.metadata["implausible_changes"].value == 2
+    assert plausible.metadata["severe_changes"].value == 2
+    instants = plausible.metadata["instants"].value
+    assert "battery_soc_pct" in instants and SOURCE_LEGACY in instants
+    assert legacy_checks(result)["readings_physically_possible"].passed
+    assert rows_of("daily_energy") == 0
+
+
+def _series(values: list[float], field: str, *, cadence_s: float = 60.0) -> pd.DataFrame:
+    frame = make_readings(FIRST, FIRST, TZ, cadence_s=cadence_s, load=constant(500))
+    frame = frame.iloc[: len(values)].copy()
+    frame[field] = values
+    return frame
+
+
+def test_implausible_changes_counter_steps_back_within_a_day_not_at_a_reset() -> None:
+    frame = _series(
+        [2074.60, 2074.62, 2075.09, 2074.64, 2074.66, 0.01, 0.02], "load_energy_total_kwh"
+    )
+    changes = implausible_changes(frame, [FIRST], TZ, Limits(), 10.0)
+    assert len(changes) == 1, "the drop to 0.01 is a reset"
+    row = changes.iloc[0]
+    assert row["field"] == "load_energy_total_kwh" and not row["severe"]
+    assert (row["previous"], row["value"]) == (2075.09, 2074.64)
+    assert pd.Timestamp(row["time"]) == frame["time"].iloc[3]
+    assert pd.Timestamp(row["previous_time"]) == frame["time"].iloc[2]
+
+
+@pytest.mark.parametrize(
+    ("jump", "flagged", "severe"),
+    [(3.0, False, False), (19.3, True, False), (40.0, True, True)],
+)
+def test_implausible_changes_battery_charge_faster_than_its_power(jump, flagged, severe) -> None:
+    """10 kW for one minute moves 1.67 % of a 10 kWh battery; with the 2-point slack a
+    change above 3.67 points is implausible, 25 points beyond that severe."""
+    frame = _series([71.6, 71.6 + jump, 72.2], "battery_soc_pct")
+    changes = implausible_changes(frame, [FIRST], TZ, Limits(), 10.0)
+    assert len(changes) == (2 if flagged else 0)
+    if flagged:
+        assert changes["allowed_change"].iloc[0] == pytest.approx(100 * 10 / 60 / 10 + 2)
+        assert list(changes["severe"]) == [severe, severe]
+    slow = _series([71.6, 71.6 + jump, 72.2], "battery_soc_pct", cadence_s=3600.0)
+    assert implausible_changes(slow, [FIRST], TZ, Limits(), 10.0).empty, "an hour allows 100 %"
+
+
+def test_many_small_implausible_changes_in_a_day_are_severe() -> None:
+    values = [50.0, 55.0] * (SEVERE_CHANGES_PER_DAY // 2 + 1)
+    changes = implausible_changes(_series(values, "battery_soc_pct"), [FIRST], TZ, Limits(), 10.0)
+    assert len(changes) >= SEVERE_CHANGES_PER_DAY and changes["severe"].all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("battery_voltage_v", -1e300),
+        ("battery_voltage_v", 1500.0),
+        ("battery_current_a", 5000.0),
+        ("grid_voltage_v", -1.0),
+        ("grid_frequency_hz", 400.0),
+        ("battery_soh_pct", 101.0),
+        ("load_energy_total_kwh", -0.5),
+        ("pv_energy_today_kwh", 1e6),
+        ("work_mode", -3.0),
+        ("inverter_clock_skew_s", 1e300),
+    ],
+)
+def test_every_field_has_a_physical_range(field: str, value: float) -> None:
+    frame = _series([1.0, 1.0], "battery_mode")
+    frame.loc[frame.index[1], field] = value
+    masks = impossible_masks(frame, Limits())
+    assert set(masks) == set(FIELD_NAMES)
+    assert [name for name, mask in masks.items() if mask.any()] == [field]
+    assert masks[field].tolist() == [False, True]
 
 
 def test_unbalanced_days_skip_tiny_days() -> None:

@@ -38,7 +38,7 @@ from goodwe_pipeline.raw_store.influx import (
 )
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
-from goodwe_pipeline.raw_store.prepare import prepare
+from goodwe_pipeline.raw_store.prepare import prepare, raw_device_id, safe_device_id
 from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
@@ -311,12 +311,35 @@ def test_awkward_device_ids(store):
         assert_same(store.read(T0, end, [device]), frame[frame["device_id"] == device])
 
 
-@pytest.mark.parametrize("device", ["trailing\\", "back\\ space", "back\\,comma", "", "new\nline"])
-def test_tag_values_line_protocol_cannot_carry_are_refused(store, device):
+ODD_IDS = {
+    "trailing\\": "~trailing%5C",
+    "back\\ space": "~back%5C%20space",
+    "back\\,comma": "~back%5C%2Ccomma",
+    "": "~",
+    "new\nline": "~new%0Aline",
+    "\u4554\n\u5345\u5249\u414c\u3030\u3031\x01": (
+        "~%E4%95%94%0A%E5%8D%85%E5%89%89%E4%85%8C%E3%80%B0%E3%80%B1%01"
+    ),
+    "~tilde first": "~~tilde%20first",
+}
+"""Ids line protocol cannot carry as they are (and one that looks like a safe form) -> the
+safe form they are stored under."""
+
+
+@pytest.mark.parametrize("device", sorted(ODD_IDS))
+def test_ids_line_protocol_cannot_carry_are_stored_under_their_safe_form(store, device):
     frame = make_readings(["GW0001", device], periods=2)
-    with pytest.raises(ValueError, match="cannot be stored"):
-        store.write(frame)
-    assert store.devices(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    assert store.write(frame) == len(frame)
+    safe = ODD_IDS[device]
+    assert safe_device_id(device) == safe and raw_device_id(safe) == device
+    end = T0 + timedelta(hours=1)
+    assert store.devices(T0, end) == sorted(["GW0001", safe])
+    expected = frame.copy()
+    expected["device_id"] = expected["device_id"].map(safe_device_id).astype(object)
+    assert_same(store.read(T0, end), expected.sort_values(["device_id", "time"]))
+    assert_same(store.read(T0, end, [safe]), expected[expected["device_id"] == safe])
+    assert store.write(frame) == len(frame), "the same safe form again: no duplicates"
+    assert len(store.read(T0, end)) == len(frame)
 
 
 @pytest.mark.parametrize(
@@ -763,3 +786,88 @@ def test_retention_duration_comes_from_the_environment(influx_server, influx_db,
     monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "a while")
     with pytest.raises(ValueError, match="retention duration 'a while'"):
         raw_store_from_env().process_config_and_initialize().get_store()
+
+
+KILLED_IN_COMPACTION = """
+import os, signal, sys
+import pyarrow.parquet as pq
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
+from goodwe_pipeline_tests.test_raw_store_contract import make_readings
+
+real = pq.write_table
+
+def write_then_die(table, where, **kwargs):
+    real(table, where, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed with the new base still a temporary file
+
+pq.write_table = write_then_die
+ParquetRawStore(sys.argv[1], delta_rows=1).write(make_readings(["GW0001"], periods=10))
+"""
+
+
+def test_a_temporary_file_left_by_a_kill_during_compaction_is_removed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "raw"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IN_COMPACTION, str(root)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (folder,) = [p for p in root.iterdir() if p.is_dir()]
+    (stale,) = folder.glob(".*.tmp")
+    other = folder / ".not-ours.tmp"
+    other.write_bytes(b"kept: not a name the store gives its temporary files")
+
+    store = ParquetRawStore(root)
+    assert store.compact() == 1, "a day with only a stale temporary file is compacted"
+    assert not stale.exists() and other.exists()
+    assert store.read(T0, T0 + timedelta(hours=1)).empty
+
+    frame = make_readings(["GW0001"], periods=10)
+    again = folder / f".{'ab' * 16}.tmp"
+    again.write_bytes(b"left by another kill")
+    assert ParquetRawStore(root, delta_rows=1).write(frame) == 10, "a compacting write"
+    assert not again.exists()
+    assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
+
+
+def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path):
+    """A legacy serial ending in a backslash (here the device id flat daily arrays get)
+    migrates under its safe form instead of failing the run; it shares ``prepare``."""
+    import json
+
+    from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.warehouse import Warehouse
+    from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
+
+    day = date(2025, 9, 17)
+    energy = tmp_path / "optimiser" / "out" / "energy_data"
+    energy.mkdir(parents=True)
+    records = [
+        flat(
+            reading_at(
+                f"{day}T{h:02d}:{m:02d}:00", pv=0.0, load=500.0, battery=0.0, grid=-500.0, soc=50.0
+            )
+        )
+        for h in range(2)
+        for m in range(0, 60, 5)
+    ]
+    (energy / f"energy_data_{day}.json").write_text(json.dumps(records))
+    odd = "GW-LEGACY\\"
+    store = open_raw_store(data_dir=tmp_path / "data")
+    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    try:
+        migrate_readings(
+            LegacySettings(tmp_path / "optimiser", device_id=odd), store, warehouse, day, day
+        )
+    finally:
+        warehouse.dispose()
+    start, end = day_window(day, "Europe/Warsaw")
+    assert store.devices(start, end) == [safe_device_id(odd)] == ["~GW-LEGACY%5C"]
+    assert len(store.read(start, end)) == len(records)

@@ -344,3 +344,86 @@ def test_daily_energy_columns_match_the_warehouse_table():
     assert list(DAILY_ENERGY_COLUMNS) == [
         c.name for c in table.columns if c.name not in bookkeeping
     ]
+
+
+def _load_kwh(readings: pd.DataFrame, days: list[date]) -> pd.Series:
+    result = daily_energy(readings, pd.DataFrame(), days, TZ)
+    assert set(result.days["load_source"]) == {"counters"}
+    return result.days.set_index("day")["load_kwh"]
+
+
+@pytest.mark.parametrize("size_kwh", [0.05, 0.47, 5.0, 65_535.0])
+@pytest.mark.parametrize("readings_long", [1, 2, 6, 30])
+@pytest.mark.parametrize("direction", [1.0, -1.0])
+def test_counter_excursions_of_any_size_and_duration_count_nothing(
+    size_kwh: float, readings_long: int, direction: float
+) -> None:
+    """A lifetime counter that goes up (or down, not to near zero) for up to 30 readings
+    and comes back counts exactly what the counter without it counts."""
+    readings = make_readings(DAY, DAY, TZ, load=constant(600), lifetime_counters=True)
+    truth = _load_kwh(readings, [DAY])[DAY]
+    assert truth == pytest.approx(14.4, abs=1e-6)
+    at = len(readings) // 3
+    size = min(size_kwh, 900.0) if direction < 0 else size_kwh
+    readings.loc[readings.index[at : at + readings_long], "load_energy_total_kwh"] += (
+        direction * size
+    )
+    assert _load_kwh(readings, [DAY])[DAY] == pytest.approx(truth, abs=1e-9)
+
+
+def test_the_issue_spike_one_minute_up_and_back_adds_nothing() -> None:
+    """The load counter 2074.62 -> 2075.09 for one minute -> 2074.64 (a reading placed an
+    hour early): 28 kW for a minute passes the rated-power glitch rule, yet the day's
+    load must not gain 0.47 kWh."""
+    readings = make_readings(
+        DAY,
+        DAY,
+        TZ,
+        cadence_s=60.0,
+        load=constant(530),
+        lifetime_counters=True,
+        counter_base_kwh=2074.62 - 0.53 * 2 / 60,
+    )
+    truth = _load_kwh(readings, [DAY])[DAY]
+    assert readings["load_energy_total_kwh"].iloc[2] == pytest.approx(2074.62)
+    readings.loc[readings.index[3], "load_energy_total_kwh"] = 2075.09
+    assert readings["load_energy_total_kwh"].iloc[4] == pytest.approx(2074.64, abs=0.005)
+    assert _load_kwh(readings, [DAY])[DAY] == pytest.approx(truth, abs=1e-9)
+
+
+def test_a_reset_still_counts_and_an_excursion_before_it_does_not() -> None:
+    readings = make_readings(DAY, DAY, TZ, load=constant(600), lifetime_counters=True)
+    truth = _load_kwh(readings, [DAY])[DAY]
+    noon = readings["time"] >= pd.Timestamp(local(DAY, 12, TZ))
+    readings.loc[noon, "load_energy_total_kwh"] -= readings.loc[noon, "load_energy_total_kwh"].iloc[
+        0
+    ]
+    readings.loc[readings.index[1000:1003], "load_energy_total_kwh"] += 3.0
+    # Only the 10 s between the last reading before the reset and the reset are lost.
+    assert _load_kwh(readings, [DAY])[DAY] == pytest.approx(truth - 600 * 10 / 3.6e6, abs=1e-9)
+
+
+def test_an_excursion_before_a_gap_over_midnight_counts_nothing() -> None:
+    """Readings stop at 23:00 and resume at 01:00; the last reading before the gap is an
+    excursion (the counter is lower after the gap than it showed): both days count what
+    the counter without it counts, the gap shared in proportion to time."""
+    before = DAY - timedelta(days=1)
+    gap = [(local(before, 23, TZ), local(DAY, 1, TZ))]
+    readings = make_readings(before, DAY, TZ, load=constant(600), lifetime_counters=True, gaps=gap)
+    truth = _load_kwh(readings, [before, DAY])
+    last = readings.index[readings["time"] < pd.Timestamp(gap[0][0])][-3:]
+    readings.loc[last, "load_energy_total_kwh"] += 1.5  # above the 1.2 kWh the gap adds
+    after = _load_kwh(readings, [before, DAY])
+    pd.testing.assert_series_equal(after, truth, rtol=0, atol=1e-3)
+    assert truth.sum() == pytest.approx(2 * 14.4, abs=0.01)
+
+
+def test_monotone_readings_keeps_the_longest_never_decreasing_run() -> None:
+    from goodwe_pipeline.reports import monotone_readings
+
+    keep = monotone_readings(np.array([1.0, 2.0, 9.0, 9.5, 2.1, 2.2, 2.3, 2.3]))
+    assert keep.tolist() == [True, True, False, False, True, True, True, True]
+    dip = monotone_readings(np.array([5.0, 5.1, 1.0, 5.2, 5.3]))
+    assert dip.tolist() == [True, True, False, True, True]
+    tie = monotone_readings(np.array([2074.62, 2075.09, 2074.64]))
+    assert tie.tolist() == [True, False, True], "of equally long runs, the lower one"

@@ -243,22 +243,25 @@ def test_nightly_job_range_run_writes_reports_trends_archive_and_is_idempotent(
     assert len(archive.read_day(LAST)) == len(in_day)
 
 
-def test_impossible_reading_blocks_sessions_and_report_in_the_same_run(data_dir, warehouse) -> None:
-    device = f"SN-{uuid.uuid4().hex[:8]}"
-    readings = write_days(data_dir, device, LAST, LAST)
-    bad = readings.iloc[[500]].copy()
-    bad["battery_soc_pct"] = 180.0
-    ParquetRawStore(data_dir / "raw").write(bad)
+def _run_hourly(data_dir: Path, warehouse: Warehouse, readings: pd.DataFrame):
+    ParquetRawStore(data_dir / "raw").write(readings)
     warehouse.upsert("electricity_prices", price_frame(LAST, LAST))
-
     job = load_defs().resolve_job_def("hourly_reports_job")
     result = job.execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
         partition_key=LAST.isoformat(),
         raise_on_error=False,
     )
+    return result, {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_impossible_reading_blocks_sessions_and_report_in_the_same_run(data_dir, warehouse) -> None:
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = write_days(data_dir, device, LAST, LAST)
+    bad = readings.iloc[[500]].copy()
+    bad["battery_soc_pct"] = 180.0
+    result, checks = _run_hourly(data_dir, warehouse, bad)
     assert not result.success
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     impossible = checks["readings_physically_possible"]
     assert not impossible.passed
     assert impossible.metadata["impossible_values"].value == 1
@@ -268,6 +271,73 @@ def test_impossible_reading_blocks_sessions_and_report_in_the_same_run(data_dir,
         count(warehouse, "SELECT COUNT(*) FROM battery_sessions WHERE device_id = :d", d=device)
         == 0
     )
+
+
+def _minute_day(device: str, load_w: float, soc) -> pd.DataFrame:
+    """A day of readings every minute: a constant load, the battery charge ``soc``."""
+    return make_readings(
+        LAST,
+        LAST,
+        TZ,
+        cadence_s=60,
+        device_id=device,
+        load=constant(load_w),
+        soc=soc,
+        lifetime_counters=True,
+        include_end=False,
+    )
+
+
+def test_a_reading_placed_at_the_wrong_instant_warns_with_its_instants(data_dir, warehouse) -> None:
+    """The issue's reading: battery charge 90.9 % between 71.6 and 72.2 %, the load counter
+    0.47 kWh above its neighbours for one reading. The check warns naming both instants
+    (not blocking: not severe), and the report does not count the counter's excursion."""
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = _minute_day(device, 530.0, lambda h: 71.6 + 0.3 * h / 24)
+    clean = daily_energy(readings, price_frame(LAST, LAST), [LAST], TZ).days
+    at = readings.index[180]
+    readings.loc[at, "battery_soc_pct"] = 90.9
+    readings.loc[at, "load_energy_total_kwh"] += 0.47
+    result, checks = _run_hourly(data_dir, warehouse, readings)
+    assert result.success
+    plausible = checks["readings_change_plausibly"]
+    assert not plausible.passed and plausible.severity == dg.AssetCheckSeverity.WARN
+    assert plausible.metadata["implausible_changes"].value == 3
+    assert plausible.metadata["severe_changes"].value == 0
+    instants = plausible.metadata["instants"].value
+    spike = readings.loc[at, "time"].isoformat()
+    after = readings.loc[readings.index[181], "time"].isoformat()
+    assert spike in instants and after in instants and "load_energy_total_kwh" in instants
+    rows = warehouse.read_frame(
+        "SELECT load_kwh FROM daily_energy WHERE device_id = :d", {"d": device}
+    )
+    assert rows["load_kwh"].iloc[0] == pytest.approx(clean["load_kwh"].iloc[0], abs=1e-9)
+
+
+def test_severe_charge_jumps_block_sessions_and_report(data_dir, warehouse) -> None:
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = _minute_day(device, 500.0, constant(50.0))
+    readings.loc[readings.index[600], "battery_soc_pct"] = 95.0
+    result, checks = _run_hourly(data_dir, warehouse, readings)
+    assert not result.success
+    plausible = checks["readings_change_plausibly"]
+    assert not plausible.passed and plausible.severity == dg.AssetCheckSeverity.ERROR
+    assert plausible.metadata["severe_changes"].value == 2
+    assert "blocked" in (plausible.description or "")
+    assert count(warehouse, "SELECT COUNT(*) FROM daily_energy WHERE device_id = :d", d=device) == 0
+
+
+def test_a_battery_voltage_of_minus_1e300_is_impossible(data_dir, warehouse) -> None:
+    device = f"SN-{uuid.uuid4().hex[:8]}"
+    readings = write_days(data_dir, device, LAST, LAST)
+    bad = readings.iloc[[500]].copy()
+    bad["battery_voltage_v"] = -1e300
+    result, checks = _run_hourly(data_dir, warehouse, bad)
+    assert not result.success
+    impossible = checks["readings_physically_possible"]
+    assert not impossible.passed
+    assert impossible.metadata["by_field"].value == {"battery_voltage_v": 1}
+    assert "battery_voltage_v" in impossible.metadata["examples"].value
 
 
 def test_report_checks_catch_an_unbalanced_day(data_dir, warehouse) -> None:

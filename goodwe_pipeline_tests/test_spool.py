@@ -214,10 +214,20 @@ def test_a_store_that_refuses_keeps_the_entries(influx_server, influx_db, tmp_pa
 def test_readings_a_store_would_refuse_never_enter_the_spool(tmp_path):
     spool = Spool(tmp_path / "spool")
     bad = poll(0)
-    bad.loc[0, "device_id"] = "ends with a backslash\\"
+    bad["time"] = bad["time"].astype(object)
+    bad.loc[0, "time"] = "2300-01-01T00:00:00Z"
     with pytest.raises(ValueError, match="cannot be stored"):
         spool.append(bad)
     assert spool.backlog_rows() == 0
+
+
+def test_an_id_line_protocol_cannot_carry_is_spooled_under_its_safe_form(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    odd = poll(0)
+    odd.loc[odd["device_id"] == odd["device_id"].iloc[0], "device_id"] = "ends with\\"
+    spool.append(odd)
+    assert spool.backlog_rows() == len(odd)
+    assert "~ends%20with%5C" in set(spool.pending()["device_id"])
 
 
 def _influx_write(server, db: str, line: str) -> None:
@@ -251,18 +261,20 @@ def test_an_entry_refused_for_its_content_is_set_aside_and_the_rest_lands(
 
     result = spool.replay(store)
     assert (result.written, result.remaining, result.entries, result.error) == (30, 0, 3, None)
-    assert [letter.id for letter in result.dead_lettered] == [bad_id]
+    # Every device's readings in the entry conflict: split per device, each is set aside.
+    assert bad_id not in {letter.id for letter in result.dead_lettered}
     letters = spool.dead_letters()
-    assert len(letters) == 1 and spool.dead_letter_count() == 1
-    letter = letters[0]
-    assert (letter.id, letter.rows) == (bad_id, 10)
-    assert "HTTP 400" in letter.reason and "field type conflict" in letter.reason
-    assert letter.spooled_at <= letter.failed_at <= datetime.now(UTC)
+    assert [letter.id for letter in result.dead_lettered] == [letter.id for letter in letters]
+    assert [letter.devices for letter in letters] == [(d,) for d in sorted(DEVICES)]
+    assert sum(letter.rows for letter in letters) == 10 and spool.dead_letter_count() == 2
+    for letter in letters:
+        assert "HTTP 400" in letter.reason and "field type conflict" in letter.reason
+        assert letter.spooled_at <= letter.failed_at <= datetime.now(UTC)
     assert_stored(store, [poll(1), poll(2), poll(3)], T0 + timedelta(hours=1))
 
-    # Nothing is dropped: once the cause is gone the dead letter goes back in the queue.
+    # Nothing is dropped: once the cause is gone the dead letters go back in the queue.
     assert spool.replay(store).dead_lettered == ()
-    assert spool.requeue_dead_letters() == 1
+    assert spool.requeue_dead_letters() == 2
     assert spool.dead_letter_count() == 0 and spool.backlog_rows() == 10
     elsewhere = ParquetRawStore(tmp_path / "raw")
     assert spool.replay(elsewhere).written == 10
@@ -317,3 +329,28 @@ def test_health_masks_a_password_inside_the_influx_url():
 
     secrets = secrets_of(None, None, None, "http://admin:s3cr#t@influx:8086")
     assert "s3cr#t" in secrets
+
+
+def test_a_refused_entry_sets_aside_only_the_device_at_fault(tmp_path):
+    """An entry spooled while the store was down holds every inverter's readings; when
+    the store refuses it for one device's (here an id too long for a Parquet file name),
+    the replay lands the others and sets aside only that device's readings."""
+    spool = Spool(tmp_path / "spool")
+    frame = poll(0)
+    too_long = "X" * 300
+    frame.loc[frame["device_id"] == DEVICES[0], "device_id"] = too_long
+    spool.append(frame)
+    store = ParquetRawStore(tmp_path / "raw")
+    with pytest.raises(ValueError, match="too long"):
+        store.write(frame)
+
+    result = spool.replay(store)
+    healthy = frame[frame["device_id"] != too_long]
+    assert result.written == len(healthy) and result.remaining == 0
+    (letter,) = result.dead_lettered
+    assert letter.rows == len(frame) - len(healthy) and "too long" in letter.reason
+    (listed,) = spool.dead_letters()
+    assert listed.devices == (too_long,)
+    back = store.read(T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert sorted(back["device_id"].unique()) == sorted(healthy["device_id"].unique())
+    assert len(back) == len(healthy)

@@ -13,6 +13,8 @@ def raw_store_from_env(*, create_database: bool = False) -> RawStore:
 
 
 def warehouse_from_env() -> Warehouse:
+    """The warehouse; ``settings.SettingError`` (one line) for a URL that cannot be parsed."""
+    settings.warehouse_url()
     return Warehouse.from_settings(**settings.warehouse_options())
 
 

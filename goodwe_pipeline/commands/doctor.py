@@ -20,6 +20,7 @@ from goodwe_pipeline.inverter_client import InverterPoller, PollResult
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.spool import spool_dir
+from goodwe_pipeline.tariffs import TariffError, load_tariff
 from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
@@ -83,6 +84,22 @@ def _inverter_line(result: PollResult) -> Line:
         f"PV {result.reading.get('pv_power_w', float('nan')):.0f} W, battery {soc:.0f} % "
         f"({result.elapsed_s:.1f} s)",
     )
+
+
+def setting_lines() -> list[Line]:
+    """One failed line per setting that is not allowed (``settings.setting_problems``, and a
+    tariff file that cannot be used), and the stated poll-interval notice."""
+    lines = [Line(ERROR, problem) for problem in settings.setting_problems()]
+    tariff_file = settings.env("GOODWE_TARIFF_FILE")
+    if tariff_file:
+        try:
+            load_tariff(tariff_file)
+        except TariffError as exc:
+            lines.append(Line(ERROR, f"GOODWE_TARIFF_FILE: {exc}"))
+    notice = settings.poll_seconds_notice()
+    if notice:
+        lines.append(Line(OK, notice))
+    return lines
 
 
 def inverter_lines(args: argparse.Namespace) -> tuple[list[Line], bool]:
@@ -169,8 +186,8 @@ def store_lines(inverters_configured: bool) -> list[Line]:
                 "you expected data there",
             )
         )
-    else:
-        lines.append(warehouse_line())
+    elif (line := warehouse_line()) is not None:
+        lines.append(line)
     spool = spool_dir(data_dir)
     if spool.is_dir():
         probe = health.spool_health(data_dir)
@@ -198,7 +215,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
             readable,
             now=datetime.now(UTC),
             inverters_configured=inverters_configured,
-            poll_seconds=settings.poll_seconds(),
+            poll_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
         )
         if not inverters_configured and recent.ok:
             status = WARNING if "no reading" in recent.detail else OK
@@ -217,9 +234,12 @@ def store_lines(inverters_configured: bool) -> list[Line]:
     return lines
 
 
-def warehouse_line() -> Line:
+def warehouse_line() -> Line | None:
+    """The warehouse's answer; None when its setting is not allowed (``setting_lines`` says so)."""
     try:
         warehouse = warehouse_from_env()
+    except settings.SettingError:
+        return None
     except Exception as exc:  # a malformed URL is a failed check, not a crash
         return Line(ERROR, f"warehouse: {type(exc).__name__}: {exc}", WAREHOUSE_FIX)
     try:
@@ -235,7 +255,7 @@ def warehouse_line() -> Line:
 
 def checks(args: argparse.Namespace) -> list[Line]:
     inverters, configured = inverter_lines(args)
-    return [*inverters, *store_lines(configured)]
+    return [*setting_lines(), *inverters, *store_lines(configured)]
 
 
 def run(args: argparse.Namespace) -> int:

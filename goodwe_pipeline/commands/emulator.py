@@ -66,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     house.add_argument(
         "--start", type=datetime.fromisoformat, help="simulated start time, ISO 8601 (default now)"
     )
-    house.add_argument("--timezone", default=settings.timezone(), help="the inverter's local time")
+    house.add_argument(
+        "--timezone",
+        default=settings.for_loading("GOODWE_TIMEZONE"),
+        help="the inverter's local time",
+    )
     house.add_argument("--pv-peak-w", type=float, help="PV peak power (default 0.9 x rated)")
     house.add_argument("--battery-kwh", type=float, default=10.0, help="0 for no battery")
     house.add_argument("--seed", type=int, default=1)

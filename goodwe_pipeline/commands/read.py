@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timezone",
-        default=settings.timezone(),
+        default=settings.for_loading("GOODWE_TIMEZONE"),
         help="timezone of the inverter's clock, for inverter_clock_skew_s (GOODWE_TIMEZONE)",
     )
 

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.offers:
             catalogue = catalogue.select([n.strip() for n in args.offers.split(",") if n.strip()])
         limits = Limits(
-            rated_power_w=settings.env_float("GOODWE_RATED_POWER_W", DEFAULT_RATED_POWER_W)
+            rated_power_w=settings.positive_number("GOODWE_RATED_POWER_W", DEFAULT_RATED_POWER_W)
         )
     except (TariffError, CatalogueError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,15 +19,20 @@ def first_partition() -> str:
     """``GOODWE_HISTORY_START`` when set, else the first day of the owner's data
     (``first_day.first_data_day``: legacy files, local stores, a persisted marker)."""
     if settings.env("GOODWE_HISTORY_START"):
-        return settings.history_start()
+        return settings.for_loading("GOODWE_HISTORY_START")
     legacy = settings.env("GOODWE_LEGACY_DIR")
-    today = days.local_date(datetime.now(UTC), settings.timezone())
+    today = days.local_date(datetime.now(UTC), settings.for_loading("GOODWE_TIMEZONE"))
     return first_data_day(settings.data_dir(), Path(legacy) if legacy else None, today).isoformat()
 
 
+PARTITION_SETTINGS = ("GOODWE_TIMEZONE", "GOODWE_HISTORY_START")
+"""What every partition's days depend on. When one is not allowed the partitions use its
+default so the code location loads, and every run that turns partitions into days fails
+with the setting's one-line error (``partition_days``, ``checked_days``)."""
+
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=first_partition(),
-    timezone=settings.timezone(),
+    timezone=settings.for_loading("GOODWE_TIMEZONE"),
     end_offset=1,
 )
 """Every day up to and including today (today is partial until midnight), for every daily
@@ -42,8 +47,18 @@ RECENT_DAYS = 7
 PartitionedContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
 
 
+def require_partition_settings() -> None:
+    """Fail the step with the one-line message of a partition setting that is not allowed
+    (``dg.Failure``: the UI shows the message itself, not a traceback)."""
+    try:
+        settings.require(*PARTITION_SETTINGS)
+    except settings.SettingError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 def partition_days(context: PartitionedContext) -> DayRange:
     """First and last local day of the run's partition or partition range."""
+    require_partition_settings()
     key_range = context.partition_key_range
     return days.parse_day(key_range.start), days.parse_day(key_range.end)
 
@@ -66,6 +81,7 @@ def checked_days(
     """The days a check looks at: its run's partitions (the days just materialized), or,
     when the check runs without partitions (e.g. "Execute" in the UI), ``fallback(context)``,
     by default the last ``RECENT_DAYS`` days up to today."""
+    require_partition_settings()
     if context.has_partition_key_range or context.has_partition_key:
         return partition_days(context)
     return fallback(context) if fallback else recent_days()

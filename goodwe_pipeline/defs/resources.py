@@ -91,7 +91,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return "sqlite" if not self.url or self.url.startswith("sqlite") else "postgres"
 
     def get_warehouse(self) -> Warehouse:
-        return Warehouse.from_settings(url=self.url, data_dir=self.data_dir)
+        """The warehouse; ``settings.SettingError`` (one line) for a URL that cannot be parsed."""
+        url = settings.check_warehouse_url(self.url) if self.url else None
+        return Warehouse.from_settings(url=url, data_dir=self.data_dir)
 
 
 def raw_store_from_env() -> RawStoreResource:

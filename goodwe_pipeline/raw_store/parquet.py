@@ -25,8 +25,10 @@ renamed, and the folder is fsynced, so a reader sees a whole file or none. A
 base records the names of the deltas it has absorbed, and reads skip those:
 a crash in the middle of a compaction (new bases written, deltas not yet
 deleted) leaves a correct store, and the next compaction removes the
-leftovers. Writers (the sensor, a backfill, another process) take an
-exclusive ``flock`` on the day folder; readers take no lock (a delta deleted
+leftovers, and so does a temporary file a killed writer left behind: every
+temporary file is written under the folder's exclusive lock, so one found
+while holding that lock is nobody's. Writers (the sensor, a backfill, another
+process) take an exclusive ``flock`` on the day folder; readers take no lock (a delta deleted
 under a reader makes it read the day again; after a few such misses it reads
 under a shared lock). What is kept is decided by ``raw_store.prepare``, shared
 with the InfluxDB store.
@@ -68,6 +70,7 @@ from goodwe_pipeline.raw_store.prepare import prepare
 
 SUFFIX = ".parquet"
 DELTA_SUFFIX = ".delta"
+TEMPORARY_SUFFIX = ".tmp"
 COMPACT_AFTER = 64
 """Deltas a day may collect before they are merged into its base files."""
 DELTA_ROWS = 1_000
@@ -78,6 +81,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_US = 86_400_000_000
 _READ_ATTEMPTS = 5
 _DELTA_NAME = re.compile(r"^\d{12}-[0-9a-f]{16}\.delta$")
+_TEMPORARY_NAME = re.compile(r"^\.[0-9a-f]{32}\.tmp$")
 _ENCODINGS = {
     "use_dictionary": list(readings.TAGS),
     "column_encoding": {readings.TIME: "DELTA_BINARY_PACKED"},
@@ -122,7 +126,7 @@ def write_file(folder: Path, name: str, write: Callable[[Path], None]) -> None:
 
     The caller fsyncs the folder once it has placed its files.
     """
-    temporary = folder / f".{uuid.uuid4().hex}.tmp"
+    temporary = folder / f".{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
     try:
         write(temporary)
         with open(temporary, "rb+") as handle:
@@ -185,6 +189,8 @@ class _Day:
 
     bases: dict[str, Path] = field(default_factory=dict)
     deltas: list[Path] = field(default_factory=list)
+    temporaries: list[Path] = field(default_factory=list)
+    """``write_file``'s temporary files: stale when seen under the folder's exclusive lock."""
 
     @classmethod
     def scan(cls, folder: Path) -> _Day:
@@ -195,6 +201,8 @@ class _Day:
             return found
         for entry in entries:
             if entry.name.startswith("."):
+                if _TEMPORARY_NAME.match(entry.name):
+                    found.temporaries.append(Path(entry.path))
                 continue
             if entry.name.endswith(SUFFIX):
                 found.bases[device_of(entry.name)] = Path(entry.path)
@@ -464,7 +472,8 @@ class ParquetRawStore(RawStore):
         compacted = 0
         try:
             for _, folder in self._day_folders(None, None):
-                if not _Day.scan(folder).deltas:
+                files = _Day.scan(folder)
+                if not files.deltas and not files.temporaries:
                     continue
                 with locked(folder) as folder_fd:
                     self._compact(folder, folder_fd, None)
@@ -476,9 +485,12 @@ class ParquetRawStore(RawStore):
     def _compact(self, folder: Path, folder_fd: int, new: pd.DataFrame | None) -> None:
         """Merge the day's deltas and ``new`` into the base files (the folder lock is held).
 
-        New bases are in place (and the folder fsynced) before any delta is deleted.
+        New bases are in place (and the folder fsynced) before any delta is deleted. Temporary
+        files a killed writer left are removed (no other writer can hold one: see the module).
         """
         day = _Day.scan(folder)
+        for stale in day.temporaries:
+            stale.unlink(missing_ok=True)
         deltas = _Deltas.read(day.deltas, SCHEMA)
         fresh = {} if new is None else _by_device(new)
         folded = json.dumps(deltas.names).encode()

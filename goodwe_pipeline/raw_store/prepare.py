@@ -10,11 +10,16 @@ Both stores must keep exactly the same thing, so the rules live here once:
 - a row whose fields are all unknown carries no reading. InfluxDB cannot store
   a point without fields, so neither store keeps it: it is dropped with a
   warning and is not counted in the rows a write acknowledges;
-- tag values (``device_id``, ``source``) must survive InfluxDB line protocol:
-  non-empty, no control characters, and no backslash at the end or in front of
-  a space, comma or ``=`` (line protocol has no way to escape a literal
-  backslash there). Anything else (spaces, commas, quotes, ``=``, other
-  backslashes) is fine. A bad value raises ``ValueError`` before anything is
+- tag values must survive InfluxDB line protocol: non-empty, no control
+  characters, valid Unicode, and no backslash at the end or in front of a
+  space, comma or ``=`` (line protocol has no way to escape a literal backslash
+  there). Anything else (spaces, commas, quotes, ``=``, other backslashes) is
+  fine. A ``device_id`` that breaks the rule (an inverter serial ``goodwe``
+  decoded as UTF-16 into control characters, one ending in a backslash) is
+  stored under its *safe form* (``safe_device_id``): ``~`` followed by the id
+  percent-encoded as UTF-8, e.g. ``'AB\\'`` becomes ``'~AB%5C'``. Ordinary ids are
+  their own safe form; ``raw_device_id`` turns a safe form back into the id the
+  inverter reported. A bad ``source`` raises ``ValueError`` before anything is
   written;
 - so does a reading without a time, or with one InfluxDB cannot hold (before
   1677-09-21 or after 2262-04-11: its nanosecond range).
@@ -24,7 +29,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -34,6 +40,8 @@ from goodwe_pipeline import readings
 log = logging.getLogger(__name__)
 
 _UNREPRESENTABLE_TAG = re.compile(r"[\x00-\x1f\x7f]|\\$|\\[ ,=]")
+SAFE_PREFIX = "~"
+"""Starts every encoded ``device_id`` (and nothing else): ``~`` is never percent-encoded."""
 MIN_NS = -9223372036854775806
 MAX_NS = 9223372036854775806
 """InfluxDB's time range: signed 64-bit nanoseconds, less the values it keeps for itself."""
@@ -48,6 +56,52 @@ class Prepared:
     """Canonical, sorted by device and time, millisecond times, no all-NaN rows."""
     dropped_empty: int
     """Rows that were dropped because every field was unknown."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """Device ids stored under their safe form: id as reported -> id as stored."""
+
+
+def storable(value: str) -> bool:
+    """Whether line protocol (and so every store) can carry ``value`` as a tag as it is."""
+    if not value or _UNREPRESENTABLE_TAG.search(value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def safe_device_id(device_id: str) -> str:
+    """The form a device id is stored under: itself when storable and not starting with
+    ``~``; otherwise ``~`` + its UTF-8 percent-encoding (every byte but ASCII letters,
+    digits and ``_.-~`` as ``%XX``). Stable and reversible (``raw_device_id``)."""
+    if storable(device_id) and not device_id.startswith(SAFE_PREFIX):
+        return device_id
+    return SAFE_PREFIX + quote(device_id, safe="", errors="surrogatepass")
+
+
+def raw_device_id(stored: str) -> str:
+    """The id as the device reported it, from the form it is stored under."""
+    if not stored.startswith(SAFE_PREFIX):
+        return stored
+    return unquote(stored[len(SAFE_PREFIX) :], errors="surrogatepass")
+
+
+def safe_device_ids(frame: pd.DataFrame) -> dict[str, str]:
+    """Store every ``device_id`` of ``frame`` (in place) under its safe form; returns the
+    ids that changed, as reported -> as stored."""
+    renamed = {
+        str(d): safe_device_id(str(d))
+        for d in pd.unique(frame[readings.DEVICE_ID])
+        if safe_device_id(str(d)) != d
+    }
+    if renamed:
+        frame[readings.DEVICE_ID] = [renamed.get(d, d) for d in frame[readings.DEVICE_ID]]
+        log.warning(
+            "device id(s) stored under their safe form: %s",
+            ", ".join(f"{raw!r} as {safe!r}" for raw, safe in renamed.items()),
+        )
+    return renamed
 
 
 def check_tag_values(frame: pd.DataFrame) -> None:
@@ -55,7 +109,7 @@ def check_tag_values(frame: pd.DataFrame) -> None:
     for tag in readings.TAGS:
         for value in pd.unique(frame[tag]):
             text = str(value)
-            if not text or _UNREPRESENTABLE_TAG.search(text):
+            if not storable(text):
                 raise ValueError(
                     f"{tag} {text!r} cannot be stored: it must be non-empty, without control "
                     "characters, and without a backslash at the end or before a space, comma or '='"
@@ -110,6 +164,9 @@ def prepare(readings_frame: pd.DataFrame) -> Prepared:
         frame = readings.normalize(readings_frame)
     if frame.empty:
         return Prepared(frame, 0)
+    renamed = safe_device_ids(frame)
+    if renamed:
+        frame = readings.normalize(frame)
     check_tag_values(frame)
     check_times(frame)
     times = frame[readings.TIME]
@@ -130,4 +187,4 @@ def prepare(readings_frame: pd.DataFrame) -> Prepared:
     if dropped:
         log.warning("%d readings with no known field were not stored", dropped)
         frame = frame.loc[~empty].reset_index(drop=True)
-    return Prepared(frame, dropped)
+    return Prepared(frame, dropped, renamed)

@@ -19,7 +19,7 @@ def check_storage(
     """Probe every component and append the answers to ``storage_health``. Never raises: a
     store that cannot even be opened (a malformed URL) is an unhealthy component."""
     try:
-        poll_seconds = settings.poll_seconds()
+        poll_seconds = settings.for_loading("GOODWE_POLL_SECONDS")
     except ValueError as exc:
         poll_seconds = settings.DEFAULT_POLL_SECONDS
         log.warning(f"GOODWE_POLL_SECONDS: {exc}; judging reading age by {poll_seconds} s")

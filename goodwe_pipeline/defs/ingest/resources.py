@@ -76,14 +76,15 @@ class InvertersResource(dg.ConfigurableResource):
 
 
 def inverters_from_env() -> InvertersResource:
-    """The resource from ``GOODWE_*`` variables. The timeout is read when definitions load
-    (``EnvVar`` carries only strings and integers); a value that is not a number stops the
-    load with an error naming the variable."""
+    """The resource from ``GOODWE_*`` variables. The timeout (``EnvVar`` carries only strings
+    and integers), the interval and the timezone are read when definitions load; a value
+    that is not allowed gives the default here and the ``poll_inverters`` sensor reports it
+    (``settings.require``)."""
     return InvertersResource(
         inverters=env_or("GOODWE_INVERTERS", ""),
-        poll_seconds=env_int_or("GOODWE_POLL_SECONDS", settings.DEFAULT_POLL_SECONDS),
-        timezone=env_or("GOODWE_TIMEZONE", settings.DEFAULT_TIMEZONE),
-        timeout_s=settings.env_float("GOODWE_INVERTER_TIMEOUT_S", DEFAULT_TIMEOUT_S),
+        poll_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
+        timezone=settings.for_loading("GOODWE_TIMEZONE"),
+        timeout_s=settings.for_loading("GOODWE_INVERTER_TIMEOUT_S", DEFAULT_TIMEOUT_S),
         retries=env_int_or("GOODWE_INVERTER_RETRIES", DEFAULT_RETRIES),
         max_concurrency=env_int_or("GOODWE_POLL_CONCURRENCY", DEFAULT_MAX_CONCURRENCY),
     )

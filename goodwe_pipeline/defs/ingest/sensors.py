@@ -9,14 +9,14 @@ import dagster as dg
 from goodwe_pipeline import ingest, settings
 from goodwe_pipeline.defs.ingest.assets import inverter_readings
 from goodwe_pipeline.defs.ingest.resources import InvertersResource
-from goodwe_pipeline.defs.partitions import daily_partitions
+from goodwe_pipeline.defs.partitions import PARTITION_SETTINGS, daily_partitions
 from goodwe_pipeline.defs.resources import RawStoreResource
 from goodwe_pipeline.spool import Spool, spool_dir
 
 
 @dg.sensor(
     name="poll_inverters",
-    minimum_interval_seconds=settings.poll_seconds(),
+    minimum_interval_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Every GOODWE_POLL_SECONDS: reads each inverter in GOODWE_INVERTERS and writes the "
@@ -46,6 +46,13 @@ def _tick(
     raw_store: RawStoreResource,
     state: ingest.TickState,
 ) -> dg.SensorResult:
+    try:
+        settings.require("GOODWE_POLL_SECONDS", "GOODWE_INVERTER_TIMEOUT_S", *PARTITION_SETTINGS)
+    except settings.SettingError as exc:
+        return dg.SensorResult(skip_reason=str(exc), cursor=state.to_cursor())
+    notice = settings.poll_seconds_notice()
+    if notice:
+        context.log.warning(notice)
     try:
         addresses = inverters.addresses()
     except ValueError as exc:

@@ -1,6 +1,6 @@
 """Checks of the readings (blocking sessions and reports) and of the daily report.
 
-The same four readings checks guard both ways readings arrive:
+The same five readings checks guard both ways readings arrive:
 
 - on ``inverter_readings`` (live readings, an external asset written by the polling
   sensor), run inside the nightly and hourly report jobs;
@@ -21,36 +21,38 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline import days, settings
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
 from goodwe_pipeline.defs.reports.assets import READ_MARGIN, daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.defs.sessions.resources import battery_capacity_kwh
 from goodwe_pipeline.quality import (
     AGREEMENT_LIMIT_PCT,
     BALANCE_LIMIT_PCT,
     COVERAGE_ERROR_PCT,
     COVERAGE_WARN_PCT,
-    POWER_FIELDS,
-    SOC_FIELDS,
-    TEMPERATURE_FIELDS,
+    SEVERE_CHANGES_PER_DAY,
+    SEVERE_SOC_EXCESS_PCT,
     counter_disagreements,
     day_quality,
+    implausible_changes,
     impossible_examples,
     impossible_masks,
     unbalanced_days,
 )
-from goodwe_pipeline.readings import DEVICE_ID, LIFETIME_COUNTERS, MEASUREMENT
+from goodwe_pipeline.readings import DEVICE_ID, FIELD_NAMES, MEASUREMENT
 
 READINGS = dg.AssetKey(MEASUREMENT)
 MAX_TABLE_ROWS = 31
-QUALITY_FIELDS = (*SOC_FIELDS, *POWER_FIELDS, *TEMPERATURE_FIELDS, *LIFETIME_COUNTERS)
-"""The fields the readings checks look at (a reading with none of them counts as missing)."""
+QUALITY_FIELDS = FIELD_NAMES
+"""The fields the readings checks look at: every field has a physical range."""
 
 IMPOSSIBLE = "readings_physically_possible"
 COVERAGE = "readings_cover_the_day"
 DUPLICATES = "readings_have_unique_timestamps"
 COUNTERS = "lifetime_counters_never_decrease"
+PLAUSIBLE = "readings_change_plausibly"
 
 
 def _span(first: date, last: date) -> str:
@@ -66,16 +68,17 @@ def _table(frame: pd.DataFrame) -> dg.MetadataValue:
 
 
 def readings_check_specs(asset: dg.AssetKey, readings: str) -> list[dg.AssetCheckSpec]:
-    """The four readings checks on ``asset``; ``readings`` says which readings they cover."""
+    """The five readings checks on ``asset``; ``readings`` says which readings they cover."""
     return [
         dg.AssetCheckSpec(
             IMPOSSIBLE,
             asset=asset,
             blocking=True,
             description=(
-                f"No reading ({readings}) is physically impossible: battery charge outside "
-                "0-100 %, a power beyond three times the inverter's rated power "
-                "(GOODWE_RATED_POWER_W), a temperature outside -40...100 °C. Such values come "
+                f"No reading ({readings}) is physically impossible: every field has a range "
+                "(docs/reports.md), e.g. battery charge outside 0-100 %, a power beyond three "
+                "times the inverter's rated power (GOODWE_RATED_POWER_W), a temperature "
+                "outside -40...100 °C, a battery voltage outside 0-1000 V. Such values come "
                 "from corrupted frames or mis-mapped legacy files; this check blocks the "
                 "battery sessions and daily report of the same run so no figure is built on "
                 "them."
@@ -109,6 +112,20 @@ def readings_check_specs(asset: dg.AssetKey, readings: str) -> list[dg.AssetChec
                 "happened."
             ),
         ),
+        dg.AssetCheckSpec(
+            PLAUSIBLE,
+            asset=asset,
+            blocking=True,
+            description=(
+                f"Readings ({readings}) change only as the hardware can: a lifetime counter "
+                "stepping backwards within a day, or a battery charge moving more than the "
+                "battery's power allows in the time between two readings (a reading placed at "
+                "the wrong instant, a corrupted frame), warns with the instants. It fails, "
+                "blocking the sessions and report of the same run, only when severe: a charge "
+                f"jump {SEVERE_SOC_EXCESS_PCT:g} points beyond what is possible, or "
+                f"{SEVERE_CHANGES_PER_DAY} or more such changes in one device's day."
+            ),
+        ),
     ]
 
 
@@ -120,7 +137,7 @@ def readings_quality_checks(
     fallback: Callable[[dg.AssetCheckExecutionContext], DayRange] | None = None,
 ) -> dg.AssetChecksDefinition:
     """The readings checks on ``asset`` as one multi-check named ``name`` (the readings of
-    the run's days are read once for all four); ``fallback``: the days to check when run on
+    the run's days are read once for all five); ``fallback``: the days to check when run on
     its own (see ``checked_days``)."""
 
     @dg.multi_asset_check(
@@ -128,7 +145,7 @@ def readings_quality_checks(
         name=name,
         description=(
             f"Data quality of the readings of the run's days ({readings}), read once for all "
-            "four checks."
+            "five checks."
         ),
     )
     def _check(
@@ -149,12 +166,17 @@ def readings_results(
     raw_store: RawStoreResource,
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The four readings check results for the days ``first``..``last``, every source."""
+    """The five readings check results for the days ``first``..``last``, every source."""
     checked = list(days.iter_days(first, last))
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
     start, end = days.range_window(first, last, tz)
     limits = reports.limits()
+    try:
+        settings.require("GOODWE_BATTERY_CAPACITY_KWH")
+    except settings.SettingError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    capacity_kwh = battery_capacity_kwh()
     with raw_store.get_store() as store:
         readings = store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
     quality = day_quality(readings, checked, tz, limits, now=now)
@@ -212,6 +234,37 @@ def readings_results(
 
     yield _days_with(asset, DUPLICATES, quality, "duplicates", "duplicates", span)
     yield _days_with(asset, COUNTERS, quality, "counter_decreases", "decreases", span)
+    yield _plausible_changes(
+        asset, implausible_changes(readings, checked, tz, limits, capacity_kwh), span
+    )
+
+
+def _plausible_changes(asset: dg.AssetKey, changes: pd.DataFrame, span: str) -> dg.AssetCheckResult:
+    """Fails as ERROR (blocking) only when some change is severe, else as WARN."""
+    severe = int(changes["severe"].sum())
+    metadata: dict[str, object] = {
+        "days": span,
+        "implausible_changes": len(changes),
+        "severe_changes": severe,
+    }
+    if len(changes):
+        shown = changes.copy()
+        for column in ("time", "previous_time"):
+            shown[column] = shown[column].map(lambda t: pd.Timestamp(t).isoformat())
+        metadata["instants"] = _table(shown)
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=PLAUSIBLE,
+        passed=changes.empty,
+        severity=dg.AssetCheckSeverity.ERROR if severe else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=(
+            None
+            if changes.empty
+            else f"{len(changes)} implausible change(s) in {span}, {severe} severe"
+            + (": sessions and report blocked" if severe else "")
+        ),
+    )
 
 
 def _days_with(

@@ -33,17 +33,10 @@ class SessionsResource(dg.ConfigurableResource):
 
 
 def battery_capacity_kwh() -> float:
-    """``GOODWE_BATTERY_CAPACITY_KWH`` (not a secret, so read when definitions load)."""
-    raw = settings.env("GOODWE_BATTERY_CAPACITY_KWH")
-    if raw is None:
-        return DEFAULT_BATTERY_CAPACITY_KWH
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise ValueError(f"GOODWE_BATTERY_CAPACITY_KWH={raw!r} is not a positive number of kWh")
-    return value
+    """``GOODWE_BATTERY_CAPACITY_KWH`` (not a secret, so read when definitions load); the
+    default when the value is not allowed, which the readings checks then report
+    (``settings.require``)."""
+    return settings.for_loading("GOODWE_BATTERY_CAPACITY_KWH", DEFAULT_BATTERY_CAPACITY_KWH)
 
 
 @dg.definitions
