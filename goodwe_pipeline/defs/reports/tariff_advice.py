@@ -17,9 +17,6 @@ from goodwe_pipeline.whatif.advice import WINDOWS, advice_markdown, advise
 from goodwe_pipeline.whatif.catalogue import CatalogueError
 
 LONGEST = max(WINDOWS)
-WINDOW_MAPPING = dg.TimeWindowPartitionMapping(
-    start_offset=-(LONGEST - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
-)
 
 
 @dg.asset(
@@ -27,7 +24,9 @@ WINDOW_MAPPING = dg.TimeWindowPartitionMapping(
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="reports",
     kinds={warehouse_kind()},
-    deps=[dg.AssetDep(tariff_comparison, partition_mapping=WINDOW_MAPPING)],
+    # Day to day, like energy_trends (defs/reports/assets.py), so a backfill runs the advice in
+    # the same run as the comparisons it reads.
+    deps=[tariff_comparison],
     description=(
         "Which offer of your catalogue would have been cheapest over the last 30, 90 and 365 "
         "days compared, as measured and with the battery run best; how much a year that "
