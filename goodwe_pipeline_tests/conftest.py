@@ -82,7 +82,17 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(url)
 
 
-SERVER_FIXTURES = frozenset({"influx_server", "private_influx_server", "postgres_url"})
+@pytest.fixture
+def private_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, for tests whose rows must not meet others'."""
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+SERVER_FIXTURES = frozenset(
+    {"influx_server", "private_influx_server", "postgres_url", "private_postgres_url"}
+)
 SERVER_PARAMS = ("influx", "postgres")
 """Fixtures parametrised over stores name the server in their parameter (``influxdb+postgres``)."""
 

@@ -211,7 +211,7 @@ def test_a_file_over_the_size_limit_is_rejected_before_it_is_read(tmp_path):
     rejected(files, "out/energy_data/current_data_20250918_190000.json", "exceeds the")
 
 
-def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, postgres_url):
+def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, private_postgres_url):
     root = tmp_path / "optimiser"
     energy = write_day(root)
     decision = {
@@ -223,7 +223,7 @@ def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, postgr
     (energy / "charging_decision_20250918_140000.json").write_text(
         json.dumps(decision), encoding="utf-8"
     )
-    warehouse = Warehouse.from_settings(postgres_url, tmp_path / "data")
+    warehouse = Warehouse.from_settings(private_postgres_url, tmp_path / "data")
     try:
         outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
         rows = warehouse.read_frame(
