@@ -1,20 +1,25 @@
 """``daily_energy_report`` and ``energy_trends``: what each day produced, used and saved."""
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from matplotlib.figure import Figure
 
 from goodwe_pipeline import days
+from goodwe_pipeline.charts.day import day_figure, day_series
+from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.pipeline_config import CONFIG_NAME, pipeline_config
-from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
+from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT, TIME
 from goodwe_pipeline.reports import (
     DAILY_ENERGY_COLUMNS,
     READING_FIELDS,
+    DailyEnergy,
     daily_energy,
     report_documents,
     summary_markdown,
@@ -71,7 +76,7 @@ def daily_energy_report(
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
     reports: ReportsResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     run = run_days(context)
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
@@ -114,6 +119,7 @@ def daily_energy_report(
             )
         ]
         wh.upsert("analytics_reports", documents)
+        sessions = _read_sessions(wh, run[0], run[-1])
     finally:
         wh.dispose()
 
@@ -124,31 +130,87 @@ def daily_energy_report(
             f"no readings for {len(without)} of {len(run)} days (e.g. {', '.join(without[:5])}); "
             "their earlier reports, if any, are kept"
         )
-    metadata: dict[str, Any] = {
-        "rows": len(frame),
-        "days": len(run),
+    run_metadata: dict[str, Any] = {
+        "run_days": len(run),
+        "rows_written": len(frame),
         "days_without_readings": len(without),
         "rows_without_complete_prices": int(
             ((frame["unpriced_quarters"] > 0) | frame["net_cost_pln"].isna()).sum()
         ),
         "devices": dg.MetadataValue.json(sorted(str(d) for d in frame[DEVICE_ID].unique())),
         "config_version": version,
-        "report": dg.MetadataValue.md(summary_markdown(frame)),
     }
-    if len(frame):
-        counts = frame["energy_source"].value_counts()
-        metadata["energy_source"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in counts.items()}
-        )
-        for column in ("pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "savings_pln"):
-            metadata[f"total_{column}"] = round(float(frame[column].sum()), 3)
-    if len(frame) == 1:
-        metadata.update(_day_metadata(frame.iloc[0]))
+    if len(run) > 1:
+        run_metadata["days_of_the_run"] = dg.MetadataValue.md(summary_markdown(frame))
     context.log.info(
         f"daily energy {run[0]}..{run[-1]}: {len(frame)} rows, "
         f"{len(readings)} readings, {len(prices)} price rows"
     )
-    return dg.MaterializeResult(metadata=metadata)
+    per_day = _days_figures(context, result, readings, sessions, tz)
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def _read_sessions(wh: Warehouse, first: date, last: date) -> pd.DataFrame:
+    frame = wh.read_frame(
+        "SELECT device_id, kind, start_time, end_time, partition_date FROM battery_sessions "
+        "WHERE partition_date >= :first AND partition_date <= :last",
+        {"first": first, "last": last},
+    )
+    frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
+    return frame
+
+
+def _days_figures(
+    context: dg.AssetExecutionContext,
+    result: DailyEnergy,
+    readings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    tz: str,
+) -> dict[date, dict[str, Any]]:
+    """Each day's figures per device (device-prefixed when the day has several), and the
+    day's chart for the days that get one."""
+    frame = result.days
+    charted = day_events.chart_days(frame["day"])
+    out: dict[date, dict[str, Any]] = {}
+    for day, rows in frame.groupby("day", sort=True):
+        several = len(rows) > 1
+        figures: dict[str, Any] = {}
+        for _, row in rows.iterrows():
+            device = str(row[DEVICE_ID])
+            label = device if several else ""
+            prefix = f"{label} " if label else ""
+            figures.update({f"{prefix}{k}": v for k, v in _day_metadata(row).items()})
+            if day in charted:
+                figures[f"{prefix}chart"] = day_events.chart(
+                    context,
+                    lambda row=row, label=label: _day_chart(
+                        result, readings, sessions, row, tz, label=label
+                    ),
+                    f"{day} {device}",
+                )
+        out[day] = figures
+    return out
+
+
+def _day_chart(
+    result: DailyEnergy,
+    readings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    row: pd.Series,
+    tz: str,
+    label: str,
+) -> Figure:
+    day, device = row["day"], row[DEVICE_ID]
+    quarters = result.quarters
+    quarters = quarters[(quarters["day"] == day) & (quarters[DEVICE_ID] == device)]
+    mine = readings[readings[DEVICE_ID] == device] if len(readings) else readings
+    soc = (
+        pd.Series(mine["battery_soc_pct"].to_numpy(), index=pd.DatetimeIndex(mine[TIME]))
+        if "battery_soc_pct" in mine and len(mine)
+        else pd.Series(dtype="float64")
+    )
+    of_day = sessions[(sessions["partition_date"] == day) & (sessions[DEVICE_ID] == device)]
+    return day_figure(day_series(quarters, soc, of_day, row.to_dict(), day, tz, label=label))
 
 
 WINDOW_MAPPING = dg.TimeWindowPartitionMapping(
