@@ -124,6 +124,9 @@ def day_figure(series: DaySeries) -> Figure:
     for column, label, colour in POWER_SERIES:
         values = series.power_kw[column].to_numpy()
         top.plot(x, values, drawstyle="steps-post", label=label, color=colour, lw=1.2, gid=column)
+    top.fill_between(
+        x, series.power_kw["pv_kw"].to_numpy(), step="post", color="#f2a900", alpha=0.25, lw=0
+    )
     top.axhline(0.0, color="#999999", lw=0.6)
     top.set_ylabel("kW (quarter-hour average)")
     soc_axis = top.twinx()

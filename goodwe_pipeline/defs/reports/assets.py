@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from goodwe_pipeline import days
 from goodwe_pipeline.charts.day import day_figure, day_series
+from goodwe_pipeline.charts.trends import trend_bars, trends_figure
 from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
@@ -25,20 +26,12 @@ from goodwe_pipeline.reports import (
     summary_markdown,
 )
 from goodwe_pipeline.trends import WINDOWS, trend_reports, trends_markdown
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.warehouse.reads import read_prices, read_sessions
 
 READ_MARGIN = timedelta(hours=1)
 """Read past both ends of the days, so counters bridge midnight."""
 REPORT_DEPS = (MEASUREMENT, "legacy_readings", "electricity_prices", "battery_sessions")
 LONGEST_WINDOW = max(WINDOWS)
-
-
-def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
-    return warehouse.read_frame(
-        "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
-        "WHERE time_end > :start AND time_start < :end ORDER BY time_start",
-        {"start": start, "end": end},
-    )
 
 
 def _day_metadata(row: pd.Series) -> dict[str, Any]:
@@ -119,7 +112,7 @@ def daily_energy_report(
             )
         ]
         wh.upsert("analytics_reports", documents)
-        sessions = _read_sessions(wh, run[0], run[-1])
+        sessions = read_sessions(wh, run[0], run[-1])
     finally:
         wh.dispose()
 
@@ -148,16 +141,6 @@ def daily_energy_report(
     )
     per_day = _days_figures(context, result, readings, sessions, tz)
     yield from day_events.finish(context, run_metadata, per_day)
-
-
-def _read_sessions(wh: Warehouse, first: date, last: date) -> pd.DataFrame:
-    frame = wh.read_frame(
-        "SELECT device_id, kind, start_time, end_time, partition_date FROM battery_sessions "
-        "WHERE partition_date >= :first AND partition_date <= :last",
-        {"first": first, "last": last},
-    )
-    frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
-    return frame
 
 
 def _days_figures(
@@ -237,7 +220,7 @@ WINDOW_MAPPING = dg.TimeWindowPartitionMapping(
 )
 def energy_trends(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     run = run_days(context)
     first = run[0] - timedelta(days=LONGEST_WINDOW - 1)
     wh = warehouse.get_warehouse()
@@ -263,12 +246,34 @@ def energy_trends(
         wh.upsert("analytics_reports", rows)
     finally:
         wh.dispose()
-    latest = [r for r in rows if r["report_date"] == run[-1]]
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(rows),
-            "days": len(run),
-            "latest_day": run[-1].isoformat(),
-            "trends": dg.MetadataValue.md(trends_markdown(latest)),
-        }
-    )
+    per_day: dict[date, dict[str, Any]] = {}
+    for day in run:
+        of_day = [r for r in rows if r["report_date"] == day]
+        if not of_day:
+            continue
+        figures = _trend_figures(of_day)
+        figures["trends"] = dg.MetadataValue.md(trends_markdown(of_day))
+        per_day[day] = figures
+    if run[-1] in per_day:
+        per_day[run[-1]]["chart"] = day_events.chart(
+            context, lambda: trends_figure(trend_bars(daily, run[-1])), f"trends to {run[-1]}"
+        )
+    run_metadata = {"run_days": len(run), "rows_written": len(rows)}
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def _trend_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The daily means of each window ending on the day, as numbers (device-prefixed
+    when there are several devices)."""
+    several = len({r["device_id"] for r in rows}) > 1
+    out: dict[str, Any] = {}
+    for row in rows:
+        data = row["report_data"]
+        prefix = f"{row['device_id']} " if several else ""
+        window = f"{data['window_days']}d"
+        out[f"{prefix}{window}_days_with_reports"] = data["days_with_reports"]
+        for name, figure in data["figures"].items():
+            mean = figure.get("daily_mean")
+            if mean is not None:
+                out[f"{prefix}{window}_{name}_per_day"] = mean
+    return out
