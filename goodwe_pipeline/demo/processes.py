@@ -75,13 +75,15 @@ def pipeline_environment(
 
 def write_instance_config(dagster_home: Path, storage: Mapping[str, Any] | None = None) -> Path:
     """``dagster.yaml`` in ``dagster_home``: SQLite storage under it unless ``storage`` is given
-    (e.g. ``{"postgres": {"postgres_db": {...}}}``), telemetry off, sensors in threads."""
+    (e.g. ``{"postgres": {"postgres_db": {...}}}``), telemetry and the first-visit community
+    dialog (``nux``) off, sensors in threads."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "storage": dict(storage)
         if storage is not None
         else {"sqlite": {"base_dir": str(dagster_home / "storage")}},
         "telemetry": {"enabled": False},
+        "nux": {"enabled": False},
         "sensors": {"use_threads": True, "num_workers": 4},
         "schedules": {"use_threads": True, "num_workers": 2},
     }
