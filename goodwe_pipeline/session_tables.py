@@ -12,12 +12,11 @@ def _local(times: pd.Series, tz: str, fmt: str) -> pd.Series:
     return pd.to_datetime(times, utc=True).dt.tz_convert(tz).dt.strftime(fmt)
 
 
-def sessions_table(found: pd.DataFrame, tz: str) -> str:
+def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
     """One row per session, in start order: local start–end, kind, kWh, charge level
     before → after, kWh from the grid and from the panels, average price, cost (charge) or
-    value (discharge), status. Times show the date when the session ends on another day."""
-    if found.empty:
-        return "_No battery sessions this day._"
+    value (discharge), status. Times show the date when the session ends on another day;
+    the device column only when there are several."""
     ordered = found.sort_values("start_time")
     start = _local(ordered["start_time"], tz, "%H:%M")
     end_day = _local(ordered["end_time"], tz, "%m-%d")
@@ -43,8 +42,16 @@ def sessions_table(found: pd.DataFrame, tz: str) -> str:
             "status": ordered["status"],
         }
     )
-    if table["device"].nunique() == 1:
+    if table["device"].nunique() <= 1:
         table = table.drop(columns="device")
+    return table
+
+
+def sessions_table(found: pd.DataFrame, tz: str) -> str:
+    """``session_rows`` as Markdown (at most ``MAX_TABLE_ROWS`` rows)."""
+    if found.empty:
+        return "_No battery sessions this day._"
+    table = session_rows(found, tz)
     text = table.head(MAX_TABLE_ROWS).to_markdown(index=False, missingval="–")
     if len(table) > MAX_TABLE_ROWS:
         text += f"\n\n_{len(table) - MAX_TABLE_ROWS} more in `battery_sessions`._"

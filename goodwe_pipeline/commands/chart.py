@@ -100,8 +100,9 @@ def _day_chart(day: date, kind: str, device: str | None, tz: str):
         devices = sorted(sessions[DEVICE_ID].unique())
         chosen = device or (devices[0] if devices else "")
         mine = sessions[sessions[DEVICE_ID] == chosen]
+        label = chosen if len(devices) > 1 else ""
         return sessions_figure(
-            session_bars(mine, planned_vs_actual(plans, mine), day, tz, label=chosen)
+            session_bars(mine, planned_vs_actual(plans, mine), day, tz, label=label)
         )
     with raw_store_from_env() as store:
         readings = store.read(start - READ_MARGIN, end + READ_MARGIN, fields=READING_FIELDS)

@@ -14,7 +14,7 @@ from goodwe_pipeline.defs.partitions import daily_partitions, partition_days
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.readings import MEASUREMENT, TIME
-from goodwe_pipeline.session_tables import plans_table, sessions_table
+from goodwe_pipeline.session_tables import MAX_TABLE_ROWS, plans_table, session_rows, sessions_table
 from goodwe_pipeline.sessions import (
     CARRY_OPEN,
     days_with_readings,
@@ -166,6 +166,26 @@ def battery_sessions(
     yield from day_events.finish(context, run_metadata, per_day)
 
 
+def _sessions_list(found: pd.DataFrame, tz: str) -> dg.TableMetadataValue:
+    """The day's sessions as a table Dagster shows inline (Markdown longer than about 1000
+    characters hides behind [Show Markdown])."""
+    rows = session_rows(found, tz).head(MAX_TABLE_ROWS)
+    columns = [
+        dg.TableColumn(name, "float" if rows[name].dtype.kind == "f" else "string")
+        for name in rows.columns
+    ]
+    records = [
+        dg.TableRecord(
+            {
+                name: None if pd.isna(value) else getattr(value, "item", lambda v=value: v)()
+                for name, value in zip(rows.columns, values, strict=True)
+            }
+        )
+        for values in rows.itertuples(index=False)
+    ]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns))
+
+
 def _day_metadata(
     context: dg.AssetExecutionContext,
     found: pd.DataFrame,
@@ -190,6 +210,7 @@ def _day_metadata(
         "sessions_without_prices": int(
             (found["cost_pln"].isna() & found["value_pln"].isna()).sum()
         ),
+        "sessions_list": _sessions_list(found, tz),
         "sessions_table": dg.MetadataValue.md(sessions_table(found, tz)),
     }
     if not comparison.empty:
