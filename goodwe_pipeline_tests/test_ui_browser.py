@@ -5,7 +5,7 @@ A few days of the demo history are backfilled in one run per asset into a SQLite
 instance; one webserver then serves every check: the ``daily_energy_report`` and
 ``battery_sessions`` pages of a day show that day's chart (a loaded image, non-zero natural
 size) and its session rows, and no first-visit dialog covers them. Screenshots are saved
-under ``GOODWE_UI_ARTEFACTS`` (default: the test's tmp dir) and their paths printed.
+under ``GOODWE_TEST_ARTEFACTS`` (default: the test's tmp dir) and their paths printed.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_shipped_instance_configs_turn_the_first_visit_dialog_off(tmp_path) -> N
 
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("GOODWE_UI_ARTEFACTS") or tmp_path_factory.mktemp("ui"))
+    folder = Path(os.environ.get("GOODWE_TEST_ARTEFACTS") or tmp_path_factory.mktemp("ui"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {folder}")
     return folder
@@ -110,52 +110,57 @@ def browser() -> Iterator:
             context.close()
 
 
-def _open_partition(browser, dev: DagsterDev, asset: str, day: str):
+def _open_partition(browser, dev: DagsterDev, asset: str, day: str, first_key: str):
+    """The asset's Partitions tab on ``day``, once its metadata (``first_key``) is shown."""
     page = browser.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(f"{dev.url}/assets/{asset}?view=partitions&partition={day}")
-    page.get_by_text("Latest materialization").first.wait_for()
+    page.get_by_role("cell", name=first_key, exact=True).first.wait_for()
     assert page.get_by_text("Join the Dagster community").count() == 0
     return page
 
 
-def _chart_loaded(page, alt_prefix: str) -> dict:
-    """Open the chart's markdown and wait until its image has loaded; its natural size."""
+def _open_chart(page, alt_prefix: str):
+    """Open the ``chart`` entry's Markdown and wait until its image has loaded."""
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="chart", exact=True))
+    row.get_by_text("Show Markdown").click()
     image = page.locator(f'img[alt^="{alt_prefix}"]').first
-    if image.count() == 0:
-        page.get_by_role("row").filter(has_text="chart").get_by_text("Show Markdown").click()
-        image = page.locator(f'img[alt^="{alt_prefix}"]').first
     image.wait_for(state="visible")
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
     )
-    return image.evaluate("img => ({width: img.naturalWidth, height: img.naturalHeight})")
+    size = image.evaluate("img => ({width: img.naturalWidth, height: img.naturalHeight})")
+    assert size["width"] > 300 and size["height"] > 200, size
+    return image
 
 
 def test_a_days_report_and_sessions_pages_show_their_chart_and_sessions(
     served, browser, artefacts
 ) -> None:
     dev, _ = served
-    page = _open_partition(browser, dev, "daily_energy_report", DAY)
-    assert page.get_by_role("cell", name="pv_kwh", exact=True).count() == 1
-    size = _chart_loaded(page, DAY)
-    assert size["width"] > 300 and size["height"] > 200
-    page.screenshot(path=str(artefacts / "daily_energy_report.png"))
+    page = _open_partition(browser, dev, "daily_energy_report", DAY, "pv_kwh")
+    assert page.get_by_role("cell", name="savings_pln", exact=True).count() == 1
+    image = _open_chart(page, DAY)
+    page.screenshot(path=str(artefacts / "page_daily_energy_report.png"))
+    image.screenshot(path=str(artefacts / "daily_energy_report.png"))
 
-    page = _open_partition(browser, dev, "battery_sessions", DAY)
-    table = page.locator("table").filter(has_text="start–end")
-    if table.count() == 0:
-        page.get_by_role("row").filter(has_text="sessions_table").get_by_text(
-            "Show Markdown"
-        ).click()
-        table = page.locator("table").filter(has_text="start–end")
-    rows = table.first.locator("tbody tr")
-    rows.first.wait_for(state="visible")
-    kinds = rows.locator("td:nth-child(2)").all_inner_texts()
-    assert "charge" in kinds and "discharge" in kinds
-    page.screenshot(path=str(artefacts / "battery_sessions_list.png"))
-    page.keyboard.press("Escape")
-    size = _chart_loaded(page, "battery sessions")
-    assert size["width"] > 300
-    page.screenshot(path=str(artefacts / "battery_sessions.png"))
+    page = _open_partition(browser, dev, "battery_sessions", DAY, "sessions")
+    listed = page.get_by_role("row").filter(has=page.get_by_role("cell", name="sessions_list"))
+    kinds = listed.get_by_role("cell", name="charge", exact=True)
+    kinds.first.wait_for(state="visible")
+    assert kinds.count() >= 1
+    assert listed.get_by_role("cell", name="discharge", exact=True).count() >= 1
+    listed.scroll_into_view_if_needed()
+    page.screenshot(path=str(artefacts / "page_battery_sessions.png"))
+    image = _open_chart(page, "battery sessions")
+    image.screenshot(path=str(artefacts / "battery_sessions.png"))
+
+
+def test_prices_and_trends_pages_show_their_charts(served, browser, artefacts) -> None:
+    dev, ui_days = served
+    page = _open_partition(browser, dev, "electricity_prices", DAY, "buy_mean_pln_kwh")
+    _open_chart(page, f"prices {DAY}").screenshot(path=str(artefacts / "electricity_prices.png"))
+    last = ui_days.last.isoformat()
+    page = _open_partition(browser, dev, "energy_trends", last, "7d_days_with_reports")
+    _open_chart(page, f"trends to {last}").screenshot(path=str(artefacts / "energy_trends.png"))
     print(f"\nscreenshots in {artefacts}: {sorted(p.name for p in artefacts.glob('*.png'))}")

@@ -29,7 +29,7 @@ CHART_DAYS = 7
 
 
 def chart_days(run: Iterable[date]) -> set[date]:
-    return set(sorted(run)[-CHART_DAYS:])
+    return set(sorted(run)[-CHART_DAYS:]) if CHART_DAYS > 0 else set()
 
 
 def chart(
