@@ -35,10 +35,10 @@ def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
                 f"{a:.0f} → {b:.0f}" if np.isfinite(a) and np.isfinite(b) else "?"
                 for a, b in zip(ordered["soc_start"], ordered["soc_end"], strict=True)
             ],
-            "from grid kWh": ordered["grid_energy_kwh"].where(charge).round(2),
-            "from panels kWh": ordered["pv_energy_kwh"].where(charge).round(2),
+            "grid kWh": ordered["grid_energy_kwh"].where(charge).round(2),
+            "panels kWh": ordered["pv_energy_kwh"].where(charge).round(2),
             "PLN/kWh": ordered["avg_price_pln_kwh"].round(3),
-            "cost (charge) / value (discharge) PLN": money.round(2),
+            "cost / value PLN": money.round(2),
             "status": ordered["status"],
         }
     )

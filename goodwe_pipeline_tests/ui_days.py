@@ -34,14 +34,20 @@ class UiDays:
     last: date
 
 
-def backfill_demo_days(root: Path, instance: dg.DagsterInstance, days: int = DAYS) -> UiDays:
+def backfill_demo_days(
+    root: Path,
+    instance: dg.DagsterInstance,
+    days: int = DAYS,
+    warehouse_url: str | None = None,
+) -> UiDays:
     """Write the demo history, then materialize every daily asset over its days in one run
-    each (prices first: their partitions differ), as a single-run backfill does."""
+    each (prices first: their partitions differ), as a single-run backfill does. The
+    warehouse is SQLite in the data dir unless ``warehouse_url`` names another."""
     manifest = write_demo_history(root / "demo", end=END, days_count=days, tz=TZ)
     data_dir = root / "data"
     resources = {
         "raw_store": RawStoreResource(data_dir=str(data_dir)),
-        "warehouse": WarehouseResource(data_dir=str(data_dir)),
+        "warehouse": WarehouseResource(data_dir=str(data_dir), url=warehouse_url),
         "reports": ReportsResource(),
         "sessions": SessionsResource(),
         "prices": PricesResource(source=f"csv:{manifest.price_csv}"),

@@ -139,6 +139,6 @@ def sessions_figure(series: SessionBars) -> Figure:
         price_axis.set_ylim(min(0.0, low * 1.1), max(0.1, high * 1.15))
     handles, labels = ax.get_legend_handles_labels()
     more, more_labels = price_axis.get_legend_handles_labels()
-    ax.legend(handles + more, labels + more_labels, loc="upper left", fontsize=7)
+    ax.legend(handles + more, labels + more_labels, loc="best", fontsize=7)
     figure.suptitle(series.title, fontsize=9)
     return figure
