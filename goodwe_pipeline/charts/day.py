@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
 from goodwe_pipeline.charts.timeaxis import as_numbers, day_slots, local_hours_axis
 
@@ -143,16 +144,7 @@ def day_figure(series: DaySeries) -> Figure:
             gid="soc_pct",
         )
     else:
-        soc_axis.text(
-            0.99,
-            0.95,
-            "no battery readings",
-            transform=soc_axis.transAxes,
-            ha="right",
-            va="top",
-            fontsize=8,
-            color="#555555",
-        )
+        note(soc_axis, "no battery readings", corner=True)
     bottom.plot(
         x,
         series.buy_pln_kwh.to_numpy(),
@@ -163,16 +155,7 @@ def day_figure(series: DaySeries) -> Figure:
     )
     bottom.set_ylabel("buy PLN/kWh")
     if series.buy_pln_kwh.isna().all():
-        bottom.text(
-            0.5,
-            0.5,
-            "no prices for this day",
-            transform=bottom.transAxes,
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="#555555",
-        )
+        note(bottom, "no prices for this day")
     for row in series.sessions.itertuples():
         start, end = as_numbers(pd.DatetimeIndex([row.start_time, row.end_time]))
         colour = SESSION_COLOURS.get(row.kind, "#7f7f7f")

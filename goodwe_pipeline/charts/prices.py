@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
 from goodwe_pipeline.charts.timeaxis import QUARTER, as_numbers, day_slots, local_hours_axis
 
@@ -80,36 +81,16 @@ def prices_figure(series: DayPrices) -> Figure:
         left, right = as_numbers(pd.DatetimeIndex([start, end]))
         label = zone if zone not in ax.get_legend_handles_labels()[1] else None
         ax.axvspan(left, right, color=colour, lw=0, label=label, gid=f"zone_{zone}")
-    ax.plot(
-        x,
-        series.prices["buy_pln_kwh"].to_numpy(),
-        drawstyle="steps-post",
-        color="#d62728",
-        lw=1.4,
-        label="buy",
-        gid="buy_pln_kwh",
-    )
-    ax.plot(
-        x,
-        series.prices["sell_pln_kwh"].to_numpy(),
-        drawstyle="steps-post",
-        color="#2ca02c",
-        lw=1.4,
-        label="sell",
-        gid="sell_pln_kwh",
-    )
+    for column, label, colour in (
+        ("buy_pln_kwh", "buy", "#d62728"),
+        ("sell_pln_kwh", "sell", "#2ca02c"),
+    ):
+        values = series.prices[column].to_numpy()
+        ax.plot(x, values, drawstyle="steps-post", color=colour, lw=1.4, label=label, gid=column)
     ax.axhline(0.0, color="#999999", lw=0.6)
     ax.set_ylabel("PLN/kWh")
     if series.prices["buy_pln_kwh"].isna().all():
-        ax.text(
-            0.5,
-            0.5,
-            "no prices for this day",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="#555555",
-        )
+        note(ax, "no prices for this day")
     local_hours_axis(ax, series.day, series.tz)
     ax.legend(loc="upper left", fontsize=7, ncols=6)
     figure.suptitle(series.title, fontsize=9)

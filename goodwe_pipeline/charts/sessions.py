@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
 
 COLOURS = {"grid": "#d62728", "pv": "#f2a900", "discharge": "#9467bd", "plan": "#ffffff"}
@@ -83,15 +84,7 @@ def sessions_figure(series: SessionBars) -> Figure:
     ax = figure.subplots()
     ax.set_ylabel("kWh")
     if bars.empty:
-        ax.text(
-            0.5,
-            0.5,
-            "no battery sessions this day",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="#555555",
-        )
+        note(ax, "no battery sessions this day")
         ax.set_xticks([])
         figure.suptitle(series.title, fontsize=9)
         return figure
