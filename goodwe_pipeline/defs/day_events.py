@@ -8,9 +8,9 @@ each is its day's latest materialization: the day's page shows its own numbers a
 asset's Plots (per event) draw them day by day. A run of a single day puts the day's
 figures on its output directly, with no extra event.
 
-Charts are drawn for the days a person looks at: every day of a short run (the daily
-schedules) and the last ``CHART_DAYS`` days of a longer one (a backfill), which bounds what
-a backfill adds to the event log to ``CHART_DAYS`` x charts per day x 80 KB.
+Charts are drawn for the days a person looks at: every finished day of a short run (the
+daily schedules) and the last ``CHART_DAYS`` days of a longer one (a backfill), which bounds
+what a backfill adds to the event log to ``CHART_DAYS`` x charts per day x 80 KB.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ CHART_DAYS = 7
 """Days of a run that get charts: all of a run this short, else its last ``CHART_DAYS``."""
 
 
-def chart_days(run: Iterable[date]) -> set[date]:
-    return set(sorted(run)[-CHART_DAYS:]) if CHART_DAYS > 0 else set()
+def chart_days(run: Iterable[date], before: date | None = None) -> set[date]:
+    """The run's days that get charts: its last ``CHART_DAYS`` days before ``before``
+    (readings assets pass today: a day still running, refreshed every hour, gets its chart
+    once it is over, from the nightly run, not 24 times)."""
+    done = sorted(d for d in run if before is None or d < before)
+    return set(done[-CHART_DAYS:]) if CHART_DAYS > 0 else set()
 
 
 def chart(

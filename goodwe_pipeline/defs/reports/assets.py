@@ -143,6 +143,10 @@ def daily_energy_report(
     yield from day_events.finish(context, run_metadata, per_day)
 
 
+def today(tz: str) -> date:
+    return days.local_date(datetime.now(UTC), tz)
+
+
 def _days_figures(
     context: dg.AssetExecutionContext,
     result: DailyEnergy,
@@ -153,7 +157,7 @@ def _days_figures(
     """Each day's figures per device (device-prefixed when the day has several), and the
     day's chart for the days that get one."""
     frame = result.days
-    charted = day_events.chart_days(frame["day"])
+    charted = day_events.chart_days(frame["day"], before=today(tz))
     out: dict[date, dict[str, Any]] = {}
     for day, rows in frame.groupby("day", sort=True):
         several = len(rows) > 1

@@ -150,7 +150,7 @@ def battery_sessions(
     }
     plans["plan_date"] = pd.to_datetime(plans["plan_date"]).dt.date
     comparison = planned_vs_actual(plans, found)
-    charted = day_events.chart_days(days.iter_days(first, last))
+    charted = day_events.chart_days(days.iter_days(first, last), before=days.local_date(now, tz))
     per_day = {
         day: _day_metadata(
             context,
