@@ -119,7 +119,9 @@ def _no_sessions() -> pd.DataFrame:
 
 def day_figure(series: DaySeries) -> Figure:
     """Powers (kW) and charge level (%) above, the buy price (PLN/kWh) below, sessions shaded."""
-    figure = new_figure(9.0, 5.0)
+    figure = new_figure(
+        9.0, 5.0, margins={"left": 0.08, "right": 0.92, "top": 0.93, "bottom": 0.08, "hspace": 0.08}
+    )
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     x = as_numbers(series.slots)
     for column, label, colour in POWER_SERIES:

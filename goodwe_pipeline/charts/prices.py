@@ -72,7 +72,7 @@ def zone_spans(series: DayPrices) -> list[tuple[str, pd.Timestamp, pd.Timestamp]
 
 
 def prices_figure(series: DayPrices) -> Figure:
-    figure = new_figure(9.0, 3.6)
+    figure = new_figure(9.0, 3.6, margins={"left": 0.07, "right": 0.98, "top": 0.9, "bottom": 0.1})
     ax = figure.subplots()
     x = as_numbers(series.slots)
     colours: dict[str, str] = {}

@@ -80,7 +80,9 @@ def session_bars(
 
 def sessions_figure(series: SessionBars) -> Figure:
     bars = series.bars
-    figure = new_figure(9.0, 4.0)
+    figure = new_figure(
+        9.0, 4.0, margins={"left": 0.07, "right": 0.92, "top": 0.92, "bottom": 0.14}
+    )
     ax = figure.subplots()
     ax.set_ylabel("kWh")
     if bars.empty:

@@ -49,7 +49,9 @@ def trend_bars(daily: pd.DataFrame, end: date) -> TrendBars:
 
 
 def trends_figure(series: TrendBars) -> Figure:
-    figure = new_figure(9.0, 6.0)
+    figure = new_figure(
+        9.0, 6.0, margins={"left": 0.07, "right": 0.92, "top": 0.95, "bottom": 0.06, "hspace": 0.3}
+    )
     axes = figure.subplots(len(PANELS), 1)
     for ax, days in zip(axes, PANELS, strict=True):
         frame = series.panels[days]

@@ -158,6 +158,12 @@ def _days_figures(
     day's chart for the days that get one."""
     frame = result.days
     charted = day_events.chart_days(frame["day"], before=today(tz))
+    if charted:
+        first, last = days.range_window(min(charted), max(charted), tz)
+        times = readings[TIME]
+        readings = readings.loc[(times >= first) & (times < last)].reindex(
+            columns=[TIME, DEVICE_ID, "battery_soc_pct"]
+        )
     out: dict[date, dict[str, Any]] = {}
     for day, rows in frame.groupby("day", sort=True):
         several = len(rows) > 1
@@ -190,12 +196,10 @@ def _day_chart(
     day, device = row["day"], row[DEVICE_ID]
     quarters = result.quarters
     quarters = quarters[(quarters["day"] == day) & (quarters[DEVICE_ID] == device)]
-    mine = readings[readings[DEVICE_ID] == device] if len(readings) else readings
-    soc = (
-        pd.Series(mine["battery_soc_pct"].to_numpy(), index=pd.DatetimeIndex(mine[TIME]))
-        if "battery_soc_pct" in mine and len(mine)
-        else pd.Series(dtype="float64")
-    )
+    start, end = days.day_window(day, tz)
+    times = readings[TIME]
+    mine = readings[(readings[DEVICE_ID] == device) & (times >= start) & (times < end)]
+    soc = pd.Series(mine["battery_soc_pct"].to_numpy("float64"), index=pd.DatetimeIndex(mine[TIME]))
     of_day = sessions[(sessions["partition_date"] == day) & (sessions[DEVICE_ID] == device)]
     return day_figure(day_series(quarters, soc, of_day, row.to_dict(), day, tz, label=label))
 
