@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.render import markdown_image, png_bytes
 
-CHART_DAYS = 7
+CHART_DAYS = 5
 """Days of a run that get charts: all of a run this short, else its last ``CHART_DAYS``."""
 
 
