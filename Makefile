@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_PORT ?= 3000
 
-.PHONY: install influxdb postgres test demo lint format bench clean
+.PHONY: install influxdb postgres chromium test demo lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ influxdb:
 postgres:
 	@bash scripts/ensure_postgres.sh
 
-test: install influxdb postgres
+# The browser test drives Debian's chromium through Playwright (never `playwright install`).
+chromium:
+	@bash scripts/ensure_chromium.sh
+
+test: install influxdb postgres chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

@@ -443,6 +443,9 @@ def planned_vs_actual(plans: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFra
         "actual_sessions",
         "actual_kwh",
         "actual_cost_pln",
+        "planned_pln_kwh",
+        "actual_pln_kwh",
+        "why_different",
     ]
     if plans.empty:
         return pd.DataFrame(columns=columns)
@@ -454,6 +457,10 @@ def planned_vs_actual(plans: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFra
             hit = charges.iloc[0:0]
         else:
             hit = charges[(charges["start_time"] < end) & (charges["end_time"] > start)]
+        actual_kwh = float(hit["energy_kwh"].sum()) if len(hit) else 0.0
+        actual_cost = float(hit["cost_pln"].sum(min_count=1)) if len(hit) else None
+        planned_price = _per_kwh(plan.estimated_cost_pln, plan.target_energy_kwh)
+        actual_price = _per_kwh(actual_cost, actual_kwh)
         rows.append(
             {
                 "plan": plan.session_id,
@@ -463,11 +470,48 @@ def planned_vs_actual(plans: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFra
                 "planned_cost_pln": plan.estimated_cost_pln,
                 "status": plan.status,
                 "actual_sessions": len(hit),
-                "actual_kwh": float(hit["energy_kwh"].sum()) if len(hit) else 0.0,
-                "actual_cost_pln": float(hit["cost_pln"].sum(min_count=1)) if len(hit) else None,
+                "actual_kwh": actual_kwh,
+                "actual_cost_pln": actual_cost,
+                "planned_pln_kwh": planned_price,
+                "actual_pln_kwh": actual_price,
+                "why_different": plan_difference(
+                    len(hit), plan.target_energy_kwh, actual_kwh, planned_price, actual_price
+                ),
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+PLAN_TOLERANCE = 0.1
+"""A relative difference up to this counts as "as planned"."""
+
+
+def _per_kwh(cost: float | None, kwh: float | None) -> float | None:
+    if cost is None or kwh is None or pd.isna(cost) or pd.isna(kwh) or kwh <= 0:
+        return None
+    return float(cost) / float(kwh)
+
+
+def plan_difference(
+    sessions: int,
+    planned_kwh: float | None,
+    actual_kwh: float,
+    planned_price: float | None,
+    actual_price: float | None,
+) -> str:
+    """Why a plan's cost and what happened differ, in words: energy, then price."""
+    if sessions == 0:
+        return "no charge in the planned window"
+    reasons = []
+    if planned_kwh is not None and pd.notna(planned_kwh) and planned_kwh > 0:
+        ratio = actual_kwh / float(planned_kwh)
+        if abs(ratio - 1.0) > PLAN_TOLERANCE:
+            reasons.append(f"took {ratio:.1f}x the planned energy")
+    if planned_price is not None and actual_price is not None and planned_price > 0:
+        ratio = actual_price / planned_price
+        if abs(ratio - 1.0) > PLAN_TOLERANCE:
+            reasons.append(f"paid {ratio:.1f}x the planned price per kWh")
+    return "; ".join(reasons) or "as planned"
 
 
 def days_with_readings(times: pd.Series, tz: str) -> set[date]:

@@ -220,38 +220,68 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return round(float(value), digits)
 
 
+FIGURE_LABELS: tuple[tuple[str, str], ...] = (
+    ("production_kwh", "produced kWh/day"),
+    ("consumption_kwh", "used kWh/day"),
+    ("grid_import_kwh", "bought kWh/day"),
+    ("grid_export_kwh", "sold kWh/day"),
+    ("savings_pln", "saved PLN/day"),
+)
+ARROWS = {"rising": "↑", "falling": "↓", "flat": "→"}
+
+
 def trends_markdown(rows: list[dict[str, Any]]) -> str:
-    """A short Markdown table of the latest trend rows (one per window and device)."""
+    """The latest trend rows as one narrow table per device: a row per figure, a column
+    per window, each cell the daily mean and the trend's arrow (↑ ↓ →, ``?`` when there
+    are too few days). A window holding no day more than the shorter one before it says
+    so instead of repeating that window's figures."""
     if not rows:
         return "_No daily reports in these windows yet._"
-    lines = [
-        "| window | device | production kWh/day | trend | savings PLN/day | trend "
-        "| charge PLN/kWh | import PLN/kWh |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    by_device: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        figures = row["report_data"]["figures"]
-        prices = figures["charge_vs_import_price"]
-        lines.append(
-            "| {w} d | {d} | {p} | {pt} | {s} | {st} | {c} | {i} |".format(
-                w=row["report_data"]["window_days"],
-                d=row["device_id"],
-                p=_fmt(figures["production_kwh"]["daily_mean"]),
-                pt=_trend_text(figures["production_kwh"]["trend"]),
-                s=_fmt(figures["savings_pln"]["daily_mean"]),
-                st=_trend_text(figures["savings_pln"]["trend"]),
-                c=_fmt(prices["avg_charge_price_pln_kwh"]),
-                i=_fmt(prices["avg_import_price_pln_kwh"]),
+        by_device.setdefault(str(row["device_id"]), []).append(row["report_data"])
+    parts = []
+    for device, windows in sorted(by_device.items()):
+        windows = sorted(windows, key=lambda w: w["window_days"])
+        header = "| " + device + " | " + " | ".join(f"{w['window_days']} d" for w in windows)
+        lines = [header + " |", "|---" + "|---:" * len(windows) + "|"]
+        same = [
+            i > 0 and w["days_with_reports"] == windows[i - 1]["days_with_reports"]
+            for i, w in enumerate(windows)
+        ]
+        for name, label in FIGURE_LABELS:
+            cells = ["″" if same[i] else _cell(w["figures"][name]) for i, w in enumerate(windows)]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        prices = [
+            "″"
+            if same[i]
+            else "{} / {}".format(
+                _fmt(w["figures"]["charge_vs_import_price"]["avg_charge_price_pln_kwh"]),
+                _fmt(w["figures"]["charge_vs_import_price"]["avg_import_price_pln_kwh"]),
             )
+            for i, w in enumerate(windows)
+        ]
+        lines.append("| charge / import PLN/kWh | " + " | ".join(prices) + " |")
+        lines.append(
+            "| days with reports | "
+            + " | ".join(str(w["days_with_reports"]) for w in windows)
+            + " |"
         )
-    return "\n".join(lines)
+        parts.append("\n".join(lines))
+    legend = (
+        "↑ rising, ↓ falling, → flat (a clear trend is bold), ? too few days; "
+        "″ no older reports than the window before."
+    )
+    return "\n\n".join(parts) + "\n\n_" + legend + "_"
+
+
+def _cell(figure: dict[str, Any]) -> str:
+    trend = figure["trend"]
+    arrow = ARROWS.get(trend["direction"], "?")
+    if trend["strength"] == "strong":
+        arrow = f"**{arrow}**"
+    return f"{_fmt(figure['daily_mean'])} {arrow}"
 
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
-
-
-def _trend_text(trend: dict[str, Any]) -> str:
-    if trend["strength"] is None:
-        return trend["direction"]
-    return f"{trend['direction']} ({trend['strength']}, R² {trend['r2']:.2f})"

@@ -407,11 +407,13 @@ def test_not_yet_published_fails_clearly_writes_nothing_and_is_retried(pse, tmp_
     warehouse = WarehouseResource(data_dir=str(tmp_path))
     context = dg.build_asset_context(partition_key=today.isoformat())
     with pytest.raises(dg.Failure, match="Tomorrow's prices .* not available yet") as caught:
-        electricity_prices(
-            context,
-            config=PricesConfig(require_tomorrow=True),
-            prices=PricesResource(source="pse", pse_url=pse.url),
-            warehouse=warehouse,
+        list(
+            electricity_prices(
+                context,
+                config=PricesConfig(require_tomorrow=True),
+                prices=PricesResource(source="pse", pse_url=pse.url),
+                warehouse=warehouse,
+            )
         )
     assert caught.value.allow_retries
     assert stored(warehouse).empty

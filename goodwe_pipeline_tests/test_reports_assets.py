@@ -501,7 +501,7 @@ def test_days_without_readings_write_nothing_and_keep_earlier_reports(data_dir, 
     )
     assert again.success
     metadata = again.asset_materializations_for_node("daily_energy_report")[0].metadata
-    assert metadata["rows"].value == 0 and metadata["days_without_readings"].value == 1
+    assert metadata["rows_written"].value == 0 and metadata["days_without_readings"].value == 1
     after = warehouse.read_frame("SELECT * FROM daily_energy WHERE device_id = :d", {"d": device})
     pd.testing.assert_frame_equal(after, before)
 

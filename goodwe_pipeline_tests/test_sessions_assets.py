@@ -201,6 +201,8 @@ def test_prices_then_sessions_cost_what_the_tariff_says_and_reruns_do_not_duplic
     assert metadata["sessions"].value == 2
     assert metadata["charge_cost_pln"].value == pytest.approx(round(4.0 * cheap, 2))
     assert "| charge" in metadata["sessions_table"].value
+    listed = metadata["sessions_list"].value.records
+    assert [r.data["kind"] for r in listed] == ["charge", "discharge"]
     assert "20 → 60" in metadata["sessions_table"].value
 
 
@@ -225,11 +227,23 @@ def test_a_single_run_range_handles_dst_and_sessions_over_midnight(stores):
     for _ in range(2):
         result = run_sessions(stores, first, last)
         assert result.success
-        assert sorted(e.partition for e in result.get_asset_materialization_events()) == [
-            "2025-03-29",
-            "2025-03-30",
-            "2025-03-31",
-        ]
+        events = result.get_asset_materialization_events()
+        assert sorted({e.partition for e in events}) == ["2025-03-29", "2025-03-30", "2025-03-31"]
+        per_day = {
+            e.partition: e.materialization.metadata
+            for e in events
+            if "sessions" in e.materialization.metadata
+        }
+        assert {d: m["sessions"].value for d, m in per_day.items()} == {
+            "2025-03-29": 1,
+            "2025-03-30": 1,
+            "2025-03-31": 1,
+        }
+        assert per_day["2025-03-29"]["charged_kwh"].value == pytest.approx(3.0)
+        assert per_day["2025-03-30"]["discharged_kwh"].value == pytest.approx(2.0)
+        assert per_day["2025-03-31"]["charged_kwh"].value == pytest.approx(4.0)
+        run_level = [e for e in events if "sessions" not in e.materialization.metadata]
+        assert {e.materialization.metadata["run_days"].value for e in run_level} == {3}
         assert all(checks_passed(result).values())
     found = sessions_of(stores, first, last)
     assert [str(d) for d in found["partition_date"]] == ["2025-03-29", "2025-03-30", "2025-03-31"]
@@ -403,11 +417,16 @@ def test_plans_of_the_day_are_compared_with_what_happened(embedded):
     table = event.materialization.metadata["planned_vs_actual"].value
     (line,) = [row for row in table.splitlines() if "20250610_1" in row]
     cells = [cell.strip() for cell in line.strip("|").split("|")]
-    assert cells[1:3] == ["06-10 01:30", "06-10 03:30"]
-    assert float(cells[3]) == 5.0
-    assert int(cells[6]) == 1
-    assert float(cells[7]) == pytest.approx(4.0)
-    assert float(cells[8]) == pytest.approx(round(4.0 * (0.5 + G11) * 1.23, 2))
+    buy = (0.5 + G11) * 1.23
+    assert cells[1] == "01:30–03:30"
+    assert float(cells[2]) == 5.0 and float(cells[3]) == 2.5 and float(cells[4]) == 0.5
+    assert int(cells[5]) == 1
+    assert float(cells[6]) == pytest.approx(4.0)
+    assert float(cells[7]) == pytest.approx(round(4.0 * buy, 2))
+    assert float(cells[8]) == pytest.approx(round(buy, 3))
+    assert (
+        cells[9] == f"took 0.8x the planned energy; paid {buy / 0.5:.1f}x the planned price per kWh"
+    )
 
 
 def test_a_day_whose_readings_are_gone_keeps_its_sessions(embedded):

@@ -19,9 +19,20 @@ MAX_CHART_BYTES = 80_000
 DPI = 80
 
 
-def new_figure(width_in: float = 9.0, height_in: float = 4.5) -> Figure:
-    """A figure not registered with pyplot, so nothing global keeps it alive."""
-    return Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+def new_figure(
+    width_in: float = 9.0, height_in: float = 4.5, margins: dict[str, float] | None = None
+) -> Figure:
+    """A figure not registered with pyplot, so nothing global keeps it alive.
+
+    Laid out by matplotlib's constrained layout, or, given ``margins`` (``left``, ``right``,
+    ``top``, ``bottom``, ``hspace`` as for ``subplots_adjust``), by those fixed margins:
+    about half the drawing time, for charts drawn many times.
+    """
+    if margins is None:
+        return Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+    figure.subplots_adjust(**margins)
+    return figure
 
 
 def png_bytes(figure: Figure) -> bytes:

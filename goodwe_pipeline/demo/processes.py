@@ -75,6 +75,7 @@ def pipeline_environment(
 
 INSTANCE_SETTINGS: dict[str, Any] = {
     "telemetry": {"enabled": False},
+    "nux": {"enabled": False},
     "python_logs": {"python_log_level": "INFO"},
     "sensors": {"use_threads": True, "num_workers": 4},
     "schedules": {"use_threads": True, "num_workers": 2},
@@ -84,7 +85,7 @@ INSTANCE_SETTINGS: dict[str, Any] = {
         "config": {"max_concurrent_runs": 4, "dequeue_interval_seconds": 1},
     },
 }
-"""The demo instance besides its storage: runs print INFO and above (not Dagster's DEBUG lines),
+"""The demo instance besides its storage: no first-visit community dialog, runs print INFO and above (not Dagster's DEBUG lines),
 sensors and schedules in threads, and queued runs start within a second (Dagster's default
 checks the queue every 5 s), as in the repository's ``dagster.yaml``."""
 

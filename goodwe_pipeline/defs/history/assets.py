@@ -1,11 +1,13 @@
 """``legacy_readings`` and ``legacy_decisions``: the optimiser's history, migrated day by day."""
 
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
+from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.resources import (
@@ -122,7 +124,7 @@ def legacy_readings(
     legacy: LegacyResource,
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     first, last = partition_days(context)
     settings = legacy.get_settings()
     with warehouse.get_warehouse() as store, raw_store.get_store() as readings_store:
@@ -134,7 +136,18 @@ def legacy_readings(
         f"{len(result.files)} files ({len(result.rejected_files())} rejected), "
         f"{result.duplicates} duplicates dropped"
     )
-    return dg.MaterializeResult(metadata=readings_metadata(result))
+    per_day = {
+        d.day: {
+            "readings_in_sources": int(d.expected_total),
+            "readings_written": int(d.written),
+            "duplicates_dropped": int(d.duplicates),
+            "files": int(sum(d.files.values())),
+            "rejected_files": int(sum(d.rejected_files.values())),
+            "rejected_records": int(d.rejected_records),
+        }
+        for d in result.days
+    }
+    yield from day_events.finish(context, readings_metadata(result), per_day)
 
 
 def decisions_metadata(result: DecisionResult) -> dict[str, object]:

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from goodwe_pipeline import settings
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.resources import raw_store_kind
 from goodwe_pipeline.readings import MEASUREMENT
@@ -15,9 +16,9 @@ inverter_readings = dg.AssetSpec(
     partitions_def=daily_partitions,
     description=(
         "Every reading of your inverters: solar, battery, grid and house power, battery "
-        "charge level and the inverter's energy counters, about every 30 seconds. The "
-        "`poll_inverters` sensor writes them straight to the raw store; each event here "
-        "summarises the latest poll."
+        f"charge level and the inverter's energy counters, every {settings.poll_seconds()} "
+        "seconds (`GOODWE_POLL_SECONDS`). The `poll_inverters` sensor writes them straight "
+        "to the raw store; each event here summarises the polls since the one before."
     ),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=10)),
 )

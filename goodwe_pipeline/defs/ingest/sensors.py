@@ -75,6 +75,7 @@ def _tick(
         summary = f"GOODWE_INVERTERS is empty: {summary}"
     for problem in outcome.problems:
         context.log.warning(problem)
+    polled = _polled(outcome)
 
     now = datetime.now(UTC)
     partition = ingest.partition_key(now, daily_partitions.timezone)
@@ -89,9 +90,33 @@ def _tick(
         state.last_event_at = now
         state.last_event_partition = partition
         state.written_since_event = 0
-        context.log.info(summary)
+        context.log.info(f"{summary}{polled}; recorded an inverter_readings event for {partition}")
         return dg.SensorResult(asset_events=[event], cursor=state.to_cursor())
-    return dg.SensorResult(skip_reason=summary, cursor=state.to_cursor())
+    context.log.info(f"{summary}{polled}")
+    return dg.SensorResult(skip_reason=f"{summary}{polled}", cursor=state.to_cursor())
+
+
+def _polled(outcome: ingest.TickOutcome) -> str:
+    """What each inverter answered, for the tick's log and skip reason (the tick list shows
+    "0 runs requested" for a sensor that writes without runs, so the text says the rest)."""
+    answers = []
+    for result in outcome.results:
+        label = result.address.label
+        if not result.ok:
+            answers.append(f"{label} failed ({result.error})")
+            continue
+        reading = result.reading or {}
+        figures = [
+            f"{name} {reading[key]:.0f}{unit}"
+            for key, name, unit in (
+                ("pv_power_w", "PV", " W"),
+                ("load_power_w", "house", " W"),
+                ("battery_soc_pct", "battery", " %"),
+            )
+            if isinstance(reading.get(key), (int, float)) and reading[key] == reading[key]
+        ]
+        answers.append(f"{label}: {', '.join(figures) or 'read'} in {result.elapsed_s:.1f} s")
+    return (" — " + "; ".join(answers)) if answers else ""
 
 
 def _metadata(outcome: ingest.TickOutcome, state: ingest.TickState) -> dict:

@@ -1,11 +1,14 @@
 """``electricity_prices``: what a kWh cost to buy and earned when sold, per quarter hour."""
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline import days
+from goodwe_pipeline.charts.prices import price_series, prices_figure
+from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, partition_days, recent_days
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
@@ -61,7 +64,7 @@ def electricity_prices(
     config: PricesConfig,
     prices: PricesResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     first, last = partition_days(context)
     tz = daily_partitions.timezone
     tomorrow = tomorrow_of(last)
@@ -104,29 +107,50 @@ def electricity_prices(
     finally:
         store.dispose()
     every = pd.concat(frames, ignore_index=True)
-    summary = days_summary(every, tz)
-    table = (
-        _hourly_table(every, tz)
-        if first == last
-        else summary.tail(MAX_TABLE_DAYS).to_markdown(index=False)
-    )
     context.log.info(
         f"prices {first}..{last}: {len(every)} quarter hours from {source.describe()}, "
         f"tariff {tariff.label}"
     )
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(every),
-            "days": len(frames),
-            "source": source.describe(),
-            "tariff": tariff.label,
-            "tariff_name": tariff.name,
-            "tomorrow": tomorrow_note,
-            "buy_min_pln_kwh": float(every["buy_pln_kwh"].min()),
-            "buy_mean_pln_kwh": round(float(every["buy_pln_kwh"].mean()), 4),
-            "buy_max_pln_kwh": float(every["buy_pln_kwh"].max()),
-            "sell_mean_pln_kwh": round(float(every["sell_pln_kwh"].mean()), 4),
-            "negative_buy_quarters": int((every["buy_pln_kwh"] < 0).sum()),
-            "prices": dg.MetadataValue.md(table),
-        }
-    )
+    partition_frames = [f for f in frames if f["partition_date"].iloc[0] <= last]
+    run_metadata: dict[str, object] = {
+        "run_days": len(partition_frames),
+        "rows_written": len(every),
+        "source": source.describe(),
+        "tariff": tariff.label,
+        "tariff_name": tariff.name,
+        "tomorrow": tomorrow_note,
+    }
+    if len(partition_frames) > 1:
+        summary = days_summary(every, tz)
+        run_metadata["days_of_the_run"] = dg.MetadataValue.md(
+            summary.tail(MAX_TABLE_DAYS).to_markdown(index=False)
+        )
+    charted = day_events.chart_days(f["partition_date"].iloc[0] for f in partition_frames)
+    per_day = {
+        frame["partition_date"].iloc[0]: _day_metadata(
+            context, frame, tz, frame["partition_date"].iloc[0] in charted
+        )
+        for frame in partition_frames
+    }
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def _day_metadata(
+    context: dg.AssetExecutionContext, frame: pd.DataFrame, tz: str, with_chart: bool
+) -> dict[str, object]:
+    """One day's prices: its figures, its hours as a table and (when charted) its chart."""
+    day = frame["partition_date"].iloc[0]
+    metadata: dict[str, object] = {
+        "quarters": len(frame),
+        "buy_min_pln_kwh": float(frame["buy_pln_kwh"].min()),
+        "buy_mean_pln_kwh": round(float(frame["buy_pln_kwh"].mean()), 4),
+        "buy_max_pln_kwh": float(frame["buy_pln_kwh"].max()),
+        "sell_mean_pln_kwh": round(float(frame["sell_pln_kwh"].mean()), 4),
+        "negative_buy_quarters": int((frame["buy_pln_kwh"] < 0).sum()),
+        "prices": dg.MetadataValue.md(_hourly_table(frame, tz)),
+    }
+    if with_chart:
+        metadata["chart"] = day_events.chart(
+            context, lambda: prices_figure(price_series(frame, day, tz)), f"prices {day}"
+        )
+    return metadata

@@ -1,39 +1,37 @@
 """``daily_energy_report`` and ``energy_trends``: what each day produced, used and saved."""
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from matplotlib.figure import Figure
 
 from goodwe_pipeline import days
+from goodwe_pipeline.charts.day import day_figure, day_series
+from goodwe_pipeline.charts.trends import trend_bars, trends_figure
+from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.pipeline_config import CONFIG_NAME, pipeline_config
-from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT
+from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT, TIME
 from goodwe_pipeline.reports import (
     DAILY_ENERGY_COLUMNS,
     READING_FIELDS,
+    DailyEnergy,
     daily_energy,
     report_documents,
     summary_markdown,
 )
 from goodwe_pipeline.trends import WINDOWS, trend_reports, trends_markdown
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.warehouse.reads import read_prices, read_sessions
 
 READ_MARGIN = timedelta(hours=1)
 """Read past both ends of the days, so counters bridge midnight."""
 REPORT_DEPS = (MEASUREMENT, "legacy_readings", "electricity_prices", "battery_sessions")
 LONGEST_WINDOW = max(WINDOWS)
-
-
-def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
-    return warehouse.read_frame(
-        "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
-        "WHERE time_end > :start AND time_start < :end ORDER BY time_start",
-        {"start": start, "end": end},
-    )
 
 
 def _day_metadata(row: pd.Series) -> dict[str, Any]:
@@ -71,7 +69,7 @@ def daily_energy_report(
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
     reports: ReportsResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     run = run_days(context)
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
@@ -114,6 +112,7 @@ def daily_energy_report(
             )
         ]
         wh.upsert("analytics_reports", documents)
+        sessions = read_sessions(wh, run[0], run[-1])
     finally:
         wh.dispose()
 
@@ -124,31 +123,85 @@ def daily_energy_report(
             f"no readings for {len(without)} of {len(run)} days (e.g. {', '.join(without[:5])}); "
             "their earlier reports, if any, are kept"
         )
-    metadata: dict[str, Any] = {
-        "rows": len(frame),
-        "days": len(run),
+    run_metadata: dict[str, Any] = {
+        "run_days": len(run),
+        "rows_written": len(frame),
         "days_without_readings": len(without),
         "rows_without_complete_prices": int(
             ((frame["unpriced_quarters"] > 0) | frame["net_cost_pln"].isna()).sum()
         ),
         "devices": dg.MetadataValue.json(sorted(str(d) for d in frame[DEVICE_ID].unique())),
         "config_version": version,
-        "report": dg.MetadataValue.md(summary_markdown(frame)),
     }
-    if len(frame):
-        counts = frame["energy_source"].value_counts()
-        metadata["energy_source"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in counts.items()}
-        )
-        for column in ("pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "savings_pln"):
-            metadata[f"total_{column}"] = round(float(frame[column].sum()), 3)
-    if len(frame) == 1:
-        metadata.update(_day_metadata(frame.iloc[0]))
+    if len(run) > 1:
+        run_metadata["days_of_the_run"] = dg.MetadataValue.md(summary_markdown(frame))
     context.log.info(
         f"daily energy {run[0]}..{run[-1]}: {len(frame)} rows, "
         f"{len(readings)} readings, {len(prices)} price rows"
     )
-    return dg.MaterializeResult(metadata=metadata)
+    per_day = _days_figures(context, result, readings, sessions, tz)
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def today(tz: str) -> date:
+    return days.local_date(datetime.now(UTC), tz)
+
+
+def _days_figures(
+    context: dg.AssetExecutionContext,
+    result: DailyEnergy,
+    readings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    tz: str,
+) -> dict[date, dict[str, Any]]:
+    """Each day's figures per device (device-prefixed when the day has several), and the
+    day's chart for the days that get one."""
+    frame = result.days
+    charted = day_events.chart_days(frame["day"], before=today(tz))
+    if charted:
+        first, last = days.range_window(min(charted), max(charted), tz)
+        times = readings[TIME]
+        readings = readings.loc[(times >= first) & (times < last)].reindex(
+            columns=[TIME, DEVICE_ID, "battery_soc_pct"]
+        )
+    out: dict[date, dict[str, Any]] = {}
+    for day, rows in frame.groupby("day", sort=True):
+        several = len(rows) > 1
+        figures: dict[str, Any] = {}
+        for _, row in rows.iterrows():
+            device = str(row[DEVICE_ID])
+            label = device if several else ""
+            prefix = f"{label} " if label else ""
+            figures.update({f"{prefix}{k}": v for k, v in _day_metadata(row).items()})
+            if day in charted:
+                figures[f"{prefix}chart"] = day_events.chart(
+                    context,
+                    lambda row=row, label=label: _day_chart(
+                        result, readings, sessions, row, tz, label=label
+                    ),
+                    f"{day} {device}",
+                )
+        out[day] = figures
+    return out
+
+
+def _day_chart(
+    result: DailyEnergy,
+    readings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    row: pd.Series,
+    tz: str,
+    label: str,
+) -> Figure:
+    day, device = row["day"], row[DEVICE_ID]
+    quarters = result.quarters
+    quarters = quarters[(quarters["day"] == day) & (quarters[DEVICE_ID] == device)]
+    start, end = days.day_window(day, tz)
+    times = readings[TIME]
+    mine = readings[(readings[DEVICE_ID] == device) & (times >= start) & (times < end)]
+    soc = pd.Series(mine["battery_soc_pct"].to_numpy("float64"), index=pd.DatetimeIndex(mine[TIME]))
+    of_day = sessions[(sessions["partition_date"] == day) & (sessions[DEVICE_ID] == device)]
+    return day_figure(day_series(quarters, soc, of_day, row.to_dict(), day, tz, label=label))
 
 
 @dg.asset(
@@ -171,7 +224,7 @@ def daily_energy_report(
 )
 def energy_trends(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     run = run_days(context)
     first = run[0] - timedelta(days=LONGEST_WINDOW - 1)
     wh = warehouse.get_warehouse()
@@ -197,12 +250,34 @@ def energy_trends(
         wh.upsert("analytics_reports", rows)
     finally:
         wh.dispose()
-    latest = [r for r in rows if r["report_date"] == run[-1]]
-    return dg.MaterializeResult(
-        metadata={
-            "rows": len(rows),
-            "days": len(run),
-            "latest_day": run[-1].isoformat(),
-            "trends": dg.MetadataValue.md(trends_markdown(latest)),
-        }
-    )
+    per_day: dict[date, dict[str, Any]] = {}
+    for day in run:
+        of_day = [r for r in rows if r["report_date"] == day]
+        if not of_day:
+            continue
+        figures = _trend_figures(of_day)
+        figures["trends"] = dg.MetadataValue.md(trends_markdown(of_day))
+        per_day[day] = figures
+    if run[-1] in per_day:
+        per_day[run[-1]]["chart"] = day_events.chart(
+            context, lambda: trends_figure(trend_bars(daily, run[-1])), f"trends to {run[-1]}"
+        )
+    run_metadata = {"run_days": len(run), "rows_written": len(rows)}
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def _trend_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The daily means of each window ending on the day, as numbers (device-prefixed
+    when there are several devices)."""
+    several = len({r["device_id"] for r in rows}) > 1
+    out: dict[str, Any] = {}
+    for row in rows:
+        data = row["report_data"]
+        prefix = f"{row['device_id']} " if several else ""
+        window = f"{data['window_days']}d"
+        out[f"{prefix}{window}_days_with_reports"] = data["days_with_reports"]
+        for name, figure in data["figures"].items():
+            mean = figure.get("daily_mean")
+            if mean is not None:
+                out[f"{prefix}{window}_{name}_per_day"] = mean
+    return out

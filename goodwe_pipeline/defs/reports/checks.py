@@ -380,8 +380,22 @@ def counters_agree_with_integration(
         "compared": comparison.compared,
         "disagreements": len(comparison.disagreements),
     }
+    description = f"counters and integration agree on {comparison.compared} day(s)"
     if comparison.disagreements:
+        worst = max(comparison.disagreements, key=lambda d: abs(d["difference_pct"]))
+        description = (
+            f"Warning only: {len(comparison.disagreements)} of {comparison.compared} "
+            f"comparisons differ by more than {AGREEMENT_LIMIT_PCT:.0f} %; largest "
+            f"{worst['energy']} on {worst['day']} ({worst['device']}): counter "
+            f"{worst['counter_kwh']:.2f} kWh, readings {worst['integrated_kwh']:.2f} kWh "
+            f"({worst['difference_pct']:+.0f} %)."
+        )
+        metadata["largest_difference_pct"] = round(float(worst["difference_pct"]), 1)
+        metadata["largest_on"] = f"{worst['day']} {worst['device']} {worst['energy']}"
         metadata["details"] = _table(pd.DataFrame(comparison.disagreements))
     return dg.AssetCheckResult(
-        passed=not comparison.disagreements, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+        passed=not comparison.disagreements,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=description,
     )

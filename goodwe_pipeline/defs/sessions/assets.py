@@ -1,17 +1,20 @@
 """``battery_sessions``: each time the battery charged or discharged, what it took and what it cost."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from goodwe_pipeline import days
+from goodwe_pipeline.charts.sessions import session_bars, sessions_figure
+from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, partition_days
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.readings import MEASUREMENT, TIME
+from goodwe_pipeline.session_tables import MAX_TABLE_ROWS, plans_table, session_rows, sessions_table
 from goodwe_pipeline.sessions import (
     CARRY_OPEN,
     days_with_readings,
@@ -34,60 +37,6 @@ SESSION_FIELDS = (
     "battery_charge_total_kwh",
     "battery_discharge_total_kwh",
 )
-MAX_TABLE_ROWS = 50
-
-
-def _sessions_table(found: pd.DataFrame, tz: str) -> str:
-    start = found["start_time"].dt.tz_convert(tz)
-    end = found["end_time"].dt.tz_convert(tz)
-    money = found["cost_pln"].where(found["kind"] == "charge", found["value_pln"])
-    table = pd.DataFrame(
-        {
-            "device": found["device_id"],
-            "kind": found["kind"],
-            "start": start.dt.strftime("%m-%d %H:%M"),
-            "end": end.dt.strftime("%m-%d %H:%M"),
-            "kWh": found["energy_kwh"].round(2),
-            "SOC %": [
-                f"{a:.0f} → {b:.0f}" if np.isfinite(a) and np.isfinite(b) else "?"
-                for a, b in zip(found["soc_start"], found["soc_end"], strict=True)
-            ],
-            "grid kWh": found["grid_energy_kwh"].round(2),
-            "PV kWh": found["pv_energy_kwh"].round(2),
-            "PLN/kWh": found["avg_price_pln_kwh"].round(3),
-            "cost / value PLN": money.round(2),
-            "status": found["status"],
-        }
-    )
-    return table.tail(MAX_TABLE_ROWS).to_markdown(index=False, missingval="–")
-
-
-def _days_table(found: pd.DataFrame) -> str:
-    charge = found["kind"] == "charge"
-    per_day = (
-        found.assign(
-            charged_kwh=found["energy_kwh"].where(charge, 0.0),
-            discharged_kwh=found["energy_kwh"].where(~charge, 0.0),
-        )
-        .groupby("partition_date")
-        .agg(
-            sessions=("session_id", "count"),
-            charged_kwh=("charged_kwh", "sum"),
-            cost_pln=("cost_pln", "sum"),
-            discharged_kwh=("discharged_kwh", "sum"),
-            value_pln=("value_pln", "sum"),
-        )
-        .round(2)
-    )
-    return per_day.tail(MAX_TABLE_ROWS).to_markdown(missingval="–")
-
-
-def _plans_table(comparison: pd.DataFrame, tz: str) -> str:
-    shown = comparison.copy()
-    for column in ("planned_start", "planned_end"):
-        times = pd.to_datetime(shown[column], utc=True)
-        shown[column] = times.dt.tz_convert(tz).dt.strftime("%m-%d %H:%M")
-    return shown.round(2).to_markdown(index=False, missingval="–")
 
 
 def store_sessions(
@@ -147,7 +96,7 @@ def battery_sessions(
     raw_store: RawStoreResource,
     warehouse: WarehouseResource,
     sessions: SessionsResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     first, last = partition_days(context)
     tz = daily_partitions.timezone
     day_start, day_end = days.range_window(first, last, tz)
@@ -191,6 +140,62 @@ def battery_sessions(
             "again and were left as they were; re-run their day to settle them"
         )
 
+    run_metadata: dict[str, object] = {
+        "run_days": (last - first).days + 1,
+        "sessions_written": len(found),
+        "earlier_sessions_continued": len(continued),
+        "earlier_sessions_completed": int((continued["status"] == "completed").sum()),
+        "readings": len(readings),
+        "days_without_readings": len(skipped),
+    }
+    plans["plan_date"] = pd.to_datetime(plans["plan_date"]).dt.date
+    comparison = planned_vs_actual(plans, found)
+    charted = day_events.chart_days(days.iter_days(first, last), before=days.local_date(now, tz))
+    per_day = {
+        day: _day_metadata(
+            context,
+            found[found["partition_date"] == day],
+            comparison[comparison["plan"].isin(plans.loc[plans["plan_date"] == day, "session_id"])],
+            day,
+            tz,
+            with_chart=day in charted,
+        )
+        for day in days.iter_days(first, last)
+        if day in with_data
+    }
+    yield from day_events.finish(context, run_metadata, per_day)
+
+
+def _sessions_list(found: pd.DataFrame, tz: str) -> dg.TableMetadataValue:
+    """The day's sessions as a table Dagster shows inline (Markdown longer than about 1000
+    characters hides behind [Show Markdown])."""
+    rows = session_rows(found, tz).head(MAX_TABLE_ROWS)
+    columns = [
+        dg.TableColumn(name, "float" if rows[name].dtype.kind == "f" else "string")
+        for name in rows.columns
+    ]
+    records = [
+        dg.TableRecord(
+            {
+                name: None if pd.isna(value) else getattr(value, "item", lambda v=value: v)()
+                for name, value in zip(rows.columns, values, strict=True)
+            }
+        )
+        for values in rows.itertuples(index=False)
+    ]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns))
+
+
+def _day_metadata(
+    context: dg.AssetExecutionContext,
+    found: pd.DataFrame,
+    comparison: pd.DataFrame,
+    day: date,
+    tz: str,
+    *,
+    with_chart: bool,
+) -> dict[str, object]:
+    """One day's sessions: the figures, the list, the plans beside them, the chart."""
     charge = found["kind"] == "charge"
     metadata: dict[str, object] = {
         "sessions": len(found),
@@ -205,15 +210,17 @@ def battery_sessions(
         "sessions_without_prices": int(
             (found["cost_pln"].isna() & found["value_pln"].isna()).sum()
         ),
-        "earlier_sessions_continued": len(continued),
-        "earlier_sessions_completed": int((continued["status"] == "completed").sum()),
-        "readings": len(readings),
-        "days_without_readings": len(skipped),
+        "sessions_list": _sessions_list(found, tz),
+        "sessions_table": dg.MetadataValue.md(sessions_table(found, tz)),
     }
-    if not found.empty:
-        table = _sessions_table(found, tz) if first == last else _days_table(found)
-        metadata["sessions_table"] = dg.MetadataValue.md(table)
-    if not plans.empty:
-        comparison = planned_vs_actual(plans, found)
-        metadata["planned_vs_actual"] = dg.MetadataValue.md(_plans_table(comparison, tz))
-    return dg.MaterializeResult(metadata=metadata)
+    if not comparison.empty:
+        metadata["planned_vs_actual"] = dg.MetadataValue.md(plans_table(comparison, tz))
+        metadata["plans"] = len(comparison)
+        metadata["plans_as_planned"] = int((comparison["why_different"] == "as planned").sum())
+    if with_chart:
+        metadata["chart"] = day_events.chart(
+            context,
+            lambda: sessions_figure(session_bars(found, comparison, day, tz)),
+            f"battery sessions {day}",
+        )
+    return metadata
