@@ -25,6 +25,7 @@ LAYER_OF_PREFIX = {
     "readings": "domain",
     "quality": "domain",
     "sessions": "domain",
+    "session_tables": "domain",
     "reports": "domain",
     "trends": "domain",
     "tariffs": "domain",
