@@ -220,12 +220,12 @@ def test_migration_of_the_demo_history_lands_every_reading(
     rejected_readings = rejected[rejected["format"].isin(reading_formats)]
     assert sorted(rejected_readings["path"]) == sorted(b["path"] for b in manifest.broken_files)
     assert counts == {
-        "legacy_decisions": manifest.charging_decisions
-        + manifest.selling_decisions
-        + manifest.coordinator_decision_rows,
+        "legacy_decisions": manifest.expected_decisions,
         "legacy_planned_sessions": manifest.planned_sessions,
         "legacy_selling_sessions": manifest.selling_sessions,
     }
+    decisions_event = result.asset_materializations_for_node("legacy_decisions")[0]
+    assert decisions_event.metadata["rejected_records"].value == manifest.unplaceable_decision_rows
 
 
 # -- goodwe-pipeline demo ------------------------------------------------------------------

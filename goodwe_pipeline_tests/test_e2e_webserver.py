@@ -316,11 +316,7 @@ def _postgres_counts(url: str, manifest: Manifest) -> None:
                 )
                 == quarters
             )
-            assert scalar("SELECT count(*) FROM legacy_decisions") == (
-                manifest.charging_decisions
-                + manifest.selling_decisions
-                + manifest.coordinator_decision_rows
-            )
+            assert scalar("SELECT count(*) FROM legacy_decisions") == manifest.expected_decisions
             assert (
                 scalar("SELECT count(*) FROM legacy_planned_sessions") == manifest.planned_sessions
             )

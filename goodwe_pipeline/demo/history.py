@@ -83,6 +83,9 @@ class Manifest:
     charging_decisions: int
     selling_decisions: int
     coordinator_decision_rows: int
+    unplaceable_decision_rows: int
+    """Rows of the optimiser's database stamped in the repeated autumn hour: the table keeps a
+    local time without anything telling which occurrence it was, so the migration rejects them."""
     planned_sessions: int
     selling_sessions: int
     charging_session_rows: int
@@ -96,6 +99,16 @@ class Manifest:
     @property
     def expected_readings(self) -> int:
         return sum(self.readings_per_day.values())
+
+    @property
+    def expected_decisions(self) -> int:
+        """Decision rows the migration keeps: every one written but the unplaceable."""
+        return (
+            self.charging_decisions
+            + self.selling_decisions
+            + self.coordinator_decision_rows
+            - self.unplaceable_decision_rows
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
@@ -166,6 +179,15 @@ class _Version:
 
     era: int
     flat_arrays: bool
+
+
+def _repeated_local_time(local: datetime, zone: ZoneInfo) -> bool:
+    """Whether a wall-clock time happens twice (the autumn hour): its two folds differ."""
+    naive = local.replace(tzinfo=None)
+    return (
+        naive.replace(tzinfo=zone, fold=0).utcoffset()
+        != naive.replace(tzinfo=zone, fold=1).utcoffset()
+    )
 
 
 class HistoryWriter:
@@ -446,6 +468,8 @@ class HistoryWriter:
                     ),
                 )
                 self.decisions["coordinator_rows"] += 1
+                if _repeated_local_time(decision.local, self.folder.zone):
+                    self.decisions["unplaceable_rows"] += 1
         if era >= 2:
             self._daily_plan(day)
             self.sales.extend(day.sales)
@@ -667,6 +691,7 @@ def write_demo_history(
         charging_decisions=writer.decisions["charging"],
         selling_decisions=writer.decisions["selling"],
         coordinator_decision_rows=writer.decisions["coordinator_rows"],
+        unplaceable_decision_rows=writer.decisions["unplaceable_rows"],
         planned_sessions=writer.planned,
         selling_sessions=len({s.session_id for s in writer.sales}),
         charging_session_rows=writer.charging_rows,

@@ -30,13 +30,25 @@ MAX_TABLE_ROWS = 50
 
 
 def last_migration(context: dg.AssetCheckExecutionContext) -> DayRange:
-    """The days of the latest ``legacy_readings`` run, else the last week."""
+    """The days of the latest ``legacy_readings`` run, else the last week.
+
+    The run's output carries its first and last day; a run over several days logs one event
+    per day after it (``defs/day_events.py``), so the latest event may be a day's: the run's
+    partition-range tags then say which days it covered."""
     event = context.instance.get_latest_materialization_event(legacy_readings.key)
-    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if event is None or event.asset_materialization is None:
+        return recent_days()
+    metadata = event.asset_materialization.metadata
     if "first_day" in metadata and "last_day" in metadata:
         return days.parse_day(metadata["first_day"].value), days.parse_day(
             metadata["last_day"].value
         )
+    run = context.instance.get_run_by_id(event.run_id)
+    tags = run.tags if run else {}
+    first = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    last = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    if first and last:
+        return days.parse_day(first), days.parse_day(last)
     return recent_days()
 
 

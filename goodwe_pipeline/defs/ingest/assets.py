@@ -16,7 +16,7 @@ inverter_readings = dg.AssetSpec(
     partitions_def=daily_partitions,
     description=(
         "Every reading of your inverters: solar, battery, grid and house power, battery "
-        f"charge level and the inverter's energy counters, every {settings.poll_seconds()} "
+        f"charge level and the inverter's energy counters, every {settings.for_loading('GOODWE_POLL_SECONDS')} "
         "seconds (`GOODWE_POLL_SECONDS`). The `poll_inverters` sensor writes them straight "
         "to the raw store; each event here summarises the polls since the one before."
     ),
