@@ -40,8 +40,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from goodwe_pipeline import days as local_days  # noqa: E402
-from goodwe_pipeline.days import parse_day  # noqa: E402
+from goodwe_pipeline.common import days as local_days  # noqa: E402
+from goodwe_pipeline.common.days import parse_day  # noqa: E402
 from goodwe_pipeline.demo.history import read_manifest, write_demo_history  # noqa: E402
 from goodwe_pipeline.demo.inverters import start_demo_inverters  # noqa: E402
 from goodwe_pipeline.demo.processes import (  # noqa: E402

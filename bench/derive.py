@@ -57,7 +57,7 @@ DEVICE = "9010KETU23BENCH1"
 
 def year_of_readings() -> pd.DataFrame:
     """3.15 M plausible readings; counters are running sums of the powers."""
-    from goodwe_pipeline import days
+    from goodwe_pipeline.common import days
     from goodwe_pipeline.readings import SOURCE_INVERTER
 
     start, end = days.range_window(FIRST, LAST, TZ)
@@ -111,7 +111,7 @@ def year_of_readings() -> pd.DataFrame:
 
 
 def year_of_prices() -> pd.DataFrame:
-    from goodwe_pipeline import days
+    from goodwe_pipeline.common import days
 
     start, end = days.range_window(FIRST, LAST, TZ)
     starts = pd.date_range(start, end, freq="15min", inclusive="left")
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     import dagster as dg
 
-    from goodwe_pipeline import days
+    from goodwe_pipeline.common import days
     from goodwe_pipeline.defs import day_events
     from goodwe_pipeline.defs.reports.assets import daily_energy_report
     from goodwe_pipeline.defs.reports.checks import (

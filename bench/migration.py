@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from goodwe_pipeline.legacy.formats import detect  # noqa: E402
+from goodwe_pipeline.history.formats import detect  # noqa: E402
 from goodwe_pipeline.readings import MEASUREMENT, SOURCE_LEGACY  # noqa: E402
 from goodwe_pipeline_tests.legacy_corpus import _truth, flat, nested  # noqa: E402
 from goodwe_pipeline_tests.servers import InfluxServer  # noqa: E402

@@ -78,7 +78,7 @@ def write_records(path: Path, megabytes: int) -> None:
 
 
 def child(folder: str, data: str) -> None:
-    from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
     from goodwe_pipeline.raw_store import open_raw_store
     from goodwe_pipeline.warehouse import Warehouse
 
@@ -123,7 +123,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    from goodwe_pipeline.legacy.formats import MAX_JSON_VALUES
+    from goodwe_pipeline.history.formats import MAX_JSON_VALUES
 
     big = f"energy_data_{DAY}.json"
     floor = measure("(0) floor", lambda energy: None)

@@ -29,9 +29,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.inverter_client import InverterPoller
+from goodwe_pipeline.common.settings import InverterAddress
+from goodwe_pipeline.ingest.inverters import InverterPoller
 from goodwe_pipeline.raw_store.parquet import COMPACT_AFTER, ParquetRawStore
-from goodwe_pipeline.settings import InverterAddress
 
 SIZES = (1, 10, 50)
 

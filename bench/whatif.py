@@ -46,10 +46,10 @@ def main() -> int:
     parser.add_argument("--assets", action="store_true", help="also time the two assets")
     args = parser.parse_args()
 
-    from goodwe_pipeline import days
+    from goodwe_pipeline.common import days
+    from goodwe_pipeline.prices.tariffs import load_tariff
     from goodwe_pipeline.readings import normalize
-    from goodwe_pipeline.reports import daily_energy
-    from goodwe_pipeline.tariffs import load_tariff
+    from goodwe_pipeline.reports.daily import daily_energy
     from goodwe_pipeline.whatif.battery import DEFAULT_LIMITS
     from goodwe_pipeline.whatif.catalogue import load_catalogue
     from goodwe_pipeline.whatif.costs import compare

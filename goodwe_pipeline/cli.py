@@ -13,7 +13,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from goodwe_pipeline import commands, settings
+from goodwe_pipeline import commands
+from goodwe_pipeline.common import settings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ def _pipeline_settings() -> list[str]:
 for _name in _pipeline_settings():
     del os.environ[_name]
 # Partitions are defined at import: the tests' days (2024 onwards) need a fixed first day,
-# not the first day of whatever data the machine has (``goodwe_pipeline.first_day``).
+# not the first day of whatever data the machine has (``goodwe_pipeline.history.first_day``).
 os.environ["GOODWE_HISTORY_START"] = "2024-01-01"
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline import days as days_mod
+from goodwe_pipeline.common import days as days_mod
 from goodwe_pipeline.readings import normalize
 
 Shape = Callable[[np.ndarray], np.ndarray]

@@ -17,46 +17,35 @@ LAYERS = ("utility", "domain", "adapter", "job", "wiring", "command")
 
 LAYER_OF_PREFIX = {
     # Small helpers every layer may use.
-    "days": "utility",
-    "settings": "utility",
-    "url_credentials": "utility",
-    "sqlite_wal": "utility",
+    "common": "utility",
     # Pure domain logic: data in, data out.
     "readings": "domain",
-    "quality": "domain",
-    "sessions": "domain",
-    "session_tables": "domain",
     "reports": "domain",
-    "trends": "domain",
-    "tariffs": "domain",
+    "sessions": "domain",
     "prices": "domain",
     "whatif": "domain",
     "charts": "domain",
-    "legacy.timestamps": "domain",
-    "legacy.mapping": "domain",
-    "legacy.formats": "domain",
-    "legacy.decisions": "domain",
-    "legacy.optimiser_db": "domain",
-    "legacy.stats": "job",
-    "legacy.files": "domain",
-    "legacy.placement": "domain",
     "emulator": "domain",
+    "history.timestamps": "domain",
+    "history.mapping": "domain",
+    "history.formats": "domain",
+    "history.files": "domain",
+    "history.placement": "domain",
+    "history.decisions": "domain",
+    "history.optimiser_db": "domain",
     # Adapters to the outside world.
     "raw_store": "adapter",
     "warehouse": "adapter",
-    "spool": "adapter",
-    "inverter_client": "adapter",
-    "pse_client": "adapter",
-    "price_sources": "adapter",
     "archive": "adapter",
-    "pipeline_config": "adapter",
-    # Dagster-free jobs that drive adapters: a poll tick, a migration, a health probe.
+    "ingest.spool": "adapter",
+    "ingest.inverters": "adapter",
+    "prices.pse_client": "adapter",
+    "prices.sources": "adapter",
+    "common.pipeline_config": "adapter",
+    # Dagster-free jobs that drive adapters: a poll tick, a migration, a health probe, the demo.
     "ingest": "job",
     "health": "job",
-    "first_day": "job",
-    "legacy.index": "job",
-    "legacy.migrate": "job",
-    "legacy": "job",
+    "history": "job",
     "demo": "job",
     # Dagster wiring.
     "defs": "wiring",
@@ -144,17 +133,17 @@ def test_the_rules_catch_upward_imports(tmp_path: Path) -> None:
     bad.write_text(
         "import dagster\n"
         "from goodwe_pipeline.warehouse import Warehouse\n"
-        "from goodwe_pipeline.ingest import run_tick\n"
+        "from goodwe_pipeline.ingest.poll_tick import run_tick\n"
         "from goodwe_pipeline.defs.partitions import daily_partitions\n"
     )
     assert upward_imports("sessions", bad) == [
         "dagster (only defs/ imports Dagster)",
         "goodwe_pipeline.defs.partitions (wiring is above domain)",
-        "goodwe_pipeline.ingest (job is above domain)",
+        "goodwe_pipeline.ingest.poll_tick (job is above domain)",
         "goodwe_pipeline.warehouse (adapter is above domain)",
     ]
     assert upward_imports("raw_store.influx", bad)[1:] == [
         "goodwe_pipeline.defs.partitions (wiring is above adapter)",
-        "goodwe_pipeline.ingest (job is above adapter)",
+        "goodwe_pipeline.ingest.poll_tick (job is above adapter)",
     ]
     assert upward_imports("defs.sessions.assets", bad) == []

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from goodwe_pipeline import days
-from goodwe_pipeline.archive import Archive, archive_days, restore
+from goodwe_pipeline.archive.daily_files import Archive, archive_days, restore
+from goodwe_pipeline.common import days
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings, sine_pv

@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.day import day_figure, day_series
 from goodwe_pipeline.charts.prices import price_series, prices_figure, zone_spans
 from goodwe_pipeline.charts.render import MAX_CHART_BYTES, png_bytes
 from goodwe_pipeline.charts.sessions import session_bars, sessions_figure
 from goodwe_pipeline.charts.trends import trend_bars, trends_figure
-from goodwe_pipeline.reports import daily_energy
-from goodwe_pipeline.sessions import detect_sessions, planned_vs_actual
+from goodwe_pipeline.common import days
+from goodwe_pipeline.reports.daily import daily_energy
+from goodwe_pipeline.sessions.detection import detect_sessions, planned_vs_actual
 from goodwe_pipeline_tests.session_days import TZ, Segment, at, next_day, quarter_prices, readings
 
 NORMAL = date(2025, 6, 10)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from goodwe_pipeline import days
-from goodwe_pipeline.archive import Archive, archive_root
+from goodwe_pipeline.archive.daily_files import Archive, archive_root
 from goodwe_pipeline.cli import main
+from goodwe_pipeline.common import days
 from goodwe_pipeline.emulator import (
     Emulator,
     EmulatorConfig,
@@ -22,7 +22,7 @@ from goodwe_pipeline.emulator import (
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.readings import normalize
-from goodwe_pipeline.reports import DAILY_ENERGY_COLUMNS, daily_energy
+from goodwe_pipeline.reports.daily import DAILY_ENERGY_COLUMNS, daily_energy
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings, sine_pv
 

@@ -26,7 +26,7 @@ from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
-from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings, sine_pv, window
 
 TZ = "Europe/Warsaw"

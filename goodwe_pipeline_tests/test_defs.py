@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.definitions import defs
 from goodwe_pipeline.defs.resources import raw_store_from_env, warehouse_from_env
 from goodwe_pipeline.raw_store import open_raw_store

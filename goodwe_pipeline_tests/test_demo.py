@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goodwe_pipeline import days, settings
+from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
@@ -29,10 +29,10 @@ from goodwe_pipeline.demo.history import Manifest, write_demo_history
 from goodwe_pipeline.demo.inverters import start_demo_inverters
 from goodwe_pipeline.demo.processes import group_members
 from goodwe_pipeline.emulator import free_loopback_udp_host
-from goodwe_pipeline.inverter_client import SyncInverterPoller
-from goodwe_pipeline.legacy.formats import READING_FORMATS, detect
-from goodwe_pipeline.price_sources import read_price_csv
-from goodwe_pipeline.prices import quarter_hours
+from goodwe_pipeline.history.formats import READING_FORMATS, detect
+from goodwe_pipeline.ingest.inverters import SyncInverterPoller
+from goodwe_pipeline.prices.quarter_hours import quarter_hours
+from goodwe_pipeline.prices.sources import read_price_csv
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import SOURCE, SOURCE_LEGACY
 from goodwe_pipeline.warehouse import Warehouse

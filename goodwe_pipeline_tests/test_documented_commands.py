@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline import days
 from goodwe_pipeline.commands.demo import terminal_backfill
+from goodwe_pipeline.common import days
 from goodwe_pipeline.demo.history import write_demo_history
 from goodwe_pipeline.demo.processes import pipeline_environment, write_instance_config
 from goodwe_pipeline.warehouse import Warehouse

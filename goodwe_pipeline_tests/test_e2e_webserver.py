@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.demo.history import Manifest, write_demo_history
 from goodwe_pipeline.demo.inverters import DemoInverters, start_demo_inverters
 from goodwe_pipeline.demo.processes import (
@@ -37,8 +37,8 @@ from goodwe_pipeline.demo.processes import (
     write_workspace,
 )
 from goodwe_pipeline.emulator import free_loopback_udp_host
-from goodwe_pipeline.legacy.formats import READING_FORMATS
-from goodwe_pipeline.prices import quarter_hours
+from goodwe_pipeline.history.formats import READING_FORMATS
+from goodwe_pipeline.prices.quarter_hours import quarter_hours
 from goodwe_pipeline.readings import MEASUREMENT
 from goodwe_pipeline_tests import grafana_queries
 from goodwe_pipeline_tests.grafana_queries import StackDatabases, TimeRange, stack_postgres

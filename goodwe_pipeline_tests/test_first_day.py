@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline.first_day import MARKER, first_data_day
+from goodwe_pipeline.history.first_day import MARKER, first_data_day
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.readings import normalize
 

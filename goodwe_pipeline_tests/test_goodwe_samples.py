@@ -15,6 +15,7 @@ import pytest
 from goodwe.et import ET
 from goodwe.protocol import ModbusRtuReadCommand, ProtocolResponse
 
+from goodwe_pipeline.common.settings import InverterAddress
 from goodwe_pipeline.emulator import (
     Emulator,
     EmulatorConfig,
@@ -23,9 +24,8 @@ from goodwe_pipeline.emulator import (
 )
 from goodwe_pipeline.emulator import protocol as wire
 from goodwe_pipeline.emulator.server import Reply
-from goodwe_pipeline.inverter_client import InverterPoller
+from goodwe_pipeline.ingest.inverters import InverterPoller
 from goodwe_pipeline.readings import FIELD_NAMES, from_goodwe
-from goodwe_pipeline.settings import InverterAddress
 from goodwe_pipeline_tests.samples import SAMPLES, needs_samples
 
 TZ = "Europe/Warsaw"

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.prices import price_series
 from goodwe_pipeline.charts.sessions import session_bars
 from goodwe_pipeline.charts.trends import trend_bars
-from goodwe_pipeline.sessions import planned_vs_actual
+from goodwe_pipeline.common import days
+from goodwe_pipeline.sessions.detection import planned_vs_actual
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import read_daily, read_prices, read_sessions
 from goodwe_pipeline_tests.grafana_queries import (

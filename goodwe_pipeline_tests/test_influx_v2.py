@@ -23,7 +23,7 @@ from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread
-from goodwe_pipeline.inverter_client import close_shared_pollers
+from goodwe_pipeline.ingest.inverters import close_shared_pollers
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.influx import InfluxRawStore, InfluxRefusedError
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore, retention_seconds

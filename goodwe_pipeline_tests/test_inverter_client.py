@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from goodwe_pipeline.common.settings import InverterAddress
 from goodwe_pipeline.emulator import (
     Emulator,
     EmulatorConfig,
@@ -15,7 +16,7 @@ from goodwe_pipeline.emulator import (
     Faults,
     free_loopback_udp_host,
 )
-from goodwe_pipeline.inverter_client import (
+from goodwe_pipeline.ingest.inverters import (
     InverterPoller,
     SyncInverterPoller,
     budget_for_interval,
@@ -23,7 +24,6 @@ from goodwe_pipeline.inverter_client import (
     shared_poller,
 )
 from goodwe_pipeline.readings import FIELD_NAMES
-from goodwe_pipeline.settings import InverterAddress
 from goodwe_pipeline_tests.servers import free_port
 
 FAST = {"timeout_s": 1.0, "retries": 2, "timezone": "Europe/Warsaw"}

@@ -11,13 +11,13 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from goodwe_pipeline import days
-from goodwe_pipeline.legacy.mapping import NAN
-from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_readings
-from goodwe_pipeline.legacy.placement import Timeline
+from goodwe_pipeline.common import days
+from goodwe_pipeline.history.mapping import NAN
+from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
+from goodwe_pipeline.history.placement import Timeline
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
-from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.autumn_day import (
     DAY,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline.legacy import formats
-from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_decisions, migrate_readings
+from goodwe_pipeline.history import formats
+from goodwe_pipeline.history.migrate import LegacySettings, migrate_decisions, migrate_readings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY
 from goodwe_pipeline.warehouse import Warehouse

@@ -11,12 +11,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_decisions, migrate_readings
+from goodwe_pipeline.history.migrate import LegacySettings, migrate_decisions, migrate_readings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.warehouse import Warehouse
@@ -260,7 +260,7 @@ def test_a_day_reads_only_its_own_files_and_rescans_only_changes(tmp_path):
 
 
 def datetime_of(reading: dict, corpus: Corpus):
-    from goodwe_pipeline.legacy.timestamps import LocalClock, from_us
+    from goodwe_pipeline.history.timestamps import LocalClock, from_us
 
     return from_us(LocalClock(corpus.tz).resolve_one(reading["timestamp"])[0])
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from goodwe_pipeline.legacy import decisions
-from goodwe_pipeline.legacy.formats import (
+from goodwe_pipeline.history import decisions
+from goodwe_pipeline.history.formats import (
     DECISION_FORMATS,
     READING_FORMATS,
     Format,
@@ -29,11 +29,11 @@ from goodwe_pipeline.legacy.formats import (
     read_snapshot_file,
     split_array,
 )
-from goodwe_pipeline.legacy.mapping import map_record, to_number
-from goodwe_pipeline.legacy.migrate import _frame
-from goodwe_pipeline.legacy.optimiser_db import open_database, rows_between
-from goodwe_pipeline.legacy.stats import DailyStats, compare, read_daily_stats
-from goodwe_pipeline.legacy.timestamps import Known, LocalClock, from_us, parse_stamp, to_us
+from goodwe_pipeline.history.mapping import map_record, to_number
+from goodwe_pipeline.history.migrate import _frame
+from goodwe_pipeline.history.optimiser_db import open_database, rows_between
+from goodwe_pipeline.history.stats import DailyStats, compare, read_daily_stats
+from goodwe_pipeline.history.timestamps import Known, LocalClock, from_us, parse_stamp, to_us
 from goodwe_pipeline.readings import FIELD_NAMES, normalize
 from goodwe_pipeline_tests.legacy_corpus import SERIAL, flat, nested, reading_at
 

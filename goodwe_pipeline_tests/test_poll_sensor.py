@@ -15,16 +15,18 @@ import dagster as dg
 import pytest
 from dagster import DagsterInstance
 
-from goodwe_pipeline import health, ingest, settings
-from goodwe_pipeline.days import local_date
+from goodwe_pipeline.common import settings
+from goodwe_pipeline.common.days import local_date
 from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_from_env
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
-from goodwe_pipeline.inverter_client import DEFAULT_TIMEOUT_S, close_shared_pollers
+from goodwe_pipeline.health import checkup
+from goodwe_pipeline.ingest import poll_tick
+from goodwe_pipeline.ingest.inverters import DEFAULT_TIMEOUT_S, close_shared_pollers
+from goodwe_pipeline.ingest.spool import Spool, spool_dir
 from goodwe_pipeline.raw_store.prepare import raw_device_id, safe_device_id
 from goodwe_pipeline.readings import MEASUREMENT
-from goodwe_pipeline.spool import Spool, spool_dir
 
 TZ = settings.DEFAULT_TIMEZONE
 
@@ -85,21 +87,21 @@ def test_resource_reads_the_environment(monkeypatch):
 
 
 def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
-    fitted = ingest.poll_settings(30, timeout_s=20.0, retries=3, max_concurrency=8)
+    fitted = poll_tick.poll_settings(30, timeout_s=20.0, retries=3, max_concurrency=8)
     assert fitted.budget_s == 24.0
     assert (fitted.timeout_s, fitted.retries) == (12.0, 0)
     (warning,) = fitted.warnings
     assert "GOODWE_INVERTER_TIMEOUT_S=20 with GOODWE_INVERTER_RETRIES=3" in warning
     assert "using 12 s and 0 retries" in warning
-    fewer = ingest.poll_settings(30, timeout_s=5.0, retries=3, max_concurrency=8)
+    fewer = poll_tick.poll_settings(30, timeout_s=5.0, retries=3, max_concurrency=8)
     assert (fewer.timeout_s, fewer.retries) == (5.0, 1) and fewer.warnings
 
     # However long the interval, the poll leaves the tick time to replay and to write.
-    slow = ingest.poll_settings(3600, timeout_s=1.0, retries=3, max_concurrency=8)
-    assert slow.budget_s == ingest.MAX_POLL_BUDGET_S
-    budget = ingest.TickBudget(poll_s=slow.budget_s)
-    assert budget.replay_until(0.0) >= ingest.REPLAY_WINDOW_S
-    assert ingest.TICK_DEADLINE_S < 60
+    slow = poll_tick.poll_settings(3600, timeout_s=1.0, retries=3, max_concurrency=8)
+    assert slow.budget_s == poll_tick.MAX_POLL_BUDGET_S
+    budget = poll_tick.TickBudget(poll_s=slow.budget_s)
+    assert budget.replay_until(0.0) >= poll_tick.REPLAY_WINDOW_S
+    assert poll_tick.TICK_DEADLINE_S < 60
 
     for kwargs, name in [
         ({"timeout_s": 0.0, "retries": 1, "max_concurrency": 1}, "GOODWE_INVERTER_TIMEOUT_S"),
@@ -107,7 +109,7 @@ def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
         ({"timeout_s": 1.0, "retries": 1, "max_concurrency": 0}, "GOODWE_POLL_CONCURRENCY"),
     ]:
         with pytest.raises(ValueError, match=name):
-            ingest.poll_settings(30, **kwargs)
+            poll_tick.poll_settings(30, **kwargs)
 
 
 def test_nonsense_poll_settings_are_the_skip_reason(tmp_path: Path):
@@ -240,16 +242,16 @@ def test_store_outage_spools_and_replays_exactly_once_in_order(tmp_path, private
 
 def test_event_throttle_and_cursor_round_trip():
     now = datetime(2025, 6, 1, 12, tzinfo=UTC)
-    state = ingest.TickState(
+    state = poll_tick.TickState(
         failures={"h:1": 2}, last_event_at=now, last_event_partition="2025-06-01"
     )
-    again = ingest.TickState.from_cursor(state.to_cursor())
+    again = poll_tick.TickState.from_cursor(state.to_cursor())
     assert again == state
     assert not again.event_due(now + timedelta(minutes=4), "2025-06-01")
     assert again.event_due(now + timedelta(minutes=5), "2025-06-01")
     assert again.event_due(now + timedelta(minutes=1), "2025-06-02")
-    assert ingest.TickState.from_cursor("{broken") == ingest.TickState()
-    assert ingest.partition_key(datetime(2025, 6, 1, 22, 30, tzinfo=UTC), TZ) == "2025-06-02"
+    assert poll_tick.TickState.from_cursor("{broken") == poll_tick.TickState()
+    assert poll_tick.partition_key(datetime(2025, 6, 1, 22, 30, tzinfo=UTC), TZ) == "2025-06-02"
 
 
 class HungServer:
@@ -295,7 +297,7 @@ def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
         for _ in range(2):  # the fresh write hangs; then the replay of the spool hangs
             started = time.monotonic()
             results.append(tick(resources, results[-1].cursor if results else None, instance))
-            assert time.monotonic() - started < ingest.TICK_DEADLINE_S
+            assert time.monotonic() - started < poll_tick.TICK_DEADLINE_S
             assert hung.url in results[-1].skip_message
     assert "1 spooled" in results[0].skip_message
     assert "replaying the spool" in results[1].skip_message
@@ -309,10 +311,12 @@ def test_with_no_time_left_readings_are_spooled_and_the_next_tick_lands_them(tmp
     spool = Spool(spool_dir(tmp_path))
     with EmulatorThread(emulator):
         inverters = inverters_for(emulator)
-        no_time = ingest.TickBudget(poll_s=inverters.budget_s, total_s=0.0)
-        late = [ingest.run_tick(inverters.poll, raw_store.get_store, spool, no_time) for _ in "ab"]
-        on_time = ingest.run_tick(
-            inverters.poll, raw_store.get_store, spool, ingest.TickBudget(inverters.budget_s)
+        no_time = poll_tick.TickBudget(poll_s=inverters.budget_s, total_s=0.0)
+        late = [
+            poll_tick.run_tick(inverters.poll, raw_store.get_store, spool, no_time) for _ in "ab"
+        ]
+        on_time = poll_tick.run_tick(
+            inverters.poll, raw_store.get_store, spool, poll_tick.TickBudget(inverters.budget_s)
         )
     for outcome in late:
         assert (outcome.written, outcome.replayed, outcome.spooled) == (0, 0, 1)
@@ -427,20 +431,20 @@ def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path
 
     with EmulatorThread(healthy, doomed):
         inverters = inverters_for(healthy, doomed)
-        outcome = ingest.run_tick(
+        outcome = poll_tick.run_tick(
             lambda: poll_with_a_wrong_clock(inverters),
             lambda: store,
             spool,
-            ingest.TickBudget(poll_s=inverters.budget_s),
+            poll_tick.TickBudget(poll_s=inverters.budget_s),
         )
     assert outcome.written == 1 and outcome.spooled == 0 and outcome.set_aside == 1
     assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1301"]
     (letter,) = spool.dead_letters()
     assert letter.rows == 1 and "between 1677-09-21 and 2262-04-11" in letter.reason
-    summary = ingest.tick_summary(outcome)
+    summary = poll_tick.tick_summary(outcome)
     assert "1 set aside as dead letters" in summary and "LOST" not in summary
     assert "readings of '9010KETU23EM1302'" in summary
-    spool_health = health.spool_health(tmp_path)
+    spool_health = checkup.spool_health(tmp_path)
     assert not spool_health.ok and "9010KETU23EM1302" in spool_health.detail
     assert spool.requeue_dead_letters() == 1
     assert spool.backlog_rows() == 1
@@ -465,16 +469,16 @@ def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Pat
     with EmulatorThread(healthy, odd):
         inverters = inverters_for(healthy, odd)
         outcomes = [
-            ingest.run_tick(
+            poll_tick.run_tick(
                 lambda: poll_with_a_long_id(inverters),
                 lambda: store,
                 spool,
-                ingest.TickBudget(poll_s=inverters.budget_s),
+                poll_tick.TickBudget(poll_s=inverters.budget_s),
             )
             for _ in range(2)
         ]
     assert [(o.written, o.spooled) for o in outcomes] == [(1, 1), (1, 1)]
-    assert "too long to be a file name" in ingest.tick_summary(outcomes[0])
+    assert "too long to be a file name" in poll_tick.tick_summary(outcomes[0])
     assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1401"] * 2
     (letter,) = spool.dead_letters()
     assert letter.devices == (too_long,) and outcomes[1].dead_letters == 1

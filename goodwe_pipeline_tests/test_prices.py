@@ -15,20 +15,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from goodwe_pipeline.days import day_window
+from goodwe_pipeline.common.days import day_window
 from goodwe_pipeline.defs.prices.assets import PRICE_RETRY, PricesConfig, electricity_prices
 from goodwe_pipeline.defs.prices.checks import every_quarter_hour_priced
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.prices.schedules import REQUIRE_TOMORROW, tomorrow_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
-from goodwe_pipeline.price_sources import (
-    CsvSource,
-    FixedSource,
-    PseSource,
-    parse_price_source,
-    read_price_csv,
-)
-from goodwe_pipeline.prices import (
+from goodwe_pipeline.prices.pse_client import MARKET, RCE, PseClient
+from goodwe_pipeline.prices.quarter_hours import (
     PriceDataError,
     PricesIncompleteError,
     PricesNotPublishedError,
@@ -36,8 +30,14 @@ from goodwe_pipeline.prices import (
     day_prices,
     quarter_hours,
 )
-from goodwe_pipeline.pse_client import MARKET, RCE, PseClient
-from goodwe_pipeline.tariffs import load_tariff
+from goodwe_pipeline.prices.sources import (
+    CsvSource,
+    FixedSource,
+    PseSource,
+    parse_price_source,
+    read_price_csv,
+)
+from goodwe_pipeline.prices.tariffs import load_tariff
 from goodwe_pipeline_tests.servers import free_port
 
 TZ = "Europe/Warsaw"

@@ -20,15 +20,16 @@ import pytest
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.history.checks import last_migration
 from goodwe_pipeline.defs.partitions import RECENT_DAYS, checked_days, recent_days
-from goodwe_pipeline.legacy.mapping import map_record
-from goodwe_pipeline.legacy.stats import (
+from goodwe_pipeline.history.mapping import map_record
+from goodwe_pipeline.history.stats import (
     compare_daily_stats,
     daily_stats_files,
     migrated_only,
     rejected_file_share,
     source_mismatches,
 )
-from goodwe_pipeline.quality import (
+from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY
+from goodwe_pipeline.reports.quality import (
     SEVERE_CHANGES_PER_DAY,
     Limits,
     counter_disagreements,
@@ -36,7 +37,6 @@ from goodwe_pipeline.quality import (
     impossible_masks,
     unbalanced_days,
 )
-from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings

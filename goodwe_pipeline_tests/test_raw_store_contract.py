@@ -25,8 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.days import day_window
-from goodwe_pipeline.pipeline_config import pipeline_config
+from goodwe_pipeline.common.days import day_window
+from goodwe_pipeline.common.pipeline_config import pipeline_config
+from goodwe_pipeline.common.url_credentials import url_secrets
 from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.raw_store.influx import (
@@ -39,7 +40,6 @@ from goodwe_pipeline.raw_store.influx import (
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore, file_name
 from goodwe_pipeline.raw_store.prepare import prepare, raw_device_id, safe_device_id
-from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import InfluxServer, free_port
 
@@ -842,7 +842,7 @@ def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path)
     migrates under its safe form instead of failing the run; it shares ``prepare``."""
     import json
 
-    from goodwe_pipeline.legacy.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
     from goodwe_pipeline.warehouse import Warehouse
     from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
 

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline.quality import Limits, day_quality
-from goodwe_pipeline.reports import (
+from goodwe_pipeline.reports.daily import (
     DAILY_ENERGY_COLUMNS,
     DETAIL_COLUMNS,
     QUANTITIES,
@@ -18,6 +17,7 @@ from goodwe_pipeline.reports import (
     report_documents,
     summary_markdown,
 )
+from goodwe_pipeline.reports.quality import Limits, day_quality
 from goodwe_pipeline.warehouse.schema import daily_energy as daily_energy_table
 from goodwe_pipeline_tests.synthetic_days import (
     constant,
@@ -337,7 +337,7 @@ def test_report_document_and_markdown_are_plain() -> None:
 def test_daily_energy_columns_match_the_warehouse_table():
     """The pure report module names the table's columns itself (no SQLAlchemy import);
     this keeps the two lists from drifting apart."""
-    from goodwe_pipeline.reports import DAILY_ENERGY_COLUMNS
+    from goodwe_pipeline.reports.daily import DAILY_ENERGY_COLUMNS
     from goodwe_pipeline.warehouse.schema import daily_energy as table
 
     bookkeeping = {"config_version", "updated_at"}
@@ -419,7 +419,7 @@ def test_an_excursion_before_a_gap_over_midnight_counts_nothing() -> None:
 
 
 def test_monotone_readings_keeps_the_longest_never_decreasing_run() -> None:
-    from goodwe_pipeline.reports import monotone_readings
+    from goodwe_pipeline.reports.daily import monotone_readings
 
     keep = monotone_readings(np.array([1.0, 2.0, 9.0, 9.5, 2.1, 2.2, 2.3, 2.3]))
     assert keep.tolist() == [True, True, False, False, True, True, True, True]

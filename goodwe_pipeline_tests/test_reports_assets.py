@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline import days
-from goodwe_pipeline.archive import Archive, archive_root
+from goodwe_pipeline.archive.daily_files import Archive, archive_root
+from goodwe_pipeline.common import days
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.health.sensors import storage_health
 from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends
@@ -33,7 +33,7 @@ from goodwe_pipeline.defs.reports.schedules import (
 )
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
-from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.servers import create_postgres_database, drop_postgres_database
 from goodwe_pipeline_tests.synthetic_days import (

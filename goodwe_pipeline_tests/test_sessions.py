@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline.readings import empty_frame
-from goodwe_pipeline.sessions import (
+from goodwe_pipeline.sessions.detection import (
     SESSION_COLUMNS,
     SessionConfig,
     days_with_readings,

@@ -22,7 +22,7 @@ from goodwe_pipeline.defs.sessions import assets as session_assets
 from goodwe_pipeline.defs.sessions import checks
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
-from goodwe_pipeline.sessions import session_id
+from goodwe_pipeline.sessions.detection import session_id
 from goodwe_pipeline_tests.session_days import TZ, Segment, at, next_day, readings
 
 DAY = date(2025, 6, 10)

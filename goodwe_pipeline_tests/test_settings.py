@@ -12,12 +12,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.ingest.resources import InvertersResource
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from goodwe_pipeline.tariffs import TariffError, load_tariff
+from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-pw"

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.ingest.spool import Spool, refused_for_content
 from goodwe_pipeline.raw_store import StoreUnavailableError
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
-from goodwe_pipeline.spool import Spool, refused_for_content
 from goodwe_pipeline_tests.together import run_together
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -56,7 +56,7 @@ def add_undecodable_entry(spool: Spool) -> None:
 WRITER = textwrap.dedent(
     """
     import sys
-    from goodwe_pipeline.spool import Spool, refused_for_content
+    from goodwe_pipeline.ingest.spool import Spool, refused_for_content
     from goodwe_pipeline_tests.test_spool import poll
 
     spool = Spool(sys.argv[1])
@@ -108,7 +108,7 @@ def test_a_killed_writer_loses_no_acknowledged_entry(tmp_path):
 FIRST_APPEND = textwrap.dedent(
     """
     import sys
-    from goodwe_pipeline.spool import Spool
+    from goodwe_pipeline.ingest.spool import Spool
     from goodwe_pipeline_tests.test_spool import poll
     from goodwe_pipeline_tests.together import wait_for_go
 
@@ -310,8 +310,8 @@ def test_which_refusals_are_about_content():
 
 
 def test_health_reports_dead_letters_as_unhealthy(tmp_path):
-    from goodwe_pipeline.health import spool_health
-    from goodwe_pipeline.spool import spool_dir
+    from goodwe_pipeline.health.checkup import spool_health
+    from goodwe_pipeline.ingest.spool import spool_dir
 
     data_dir = tmp_path / "data"
     assert spool_health(data_dir).ok
@@ -325,7 +325,7 @@ def test_health_reports_dead_letters_as_unhealthy(tmp_path):
 
 
 def test_health_masks_a_password_inside_the_influx_url():
-    from goodwe_pipeline.health import secrets_of
+    from goodwe_pipeline.health.checkup import secrets_of
 
     secrets = secrets_of(None, None, None, "http://admin:s3cr#t@influx:8086")
     assert "s3cr#t" in secrets

@@ -9,7 +9,7 @@ from contextlib import closing, contextmanager
 
 import pytest
 
-from goodwe_pipeline.sqlite_wal import enable_wal
+from goodwe_pipeline.common.sqlite_wal import enable_wal
 
 
 @contextmanager

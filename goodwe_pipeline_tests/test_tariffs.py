@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline.tariffs import (
+from goodwe_pipeline.prices.tariffs import (
     TariffError,
     load_tariff,
     polish_holidays,

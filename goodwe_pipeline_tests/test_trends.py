@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline.trends import fit_trend, trend_reports, trends_markdown, window_report
+from goodwe_pipeline.reports.trends import fit_trend, trend_reports, trends_markdown, window_report
 
 END = date(2025, 6, 30)
 

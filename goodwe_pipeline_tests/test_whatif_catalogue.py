@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline.tariffs import load_tariff
+from goodwe_pipeline.prices.tariffs import load_tariff
 from goodwe_pipeline.whatif.battery import DEFAULT_LIMITS, MIN_SWING_PCT, learn_limits
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
-from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.test_whatif_costs import FIRST, LAST, TZ, prices, readings
 

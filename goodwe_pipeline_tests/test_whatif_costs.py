@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from goodwe_pipeline import days as days_mod
-from goodwe_pipeline.reports import daily_energy
-from goodwe_pipeline.tariffs import load_tariff
+from goodwe_pipeline.common import days as days_mod
+from goodwe_pipeline.prices.tariffs import load_tariff
+from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.whatif.battery import DEFAULT_LIMITS
 from goodwe_pipeline.whatif.catalogue import load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS, compare, consistency_problems, day_cases

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 
 QUARTER = pd.Timedelta(minutes=15)
 

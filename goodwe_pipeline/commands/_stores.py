@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.warehouse import Warehouse, warehouse_secrets
 

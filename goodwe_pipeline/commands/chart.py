@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline import days, settings
 from goodwe_pipeline.charts.day import day_figure, day_series
 from goodwe_pipeline.charts.prices import price_series, prices_figure
 from goodwe_pipeline.charts.render import png_bytes
@@ -28,9 +27,10 @@ from goodwe_pipeline.commands._stores import (
     secret_values,
     warehouse_from_env,
 )
+from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.readings import DEVICE_ID, TIME
-from goodwe_pipeline.reports import READING_FIELDS, daily_energy
-from goodwe_pipeline.sessions import planned_vs_actual
+from goodwe_pipeline.reports.daily import READING_FIELDS, daily_energy
+from goodwe_pipeline.sessions.detection import planned_vs_actual
 from goodwe_pipeline.warehouse.reads import read_daily, read_prices, read_sessions
 
 HELP = "Draw a day's or a month's chart as a PNG file (the pictures the Dagster UI shows)."

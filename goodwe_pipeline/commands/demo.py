@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from goodwe_pipeline import days, settings
+from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.demo.history import Manifest, default_end, read_manifest, write_demo_history
 from goodwe_pipeline.demo.inverters import DemoInverters, start_demo_inverters
 from goodwe_pipeline.demo.processes import (

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.demo.history import DEFAULT_DAYS, DEFAULT_SEED, write_demo_history
 
 HELP = (

@@ -9,19 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from goodwe_pipeline import health, settings
 from goodwe_pipeline.commands._stores import (
     raw_store_from_env,
     redact,
     secret_values,
     warehouse_from_env,
 )
-from goodwe_pipeline.inverter_client import InverterPoller, PollResult
+from goodwe_pipeline.common import settings
+from goodwe_pipeline.common.url_credentials import url_secrets
+from goodwe_pipeline.health import checkup
+from goodwe_pipeline.ingest.inverters import InverterPoller, PollResult
+from goodwe_pipeline.ingest.spool import spool_dir
+from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
-from goodwe_pipeline.spool import spool_dir
-from goodwe_pipeline.tariffs import TariffError, load_tariff
-from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = (
@@ -125,7 +126,7 @@ def inverter_lines(args: argparse.Namespace) -> tuple[list[Line], bool]:
 def raw_store_lines(store: RawStore) -> list[Line]:
     """The raw store's answer (InfluxDB: reachable, which API and server version; Parquet: its
     folder), and on InfluxDB's v2 API what would keep writes from working, with its fix."""
-    raw = health.raw_store_health(store)
+    raw = checkup.raw_store_health(store)
     text = f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"
     if raw.component == "parquet" and raw.value is not None:
         text = f"{raw.component}: {store.url}, {human_bytes(raw.value)} free ({raw.latency_ms or 0:.0f} ms)"
@@ -190,7 +191,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
         lines.append(line)
     spool = spool_dir(data_dir)
     if spool.is_dir():
-        probe = health.spool_health(data_dir)
+        probe = checkup.spool_health(data_dir)
         lines.append(
             Line(
                 OK if probe.ok else WARNING,
@@ -206,12 +207,12 @@ def store_lines(inverters_configured: bool) -> list[Line]:
     where = _existing_parent(data_dir)
     free = shutil.disk_usage(where).free
     disk = f"disk: {human_bytes(free)} free in {where}"
-    if free < health.MIN_FREE_BYTES:
-        lines.append(Line(ERROR, disk, f"free at least {human_bytes(health.MIN_FREE_BYTES)}"))
+    if free < checkup.MIN_FREE_BYTES:
+        lines.append(Line(ERROR, disk, f"free at least {human_bytes(checkup.MIN_FREE_BYTES)}"))
     else:
         lines.append(Line(OK, disk))
     if readable is not None:
-        recent = health.last_reading_health(
+        recent = checkup.last_reading_health(
             readable,
             now=datetime.now(UTC),
             inverters_configured=inverters_configured,
@@ -243,7 +244,7 @@ def warehouse_line() -> Line | None:
     except Exception as exc:  # a malformed URL is a failed check, not a crash
         return Line(ERROR, f"warehouse: {type(exc).__name__}: {exc}", WAREHOUSE_FIX)
     try:
-        wh = health.warehouse_health(warehouse)
+        wh = checkup.warehouse_health(warehouse)
     finally:
         warehouse.dispose()
     return Line(

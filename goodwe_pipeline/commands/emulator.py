@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.emulator import (
     DEFAULT_MODEL,
     DEFAULT_RATED_POWER,

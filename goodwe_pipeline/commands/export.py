@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline import settings
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import warehouse_from_env
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.warehouse import WarehouseUnavailableError, schema
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 

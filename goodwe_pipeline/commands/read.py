@@ -10,8 +10,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from goodwe_pipeline import settings
-from goodwe_pipeline.inverter_client import (
+from goodwe_pipeline.common import settings
+from goodwe_pipeline.ingest.inverters import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
     FAMILIES,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from goodwe_pipeline import settings
-from goodwe_pipeline.archive import Archive, archive_root, restore
+from goodwe_pipeline.archive.daily_files import Archive, archive_root, restore
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import raw_store_from_env
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.raw_store import StoreUnavailableError
 
 HELP = "Write archived days (GOODWE_DATA_DIR/archive) back into the raw store; safe to repeat."

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline import days, settings
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.commands._stores import raw_store_from_env, warehouse_from_env
 from goodwe_pipeline.commands.export import write_csv
-from goodwe_pipeline.quality import DEFAULT_RATED_POWER_W, Limits
+from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 from goodwe_pipeline.raw_store.base import StoreUnavailableError
-from goodwe_pipeline.tariffs import TariffError, load_tariff
+from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
 from goodwe_pipeline.warehouse import WarehouseUnavailableError
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from goodwe_pipeline import days, settings
-from goodwe_pipeline.first_day import first_data_day
+from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.history.first_day import first_data_day
 
 
 def first_partition() -> str:

@@ -12,7 +12,7 @@ import os
 
 import dagster as dg
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.warehouse import Warehouse
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from goodwe_pipeline import days, settings
+from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.demo import records
 from goodwe_pipeline.demo.optimiser import (
     Day,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from goodwe_pipeline.common.settings import UDP_PORT
 from goodwe_pipeline.emulator import (
     DEFAULT_MODEL,
     DEFAULT_SERIAL,
@@ -18,7 +19,6 @@ from goodwe_pipeline.emulator import (
     EmulatorThread,
     HouseholdConfig,
 )
-from goodwe_pipeline.settings import UDP_PORT
 
 SECOND_SERIAL = "9006KETU23EM0002"
 SECOND_MODEL = "GW6K-ET"

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.emulator.household import Household, HouseholdConfig, Powers
 
 POLL = timedelta(seconds=60)

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from goodwe_pipeline import days
-from goodwe_pipeline.prices import quarter_hours
+from goodwe_pipeline.common import days
+from goodwe_pipeline.prices.quarter_hours import quarter_hours
 
 CSV_COLUMNS = ("time_start", "time_end", "market_pln_mwh", "rce_pln_mwh")
 

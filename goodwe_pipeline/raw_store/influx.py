@@ -43,10 +43,10 @@ import pyarrow.csv as pa_csv
 import requests
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.common.url_credentials import credentials, url_secrets, user_part
 from goodwe_pipeline.raw_store import arrow
 from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
 from goodwe_pipeline.raw_store.prepare import MAX_NS, MIN_NS, prepare
-from goodwe_pipeline.url_credentials import credentials, url_secrets, user_part
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -21,9 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from goodwe_pipeline.common.sqlite_wal import enable_wal
+from goodwe_pipeline.common.url_credentials import (
+    QUERY_SECRETS,
+    credentials,
+    url_secrets,
+    user_part,
+)
 from goodwe_pipeline.raw_store.base import Health
-from goodwe_pipeline.sqlite_wal import enable_wal
-from goodwe_pipeline.url_credentials import QUERY_SECRETS, credentials, url_secrets, user_part
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 

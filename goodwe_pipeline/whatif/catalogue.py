@@ -1,7 +1,7 @@
 """The tariff catalogue: the offers the what-if compares, from a YAML file.
 
 Every offer is priced with the same zone rules, VAT and sell rules as the owner's tariff
-(``goodwe_pipeline.tariffs``): an offer is the owner's tariff (``GOODWE_TARIFF_FILE`` or
+(``goodwe_pipeline.prices.tariffs``): an offer is the owner's tariff (``GOODWE_TARIFF_FILE`` or
 the built-in defaults) with the offer's distribution tariff, VAT, per-kWh components and
 sell rule laid over it. ``tariff_catalogue.yaml`` beside this file documents the format.
 """
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from goodwe_pipeline.tariffs import Tariff, TariffError, merge_tariff_data, tariff_from_dict
+from goodwe_pipeline.prices.tariffs import Tariff, TariffError, merge_tariff_data, tariff_from_dict
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("tariff_catalogue.yaml")
 KINDS = ("pipeline", "fixed", "dynamic")

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from goodwe_pipeline.prices.tariffs import Tariff
 from goodwe_pipeline.readings import DEVICE_ID
-from goodwe_pipeline.tariffs import Tariff
 from goodwe_pipeline.whatif.battery import BatteryLimits
 from goodwe_pipeline.whatif.catalogue import Catalogue, Offer
 from goodwe_pipeline.whatif.dispatch import Dispatcher, settle

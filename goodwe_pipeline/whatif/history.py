@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from goodwe_pipeline import days as days_mod
-from goodwe_pipeline.quality import Limits
+from goodwe_pipeline.common import days as days_mod
+from goodwe_pipeline.prices.tariffs import Tariff
 from goodwe_pipeline.readings import DEVICE_ID
-from goodwe_pipeline.reports import READING_FIELDS
-from goodwe_pipeline.tariffs import Tariff
+from goodwe_pipeline.reports.daily import READING_FIELDS
+from goodwe_pipeline.reports.quality import Limits
 from goodwe_pipeline.whatif.battery import BatteryLimits, learn_limits
 from goodwe_pipeline.whatif.catalogue import Catalogue
 from goodwe_pipeline.whatif.costs import Comparison, compare

@@ -16,10 +16,10 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline import days as days_mod
-from goodwe_pipeline.quality import Limits
+from goodwe_pipeline.common import days as days_mod
 from goodwe_pipeline.readings import DEVICE_ID, TIME
-from goodwe_pipeline.reports import QUANTITIES, QUARTER_S, daily_energy, slot_values
+from goodwe_pipeline.reports.daily import QUANTITIES, QUARTER_S, daily_energy, slot_values
+from goodwe_pipeline.reports.quality import Limits
 
 MIN_COVERAGE_PCT = 90.0
 SOC_REACH_S = 900.0

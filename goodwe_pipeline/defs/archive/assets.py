@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
-from goodwe_pipeline.archive import Archive, archive_days, archive_root
+from goodwe_pipeline.archive.daily_files import Archive, archive_days, archive_root
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.resources import RawStoreResource
 from goodwe_pipeline.readings import MEASUREMENT

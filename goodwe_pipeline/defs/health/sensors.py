@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from goodwe_pipeline import health, settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.defs.health.assets import storage_health as storage_health_asset
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.health import checkup
 
 INTERVAL_S = 300
 CHECK_NAME = "storage_is_healthy"
@@ -15,7 +16,7 @@ CHECK_NAME = "storage_is_healthy"
 
 def check_storage(
     raw_store: RawStoreResource, warehouse: WarehouseResource, log: logging.Logger
-) -> health.HealthReport:
+) -> checkup.HealthReport:
     """Probe every component and append the answers to ``storage_health``. Never raises: a
     store that cannot even be opened (a malformed URL) is an unhealthy component."""
     try:
@@ -23,7 +24,7 @@ def check_storage(
     except ValueError as exc:
         poll_seconds = settings.DEFAULT_POLL_SECONDS
         log.warning(f"GOODWE_POLL_SECONDS: {exc}; judging reading age by {poll_seconds} s")
-    return health.check_and_record(
+    return checkup.check_and_record(
         raw_store.get_store,
         raw_store.kind,
         warehouse.get_warehouse,
@@ -31,13 +32,13 @@ def check_storage(
         now=datetime.now(UTC),
         inverters_configured=bool(settings.env("GOODWE_INVERTERS")),
         poll_seconds=poll_seconds,
-        secrets=health.secrets_of(
+        secrets=checkup.secrets_of(
             raw_store.influx_token, raw_store.influx_password, warehouse.url, raw_store.influx_url
         ),
     )
 
 
-def metadata(report: health.HealthReport) -> dict[str, object]:
+def metadata(report: checkup.HealthReport) -> dict[str, object]:
     out: dict[str, object] = {}
     for r in report.results:
         out[f"{r.component}_ok"] = r.ok

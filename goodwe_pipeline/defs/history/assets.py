@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.partitions import daily_partitions
@@ -16,8 +16,8 @@ from goodwe_pipeline.defs.resources import (
     raw_store_kind,
     warehouse_kind,
 )
-from goodwe_pipeline.legacy.index import FileEntry
-from goodwe_pipeline.legacy.migrate import (
+from goodwe_pipeline.history.index import FileEntry
+from goodwe_pipeline.history.migrate import (
     DecisionResult,
     MigrationResult,
     migrate_decisions,

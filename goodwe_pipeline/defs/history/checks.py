@@ -9,14 +9,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs.history.assets import legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, recent_days
 from goodwe_pipeline.defs.reports.checks import readings_quality_checks
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from goodwe_pipeline.legacy.migrate import SUMMARY_DEVICE, SUMMARY_REPORT
-from goodwe_pipeline.legacy.stats import (
+from goodwe_pipeline.history.migrate import SUMMARY_DEVICE, SUMMARY_REPORT
+from goodwe_pipeline.history.stats import (
     TOLERANCE,
     compare_daily_stats,
     daily_stats_files,

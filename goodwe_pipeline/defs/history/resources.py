@@ -4,11 +4,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE
 from goodwe_pipeline.defs.resources import env_or
-from goodwe_pipeline.legacy.formats import DEFAULT_MAX_FILE_BYTES
-from goodwe_pipeline.legacy.migrate import LegacySettings
-from goodwe_pipeline.legacy.timestamps import NONEXISTENT_POLICIES
-from goodwe_pipeline.settings import DEFAULT_TIMEZONE
+from goodwe_pipeline.history.formats import DEFAULT_MAX_FILE_BYTES
+from goodwe_pipeline.history.migrate import LegacySettings
+from goodwe_pipeline.history.timestamps import NONEXISTENT_POLICIES
 
 DEFAULT_MAX_REJECTED_SHARE = 0.05
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.resources import raw_store_kind
 from goodwe_pipeline.readings import MEASUREMENT

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from goodwe_pipeline import ingest, settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.defs.resources import env_int_or, env_or
-from goodwe_pipeline.inverter_client import (
+from goodwe_pipeline.ingest import poll_tick
+from goodwe_pipeline.ingest.inverters import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
@@ -21,7 +22,7 @@ class InvertersResource(dg.ConfigurableResource):
 
     Connected inverters are kept between sensor ticks in a process-wide poller.
     One poll takes at most ``budget_s`` seconds; request settings that would not
-    fit it are reduced (``ingest.poll_settings``).
+    fit it are reduced (``poll_tick.poll_settings``).
     """
 
     inverters: str = Field(default="", description="GOODWE_INVERTERS")
@@ -45,10 +46,10 @@ class InvertersResource(dg.ConfigurableResource):
         """The configured inverters; ``ValueError`` names a malformed entry."""
         return settings.parse_inverters(self.inverters)
 
-    def poll_settings(self) -> ingest.PollSettings:
+    def poll_settings(self) -> poll_tick.PollSettings:
         """Timeout, retries, concurrency and budget fitted into a sensor tick; ``ValueError``
         names a setting that makes no sense."""
-        return ingest.poll_settings(
+        return poll_tick.poll_settings(
             max(self.poll_seconds, settings.MIN_POLL_SECONDS),
             self.timeout_s,
             self.retries,

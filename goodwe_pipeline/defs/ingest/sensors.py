@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from goodwe_pipeline import ingest, settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.defs.ingest.assets import inverter_readings
 from goodwe_pipeline.defs.ingest.resources import InvertersResource
 from goodwe_pipeline.defs.partitions import PARTITION_SETTINGS, daily_partitions
 from goodwe_pipeline.defs.resources import RawStoreResource
-from goodwe_pipeline.spool import Spool, spool_dir
+from goodwe_pipeline.ingest import poll_tick
+from goodwe_pipeline.ingest.spool import Spool, spool_dir
 
 
 @dg.sensor(
@@ -32,7 +33,7 @@ def poll_inverters(
     inverters: InvertersResource,
     raw_store: RawStoreResource,
 ) -> dg.SensorResult:
-    state = ingest.TickState.from_cursor(context.cursor)
+    state = poll_tick.TickState.from_cursor(context.cursor)
     try:
         return _tick(context, inverters, raw_store, state)
     except Exception as exc:  # noqa: BLE001 - a tick must never raise
@@ -44,7 +45,7 @@ def _tick(
     context: dg.SensorEvaluationContext,
     inverters: InvertersResource,
     raw_store: RawStoreResource,
-    state: ingest.TickState,
+    state: poll_tick.TickState,
 ) -> dg.SensorResult:
     try:
         settings.require("GOODWE_POLL_SECONDS", "GOODWE_INVERTER_TIMEOUT_S", *PARTITION_SETTINGS)
@@ -63,14 +64,16 @@ def _tick(
         return dg.SensorResult(skip_reason=str(exc), cursor=state.to_cursor())
     for warning in fitted.warnings:
         context.log.warning(warning)
-    outcome = ingest.run_tick(
+    outcome = poll_tick.run_tick(
         inverters.poll,
-        lambda: raw_store.get_store(timeout_s=ingest.STORE_TIMEOUT_S, retries=ingest.STORE_RETRIES),
+        lambda: raw_store.get_store(
+            timeout_s=poll_tick.STORE_TIMEOUT_S, retries=poll_tick.STORE_RETRIES
+        ),
         Spool(spool_dir(raw_store.data_dir)),
-        ingest.TickBudget(poll_s=fitted.budget_s),
+        poll_tick.TickBudget(poll_s=fitted.budget_s),
     )
-    state = ingest.advance_state(state, outcome)
-    summary = ingest.tick_summary(outcome)
+    state = poll_tick.advance_state(state, outcome)
+    summary = poll_tick.tick_summary(outcome)
     if not addresses:
         summary = f"GOODWE_INVERTERS is empty: {summary}"
     for problem in outcome.problems:
@@ -78,7 +81,7 @@ def _tick(
     polled = _polled(outcome)
 
     now = datetime.now(UTC)
-    partition = ingest.partition_key(now, daily_partitions.timezone)
+    partition = poll_tick.partition_key(now, daily_partitions.timezone)
     drained = outcome.replayed > 0 and outcome.backlog == 0
     if state.written_since_event and (drained or state.event_due(now, partition)):
         event = dg.AssetMaterialization(
@@ -96,7 +99,7 @@ def _tick(
     return dg.SensorResult(skip_reason=f"{summary}{polled}", cursor=state.to_cursor())
 
 
-def _polled(outcome: ingest.TickOutcome) -> str:
+def _polled(outcome: poll_tick.TickOutcome) -> str:
     """What each inverter answered, for the tick's log and skip reason (the tick list shows
     "0 runs requested" for a sensor that writes without runs, so the text says the rest)."""
     answers = []
@@ -119,7 +122,7 @@ def _polled(outcome: ingest.TickOutcome) -> str:
     return (" — " + "; ".join(answers)) if answers else ""
 
 
-def _metadata(outcome: ingest.TickOutcome, state: ingest.TickState) -> dict:
-    metadata = ingest.summary_metadata(outcome, state)
+def _metadata(outcome: poll_tick.TickOutcome, state: poll_tick.TickState) -> dict:
+    metadata = poll_tick.summary_metadata(outcome, state)
     metadata["devices"] = dg.MetadataValue.md(metadata["devices"])
     return metadata

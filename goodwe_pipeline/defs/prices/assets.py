@@ -6,14 +6,14 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.prices import price_series, prices_figure
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, partition_days, recent_days
 from goodwe_pipeline.defs.prices.resources import PricesResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
-from goodwe_pipeline.prices import PriceSourceError, day_prices, days_summary
-from goodwe_pipeline.tariffs import CONFIG_NAME, TariffError
+from goodwe_pipeline.prices.quarter_hours import PriceSourceError, day_prices, days_summary
+from goodwe_pipeline.prices.tariffs import CONFIG_NAME, TariffError
 
 PRICE_RETRY = dg.RetryPolicy(max_retries=6, delay=1200)
 """Tomorrow's prices appear in the early afternoon: try again every 20 minutes for two hours."""

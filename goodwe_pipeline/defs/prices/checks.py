@@ -3,11 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs.partitions import checked_days, daily_partitions
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
-from goodwe_pipeline.prices import quarter_hours
+from goodwe_pipeline.prices.quarter_hours import quarter_hours
 
 
 @dg.asset_check(

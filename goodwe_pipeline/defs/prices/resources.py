@@ -2,11 +2,11 @@
 
 import dagster as dg
 
+from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE
 from goodwe_pipeline.defs.resources import env_or
-from goodwe_pipeline.price_sources import DEFAULT_PRICE_SOURCE, PriceSource, parse_price_source
-from goodwe_pipeline.pse_client import DEFAULT_PSE_URL, DEFAULT_TIMEOUT_S
-from goodwe_pipeline.settings import DEFAULT_TIMEZONE
-from goodwe_pipeline.tariffs import Tariff, load_tariff
+from goodwe_pipeline.prices.pse_client import DEFAULT_PSE_URL, DEFAULT_TIMEOUT_S
+from goodwe_pipeline.prices.sources import DEFAULT_PRICE_SOURCE, PriceSource, parse_price_source
+from goodwe_pipeline.prices.tariffs import Tariff, load_tariff
 
 
 class PricesResource(dg.ConfigurableResource):

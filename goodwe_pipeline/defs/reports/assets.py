@@ -8,16 +8,16 @@ import dagster as dg
 import pandas as pd
 from matplotlib.figure import Figure
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.day import day_figure, day_series
 from goodwe_pipeline.charts.trends import trend_bars, trends_figure
+from goodwe_pipeline.common import days
+from goodwe_pipeline.common.pipeline_config import CONFIG_NAME, pipeline_config
 from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
-from goodwe_pipeline.pipeline_config import CONFIG_NAME, pipeline_config
 from goodwe_pipeline.readings import DEVICE_ID, MEASUREMENT, TIME
-from goodwe_pipeline.reports import (
+from goodwe_pipeline.reports.daily import (
     DAILY_ENERGY_COLUMNS,
     READING_FIELDS,
     DailyEnergy,
@@ -25,7 +25,7 @@ from goodwe_pipeline.reports import (
     report_documents,
     summary_markdown,
 )
-from goodwe_pipeline.trends import WINDOWS, trend_reports, trends_markdown
+from goodwe_pipeline.reports.trends import WINDOWS, trend_reports, trends_markdown
 from goodwe_pipeline.warehouse.reads import read_prices, read_sessions
 
 READ_MARGIN = timedelta(hours=1)

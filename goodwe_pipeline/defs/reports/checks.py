@@ -21,13 +21,14 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pandas as pd
 
-from goodwe_pipeline import days, settings
+from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
 from goodwe_pipeline.defs.reports.assets import READ_MARGIN, daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.defs.sessions.resources import battery_capacity_kwh
-from goodwe_pipeline.quality import (
+from goodwe_pipeline.readings import DEVICE_ID, FIELD_NAMES, MEASUREMENT
+from goodwe_pipeline.reports.quality import (
     AGREEMENT_LIMIT_PCT,
     BALANCE_LIMIT_PCT,
     COVERAGE_ERROR_PCT,
@@ -41,7 +42,6 @@ from goodwe_pipeline.quality import (
     impossible_masks,
     unbalanced_days,
 )
-from goodwe_pipeline.readings import DEVICE_ID, FIELD_NAMES, MEASUREMENT
 
 READINGS = dg.AssetKey(MEASUREMENT)
 MAX_TABLE_ROWS = 31

@@ -5,7 +5,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from goodwe_pipeline.quality import DEFAULT_RATED_POWER_W, Limits
+from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
 
 
 class ReportsResource(dg.ConfigurableResource):

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from goodwe_pipeline import days
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs.partitions import daily_partitions
 from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends, read_prices
 from goodwe_pipeline.defs.reports.checks import readings_quality
 from goodwe_pipeline.defs.resources import WarehouseResource
-from goodwe_pipeline.reports import priced_share
+from goodwe_pipeline.reports.daily import priced_share
 
 TZ = daily_partitions.timezone
 PRICES_CRON = "5 0 * * *"

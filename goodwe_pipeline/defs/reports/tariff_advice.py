@@ -12,7 +12,7 @@ from goodwe_pipeline.defs.partitions import daily_partitions, run_days
 from goodwe_pipeline.defs.reports.tariff_comparison import tariff_comparison
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
-from goodwe_pipeline.tariffs import TariffError
+from goodwe_pipeline.prices.tariffs import TariffError
 from goodwe_pipeline.whatif.advice import WINDOWS, advice_markdown, advise
 from goodwe_pipeline.whatif.catalogue import CatalogueError
 

@@ -13,7 +13,7 @@ from goodwe_pipeline.defs.reports.assets import REPORT_DEPS
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
-from goodwe_pipeline.tariffs import TariffError
+from goodwe_pipeline.prices.tariffs import TariffError
 from goodwe_pipeline.whatif.catalogue import CatalogueError
 from goodwe_pipeline.whatif.history import what_if
 

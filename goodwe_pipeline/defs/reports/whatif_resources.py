@@ -3,7 +3,7 @@
 import dagster as dg
 
 from goodwe_pipeline.defs.resources import env_or
-from goodwe_pipeline.tariffs import Tariff, load_tariff
+from goodwe_pipeline.prices.tariffs import Tariff, load_tariff
 from goodwe_pipeline.whatif.catalogue import Catalogue, load_catalogue
 
 

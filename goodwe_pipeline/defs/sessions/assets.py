@@ -7,21 +7,26 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline import days
 from goodwe_pipeline.charts.sessions import session_bars, sessions_figure
+from goodwe_pipeline.common import days
 from goodwe_pipeline.defs import day_events
 from goodwe_pipeline.defs.partitions import daily_partitions, partition_days
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.readings import MEASUREMENT, TIME
-from goodwe_pipeline.session_tables import MAX_TABLE_ROWS, plans_table, session_rows, sessions_table
-from goodwe_pipeline.sessions import (
+from goodwe_pipeline.sessions.detection import (
     CARRY_OPEN,
     days_with_readings,
     detect_sessions,
     planned_vs_actual,
     sessions_of_run,
     stale_session_ids,
+)
+from goodwe_pipeline.sessions.tables import (
+    MAX_TABLE_ROWS,
+    plans_table,
+    session_rows,
+    sessions_table,
 )
 from goodwe_pipeline.warehouse import Warehouse, schema
 

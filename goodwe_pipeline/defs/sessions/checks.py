@@ -9,7 +9,7 @@ from goodwe_pipeline.defs.partitions import checked_days
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
-from goodwe_pipeline.sessions import (
+from goodwe_pipeline.sessions.detection import (
     CAPACITY_FACTOR,
     overlapping_sessions,
     sessions_beyond_capacity,

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from goodwe_pipeline import settings
-from goodwe_pipeline.sessions import SessionConfig
+from goodwe_pipeline.common import settings
+from goodwe_pipeline.sessions.detection import SessionConfig
 
 DEFAULT_BATTERY_CAPACITY_KWH = 10.0
 _DEFAULTS = SessionConfig()

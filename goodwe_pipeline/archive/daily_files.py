@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from goodwe_pipeline import days as days_mod
 from goodwe_pipeline import readings
+from goodwe_pipeline.common import days as days_mod
 from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.raw_store.parquet import SUFFIX, device_of, file_name, locked, write_file

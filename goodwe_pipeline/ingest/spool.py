@@ -39,10 +39,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.common.sqlite_wal import enable_wal
 from goodwe_pipeline.raw_store.arrow import conform, frame_to_table, table_to_frame
 from goodwe_pipeline.raw_store.base import RawStore, StoreUnavailableError
 from goodwe_pipeline.raw_store.prepare import prepare, safe_device_id
-from goodwe_pipeline.sqlite_wal import enable_wal
 
 DIR_NAME = "spool"
 FILE_NAME = "spool.sqlite"

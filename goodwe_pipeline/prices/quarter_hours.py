@@ -15,8 +15,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline.days import day_window
-from goodwe_pipeline.tariffs import Tariff
+from goodwe_pipeline.common.days import day_window
+from goodwe_pipeline.prices.tariffs import Tariff
 
 QUARTER = pd.Timedelta(minutes=15)
 ROW_COLUMNS = (

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from goodwe_pipeline.legacy.formats import (
+from goodwe_pipeline.history.formats import (
     Format,
     Unusable,
     file_reason,
@@ -32,9 +32,9 @@ from goodwe_pipeline.legacy.formats import (
     load_json,
     out_of_memory,
 )
-from goodwe_pipeline.legacy.mapping import to_number
-from goodwe_pipeline.legacy.optimiser_db import has_table, rows_between
-from goodwe_pipeline.legacy.timestamps import LocalClock, from_us
+from goodwe_pipeline.history.mapping import to_number
+from goodwe_pipeline.history.optimiser_db import has_table, rows_between
+from goodwe_pipeline.history.timestamps import LocalClock, from_us
 
 DECISIONS = "legacy_decisions"
 PLANNED = "legacy_planned_sessions"

@@ -23,9 +23,9 @@ import re
 from datetime import date
 from pathlib import Path
 
-from goodwe_pipeline.legacy.formats import detect
-from goodwe_pipeline.legacy.index import EARLIEST_NAME_DATE, iter_names
-from goodwe_pipeline.legacy.optimiser_db import ENERGY_TABLE, open_database
+from goodwe_pipeline.history.formats import detect
+from goodwe_pipeline.history.index import EARLIEST_NAME_DATE, iter_names
+from goodwe_pipeline.history.optimiser_db import ENERGY_TABLE, open_database
 
 MARKER = "first_day"
 RAW_DIR = "raw"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline import days as days_mod
+from goodwe_pipeline.common import days as days_mod
 from goodwe_pipeline.readings import (
     DAILY_COUNTERS,
     DEVICE_ID,

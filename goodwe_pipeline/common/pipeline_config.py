@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from goodwe_pipeline import settings
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.raw_store.influx import split_url
 
 CONFIG_NAME = "pipeline"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from goodwe_pipeline.legacy.files import Unusable, open_regular
+from goodwe_pipeline.history.files import Unusable, open_regular
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ENERGY_TABLE = "energy_data"

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline.legacy.files import display_name, skip_reason
-from goodwe_pipeline.legacy.formats import Detected, Format, detect
-from goodwe_pipeline.legacy.timestamps import to_us
+from goodwe_pipeline.history.files import display_name, skip_reason
+from goodwe_pipeline.history.formats import Detected, Format, detect
+from goodwe_pipeline.history.timestamps import to_us
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.schema import migration_files
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from goodwe_pipeline.legacy.files import Unusable, open_regular, size_limit_reason
-from goodwe_pipeline.legacy.mapping import map_record
-from goodwe_pipeline.legacy.timestamps import Known, LocalClock
+from goodwe_pipeline.history.files import Unusable, open_regular, size_limit_reason
+from goodwe_pipeline.history.mapping import map_record
+from goodwe_pipeline.history.timestamps import Known, LocalClock
 
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_JSON_VALUES = 8_000_000

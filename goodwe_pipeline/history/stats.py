@@ -21,19 +21,19 @@ from typing import Any
 
 import pandas as pd
 
-from goodwe_pipeline import days
-from goodwe_pipeline.legacy.files import read_regular
-from goodwe_pipeline.legacy.formats import (
+from goodwe_pipeline.common import days
+from goodwe_pipeline.history.files import read_regular
+from goodwe_pipeline.history.formats import (
     DEFAULT_MAX_FILE_BYTES,
     Format,
     Unusable,
     file_text,
     load_json,
 )
-from goodwe_pipeline.legacy.index import FileEntry, FolderIndex
-from goodwe_pipeline.legacy.mapping import to_number
+from goodwe_pipeline.history.index import FileEntry, FolderIndex
+from goodwe_pipeline.history.mapping import to_number
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
-from goodwe_pipeline.reports import daily_energy
+from goodwe_pipeline.reports.daily import daily_energy
 
 TOLERANCE = 0.05
 COMPARED = (("pv", ("pv_production", "total_kwh")), ("load", ("house_consumption", "total_kwh")))

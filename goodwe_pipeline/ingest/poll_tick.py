@@ -27,11 +27,11 @@ from typing import Any, Protocol
 import pandas as pd
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.days import local_date
-from goodwe_pipeline.inverter_client import PollResult, budget_for_interval
+from goodwe_pipeline.common.days import local_date
+from goodwe_pipeline.ingest.inverters import PollResult, budget_for_interval
+from goodwe_pipeline.ingest.spool import DeadLetter, ReplayResult, refused_for_content
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.raw_store.prepare import safe_device_id
-from goodwe_pipeline.spool import DeadLetter, ReplayResult, refused_for_content
 
 REPLAY_ROWS_PER_TICK = 20_000
 """Bounded so a long backlog drains over several ticks, each well inside 60 s."""
@@ -195,7 +195,7 @@ class TickOutcome:
 
 
 class SpoolLike(Protocol):
-    """What ``run_tick`` needs of ``goodwe_pipeline.spool.Spool``."""
+    """What ``run_tick`` needs of ``goodwe_pipeline.ingest.spool.Spool``."""
 
     def append(self, frame: pd.DataFrame) -> Any: ...
 

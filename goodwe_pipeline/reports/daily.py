@@ -44,7 +44,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from goodwe_pipeline.quality import (
+from goodwe_pipeline.readings import DEVICE_ID
+from goodwe_pipeline.reports.quality import (
     POWER_FIELDS,
     SOC_FIELDS,
     TEMPERATURE_FIELDS,
@@ -54,7 +55,6 @@ from goodwe_pipeline.quality import (
     cadence_by_group,
     without_impossible,
 )
-from goodwe_pipeline.readings import DEVICE_ID
 
 QUARTER_S = 900.0
 KWH_PER_WS = 1.0 / 3.6e6

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from goodwe_pipeline.common.url_credentials import url_secrets
+from goodwe_pipeline.ingest.spool import Spool, spool_dir
 from goodwe_pipeline.raw_store.base import RawStore
-from goodwe_pipeline.spool import Spool, spool_dir
-from goodwe_pipeline.url_credentials import url_secrets
 from goodwe_pipeline.warehouse import Warehouse, warehouse_secrets
 
 MIN_FREE_BYTES = 1_000_000_000

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from goodwe_pipeline.prices import (
+from goodwe_pipeline.prices.quarter_hours import (
     PriceDataError,
     PricesNotPublishedError,
     PriceSourceUnavailableError,

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline import days as local_days
-from goodwe_pipeline.legacy import decisions as decision_rows
-from goodwe_pipeline.legacy import index as file_index
-from goodwe_pipeline.legacy.files import read_regular
-from goodwe_pipeline.legacy.formats import (
+from goodwe_pipeline.common import days as local_days
+from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE
+from goodwe_pipeline.history import decisions as decision_rows
+from goodwe_pipeline.history import index as file_index
+from goodwe_pipeline.history.files import read_regular
+from goodwe_pipeline.history.formats import (
     DECISION_FORMATS,
     DEFAULT_MAX_FILE_BYTES,
     READING_FORMATS,
@@ -49,19 +50,18 @@ from goodwe_pipeline.legacy.formats import (
     read_records,
     read_snapshot_file,
 )
-from goodwe_pipeline.legacy.index import FileEntry, FolderIndex
-from goodwe_pipeline.legacy.mapping import NAN
-from goodwe_pipeline.legacy.optimiser_db import (
+from goodwe_pipeline.history.index import FileEntry, FolderIndex
+from goodwe_pipeline.history.mapping import NAN
+from goodwe_pipeline.history.optimiser_db import (
     ENERGY_TABLE,
     energy_summary,
     open_database,
     rows_between,
 )
-from goodwe_pipeline.legacy.placement import Timeline
-from goodwe_pipeline.legacy.timestamps import LocalClock, to_us
+from goodwe_pipeline.history.placement import Timeline
+from goodwe_pipeline.history.timestamps import LocalClock, to_us
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.readings import COLUMNS, DEVICE_ID, FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
-from goodwe_pipeline.settings import DEFAULT_TIMEZONE
 from goodwe_pipeline.warehouse import Warehouse
 
 SUMMARY_REPORT = "legacy_migration"

@@ -25,8 +25,16 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline import days
-from goodwe_pipeline.prices import (
+from goodwe_pipeline.common import days
+from goodwe_pipeline.prices.pse_client import (
+    DEFAULT_PSE_URL,
+    DEFAULT_TIMEOUT_S,
+    MARKET,
+    PSE_TIMEZONE,
+    RCE,
+    PseClient,
+)
+from goodwe_pipeline.prices.quarter_hours import (
     QUARTER,
     ROW_COLUMNS,
     PriceDataError,
@@ -35,14 +43,6 @@ from goodwe_pipeline.prices import (
     localize_wall_times,
     market_rows,
     quarter_hours,
-)
-from goodwe_pipeline.pse_client import (
-    DEFAULT_PSE_URL,
-    DEFAULT_TIMEOUT_S,
-    MARKET,
-    PSE_TIMEZONE,
-    RCE,
-    PseClient,
 )
 
 DEFAULT_PRICE_SOURCE = "fixed:0.50"

@@ -24,8 +24,8 @@ import goodwe
 from goodwe.exceptions import InverterError, RequestFailedException, RequestRejectedException
 from goodwe.inverter import Inverter
 
+from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE, UDP_PORT, InverterAddress
 from goodwe_pipeline.readings import DEVICE_ID, from_goodwe
-from goodwe_pipeline.settings import DEFAULT_TIMEZONE, UDP_PORT, InverterAddress
 
 FAMILIES = (*goodwe.ET_FAMILY, *goodwe.ES_FAMILY, *goodwe.DT_FAMILY)
 DEFAULT_TIMEOUT_S = 1.0

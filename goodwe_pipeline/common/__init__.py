@@ -1,0 +1,1 @@
+"""Small helpers every layer uses: local days, settings from the environment, URL credentials, SQLite WAL, the pipeline's configuration record."""

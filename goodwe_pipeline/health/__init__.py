@@ -1,0 +1,1 @@
+"""Whether the stores, the spool and the disk are well."""

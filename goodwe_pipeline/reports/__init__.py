@@ -1,0 +1,1 @@
+"""What each day produced, used and saved, trends over weeks, and the quality rules for readings."""

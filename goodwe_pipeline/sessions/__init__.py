@@ -1,0 +1,1 @@
+"""Battery charge and discharge sessions found in the readings."""
