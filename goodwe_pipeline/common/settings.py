@@ -1,4 +1,4 @@
-"""Configuration from the environment (the table in DESIGN.md), with no Dagster import.
+"""Configuration from the environment (every variable is listed in docs/configuration.md), with no Dagster import.
 
 Dagster resources read the same variables through ``EnvVar``; this module is
 for the CLI, the emulator and anything that runs outside Dagster, and for the

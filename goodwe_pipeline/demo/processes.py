@@ -55,7 +55,7 @@ def pipeline_environment(
     poll_seconds: int = 10,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment ``dagster dev`` runs the pipeline with (DESIGN.md's variables)."""
+    """The environment ``dagster dev`` runs the pipeline with (the variables of docs/configuration.md)."""
     env = clean_environment(base)
     env.update(
         {
