@@ -30,7 +30,7 @@ from goodwe_pipeline.history.formats import (
     file_reason,
     file_text,
     load_json,
-    out_of_memory,
+    parse_or_reason,
 )
 from goodwe_pipeline.history.mapping import to_number
 from goodwe_pipeline.history.optimiser_db import has_table, rows_between
@@ -173,21 +173,17 @@ def _first_present(record: Mapping[str, Any], *keys: str) -> object:
 def read_decision_file(fmt: Format, data: bytes, scope: Scope) -> DecisionRows:
     """Rows from one decision, plan or selling-analytics file; never raises on bad input."""
     result = DecisionRows()
-    try:
+
+    def parse() -> list[Any]:
         text = file_text(data)
         if fmt is Format.CHARGING_DECISION_LOG:
-            records = _json_lines(text, result)
-        else:
-            document = load_json(text)
-            records = document if isinstance(document, list) else [document]
-    except Unusable as exc:
-        result.error = str(exc)
-        return result
-    except RecursionError:
-        result.error = "JSON nested too deeply"
-        return result
-    except MemoryError:
-        result.error = out_of_memory(data)
+            return _json_lines(text, result)
+        document = load_json(text)
+        return document if isinstance(document, list) else [document]
+
+    records, reason = parse_or_reason(data, parse)
+    if reason is not None:
+        result.error = reason
         return result
     if fmt is Format.DAILY_PLAN:
         for plan in records:

@@ -24,17 +24,19 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from goodwe_pipeline.history.files import Unusable, open_regular, size_limit_reason
 from goodwe_pipeline.history.mapping import map_record
 from goodwe_pipeline.history.timestamps import Known, LocalClock
+
+T = TypeVar("T")
 
 DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_JSON_VALUES = 8_000_000
@@ -191,6 +193,19 @@ def out_of_memory(data: bytes) -> str:
         f"not enough memory to read this file of {len(data) / 1e6:.1f} MB "
         "(lower the file-size limit or give the migration more memory)"
     )
+
+
+def parse_or_reason(data: bytes, parse: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``(parse(), None)``, or ``(None, why the file cannot be read)``: bad input never raises,
+    and running out of memory is reported as such, not as a JSON problem."""
+    try:
+        return parse(), None
+    except Unusable as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except MemoryError:
+        return None, out_of_memory(data)
 
 
 def json_failure(data: bytes, exc: json.JSONDecodeError) -> str:
@@ -475,25 +490,23 @@ def read_readings(
 ) -> FileReadings:
     """The readings of one legacy file (any reading format except the SQLite database)."""
     result = FileReadings(fmt)
-    try:
+
+    def records() -> list[_Raw] | None:
+        """The file's raw records; None when the snapshot chain read the file itself."""
         text = file_text(data, limit=limit)
         if fmt is Format.HISTORICAL_DATA and chain is not None:
-            snapshot = _read_snapshot(Source(data=text), clock, chain, result, hint_us)
-            if snapshot is not None:
-                return result
+            if _read_snapshot(Source(data=text), clock, chain, result, hint_us) is not None:
+                return None
             chain.previous = None
         if fmt is Format.COORDINATOR_STATE_LOG:
-            raws = _json_lines(text)
-        else:
-            raws = _document_records(fmt, text)
-    except Unusable as exc:
-        result.error = str(exc)
+            return _json_lines(text)
+        return _document_records(fmt, text)
+
+    raws, reason = parse_or_reason(data, records)
+    if reason is not None:
+        result.error = reason
         return result
-    except RecursionError:
-        result.error = "JSON nested too deeply"
-        return result
-    except MemoryError:
-        result.error = out_of_memory(data)
+    if raws is None:
         return result
     records_to_readings(raws, clock, result, hint_us=hint_us)
     return result
