@@ -225,3 +225,13 @@ def test_consistency_problems_name_a_cost_off_the_daily_report_and_a_worse_best_
         (LAST, "current"),
     ]
     assert "daily report" in problems.set_index("offer").at["current", "problem"]
+
+
+def test_comparison_columns_match_the_warehouse_table():
+    """The pure what-if module names the table's columns itself (no SQLAlchemy import);
+    this keeps the two lists from drifting apart."""
+    from goodwe_pipeline.warehouse.schema import tariff_comparison as table
+    from goodwe_pipeline.whatif.costs import COMPARISON_COLUMNS
+
+    assert set(COMPARISON_COLUMNS) == {c.name for c in table.columns} - {"updated_at"}
+    assert len(COMPARISON_COLUMNS) == len(set(COMPARISON_COLUMNS))
