@@ -14,8 +14,13 @@ from goodwe_pipeline.prices.tariffs import load_tariff
 from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.whatif.battery import DEFAULT_LIMITS
 from goodwe_pipeline.whatif.catalogue import load_catalogue
-from goodwe_pipeline.whatif.costs import SCENARIOS, compare, consistency_problems, day_cases
-from goodwe_pipeline.whatif.dispatch import Dispatcher
+from goodwe_pipeline.whatif.costs import (
+    SCENARIOS,
+    Days,
+    compare,
+    consistency_problems,
+    offer_cases,
+)
 from goodwe_pipeline.whatif.quarter_hours import ENERGY_COLUMNS, measured_days
 from goodwe_pipeline_tests.synthetic_days import (
     constant,
@@ -85,43 +90,40 @@ def test_as_measured_under_the_current_tariff_is_the_daily_reports_net_cost():
 
 
 def _each_case(measured, offer_name):
-    offer = CATALOGUE.offer(offer_name)
-    q = measured.quarters
-    buy, sell, _ = offer.prices(
-        pd.DatetimeIndex(q["local_time"]),
-        market=q["market_pln_kwh"].to_numpy(float),
-        stored_buy=q["buy_pln_kwh"].to_numpy(float),
-        stored_sell=q["sell_pln_kwh"].to_numpy(float),
-        stored_zone=q["zone"].to_numpy(),
-        owner=OWNER,
-    )
-    dispatcher = Dispatcher(DEFAULT_LIMITS)
-    for (_, day), part in q.groupby(["device_id", "day"]):
-        index = part.index.to_numpy()
-        energy = {name: part[name].to_numpy(float) for name in ENERGY_COLUMNS}
+    days = Days.of(measured.quarters)
+    limits = {DEVICE: DEFAULT_LIMITS}
+    cases = {c.offer.name: c for c in offer_cases(measured, days, CATALOGUE, OWNER, limits)}
+    mine = cases[offer_name]
+    energy = {name: measured.quarters[name].to_numpy(float) for name in ENERGY_COLUMNS}
+    for i, day in enumerate(days.day):
+        part = slice(days.begin[i], days.begin[i] + days.length[i])
         soc_pct = measured.days.set_index("day").at[day, "soc_start_pct"]
         start = DEFAULT_LIMITS.level_kwh(soc_pct)
-        yield day, energy, day_cases(energy, buy[index], sell[index], dispatcher, start), start
+        flows = {
+            scenario: {name: values[part] for name, values in flows.items()}
+            for scenario, flows in mine.flows.items()
+        }
+        levels = (mine.level_start_kwh[i], mine.level_end_kwh[i])
+        yield {name: values[part] for name, values in energy.items()}, flows, levels, start
 
 
 @pytest.mark.parametrize("offer", ["current", "G12w", "dynamic-G12w"])
 def test_every_case_balances_in_every_quarter_hour(offer):
     measured, _ = run(readings(), prices(), [FIRST, LAST])
-    for _, energy, cases, start in _each_case(measured, offer):
-        assert [c.scenario for c in cases] == list(SCENARIOS)
-        for case in cases:
+    for energy, flows, (level_start, level_end), start in _each_case(measured, offer):
+        assert list(flows) == list(SCENARIOS)
+        for scenario, flow in flows.items():
             balance = (
                 energy["pv_kwh"]
-                + case.grid_import_kwh
-                + case.discharge_kwh
+                + flow["grid_import_kwh"]
+                + flow["battery_discharge_kwh"]
                 - energy["load_kwh"]
-                - case.grid_export_kwh
-                - case.charge_kwh
+                - flow["grid_export_kwh"]
+                - flow["battery_charge_kwh"]
             )
-            assert np.abs(balance).max() < 0.001, case.scenario
-        best = cases[-1]
-        assert best.level_start_kwh == pytest.approx(start)
-        assert best.level_end_kwh >= start - 1e-9
+            assert np.abs(balance).max() < 0.001, scenario
+        assert level_start == pytest.approx(start)
+        assert level_end >= start - 1e-9
 
 
 def test_the_charge_level_carries_over_midnight_from_the_measured_battery():

@@ -53,103 +53,172 @@ COMPARISON_COLUMNS = (
 )
 
 
+FLOWS = ("grid_import_kwh", "grid_export_kwh", "battery_charge_kwh", "battery_discharge_kwh")
+
+
 @dataclass(frozen=True)
-class Case:
-    """One case of one day under one offer, per quarter hour."""
+class Days:
+    """The usable device-days of ``MeasuredDays.quarters``, in its order: day ``i`` is rows
+    ``begin[i]`` to ``begin[i] + length[i]``; ``index`` gives each row's day."""
 
-    scenario: str
-    grid_import_kwh: np.ndarray
-    grid_export_kwh: np.ndarray
-    charge_kwh: np.ndarray
-    discharge_kwh: np.ndarray
-    level_start_kwh: float = float("nan")
-    level_end_kwh: float = float("nan")
+    device: list[str]
+    day: list[date]
+    begin: np.ndarray
+    length: np.ndarray
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, quarters: pd.DataFrame) -> Days:
+        device_codes, devices = pd.factorize(quarters[DEVICE_ID])
+        day_codes, _ = pd.factorize(quarters["day"])
+        new = np.ones(len(quarters), dtype=bool)
+        new[1:] = (np.diff(device_codes) != 0) | (np.diff(day_codes) != 0)
+        begin = np.flatnonzero(new)
+        length = np.diff(np.append(begin, len(quarters)))
+        return cls(
+            [str(devices[c]) for c in device_codes[begin]],
+            quarters["day"].iloc[begin].tolist(),
+            begin,
+            length,
+            np.repeat(np.arange(len(begin)), length),
+        )
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.index, values, len(self.begin))
 
 
-def day_cases(
-    energy: dict[str, np.ndarray],
-    buy: np.ndarray,
-    sell: np.ndarray,
-    dispatcher: Dispatcher,
-    start_kwh: float,
-) -> list[Case]:
-    """The three cases of one device-day; ``energy`` maps ``ENERGY_COLUMNS`` to the day's
-    quarter hours in time order. ``best_battery`` is left out when the charge level at
-    midnight is unknown (``start_kwh`` NaN)."""
+@dataclass(frozen=True)
+class OfferCases:
+    """One offer's three cases on every day of ``Days``, per quarter hour.
+
+    ``flows[scenario]`` maps ``FLOWS`` to per-quarter-hour energies; ``priced[i]``: day ``i``
+    has every price of the offer; ``best[i]``: its ``best_battery`` case exists (priced, and
+    the charge level at midnight is known); ``level_start_kwh`` and ``level_end_kwh`` per
+    day (NaN without ``best_battery``)."""
+
+    offer: Offer
+    buy: np.ndarray
+    sell: np.ndarray
+    zone_names: np.ndarray
+    zone_codes: np.ndarray
+    flows: dict[str, dict[str, np.ndarray]]
+    priced: np.ndarray
+    best: np.ndarray
+    level_start_kwh: np.ndarray
+    level_end_kwh: np.ndarray
+
+
+def offer_cases(
+    measured: MeasuredDays,
+    days: Days,
+    catalogue: Catalogue,
+    owner: Tariff,
+    limits: dict[str, BatteryLimits],
+) -> list[OfferCases]:
+    """The three cases of every day under every offer. Each day's ``best_battery`` plans for
+    all offers are one programme (``Dispatcher.solve_days``): the offers share the day's
+    solar, load and starting level, and a HiGHS run costs more than the day's iterations."""
+    q = measured.quarters
+    local = pd.DatetimeIndex(q["local_time"])
+    stored = {
+        "market": q["market_pln_kwh"].to_numpy("float64"),
+        "stored_buy": q["buy_pln_kwh"].to_numpy("float64"),
+        "stored_sell": q["sell_pln_kwh"].to_numpy("float64"),
+        "stored_zone": q["zone"].to_numpy(),
+    }
+    energy = {name: q[name].to_numpy("float64") for name in ENERGY_COLUMNS}
     load, pv = energy["load_kwh"], energy["pv_kwh"]
-    zeros = np.zeros(len(load))
-    cases = [
-        Case(
-            AS_MEASURED,
-            energy["grid_import_kwh"],
-            energy["grid_export_kwh"],
-            energy["battery_charge_kwh"],
-            energy["battery_discharge_kwh"],
-        ),
-        Case(WITHOUT_BATTERY, *settle(load, pv, zeros, zeros), zeros, zeros),
-    ]
-    if np.isfinite(start_kwh):
-        plan = dispatcher.solve(load, pv, buy, sell, start_kwh)
-        cases.append(
-            Case(
-                BEST_BATTERY,
-                plan.grid_import_kwh,
-                plan.grid_export_kwh,
-                plan.charge_kwh,
-                plan.discharge_kwh,
-                plan.start_kwh,
-                float(plan.level_kwh[-1]),
+    zeros = np.zeros(len(q))
+    without = settle(load, pv, zeros, zeros)
+    shared = {
+        AS_MEASURED: {name: energy[name] for name in FLOWS},
+        WITHOUT_BATTERY: dict(zip(FLOWS, (*without, zeros, zeros), strict=True)),
+    }
+    soc = dict(
+        zip(
+            zip(measured.days[DEVICE_ID], measured.days["day"], strict=True),
+            measured.days["soc_start_pct"],
+            strict=True,
+        )
+    )
+    soc_pct = np.array([soc[key] for key in zip(days.device, days.day, strict=True)], "float64")
+    start = np.array(
+        [
+            limits[device].level_kwh(pct) if np.isfinite(pct) else np.nan
+            for device, pct in zip(days.device, soc_pct, strict=True)
+        ]
+    )
+    offers = catalogue.offers
+    prices = [offer.prices(local, owner=owner, **stored) for offer in offers]
+    buy = np.array([p[0] for p in prices])
+    sell = np.array([p[1] for p in prices])
+    priced = np.array(
+        [days.sums(np.isnan(b) | np.isnan(s)) == 0 for b, s in zip(buy, sell, strict=True)]
+    )
+    best = priced & np.isfinite(start)
+    plans = _best_battery(days, load, pv, buy, sell, start, best, limits)
+    result = []
+    for k, offer in enumerate(offers):
+        zone_names, zone_codes = np.unique(
+            np.asarray(prices[k][2]).astype(str), return_inverse=True
+        )
+        flows = {
+            **shared,
+            BEST_BATTERY: {name: values[k] for name, values in plans["flows"].items()},
+        }
+        result.append(
+            OfferCases(
+                offer,
+                buy[k],
+                sell[k],
+                zone_names,
+                zone_codes,
+                flows,
+                priced[k],
+                best[k],
+                np.where(best[k], start, np.nan),
+                plans["level_end_kwh"][k],
             )
         )
-    return cases
+    return result
 
 
-def _zones(
-    names: np.ndarray, codes: np.ndarray, case: Case, buy: np.ndarray, sell: np.ndarray
+def _best_battery(
+    days: Days,
+    load: np.ndarray,
+    pv: np.ndarray,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    start: np.ndarray,
+    best: np.ndarray,
+    limits: dict[str, BatteryLimits],
 ) -> dict[str, Any]:
-    """Bought, sold and cost per zone (``codes`` index ``names``) of the zones in the day."""
-    k = len(names)
-    present = np.bincount(codes, minlength=k) > 0
-    bought = np.bincount(codes, case.grid_import_kwh, k)
-    sold = np.bincount(codes, case.grid_export_kwh, k)
-    cost = np.bincount(codes, case.grid_import_kwh * buy - case.grid_export_kwh * sell, k)
-    return {
-        str(names[i]): {
-            "bought_kwh": round(float(bought[i]), 4),
-            "sold_kwh": round(float(sold[i]), 4),
-            "cost_pln": round(float(cost[i]), 4),
-        }
-        for i in np.flatnonzero(present)
-    }
-
-
-def _row(
-    day: date, device: str, offer: Offer, case: Case, zones: dict[str, Any], buy, sell, fee: float
-) -> dict[str, Any]:
-    import_cost = float(case.grid_import_kwh @ buy)
-    export_revenue = float(case.grid_export_kwh @ sell)
-    energy = import_cost - export_revenue
-    return {
-        "day": day,
-        DEVICE_ID: device,
-        "offer": offer.name,
-        "scenario": case.scenario,
-        "current": offer.current,
-        "quarters": len(buy),
-        "bought_kwh": float(case.grid_import_kwh.sum()),
-        "sold_kwh": float(case.grid_export_kwh.sum()),
-        "import_cost_pln": import_cost,
-        "export_revenue_pln": export_revenue,
-        "energy_cost_pln": energy,
-        "fixed_fees_pln": fee,
-        "total_cost_pln": energy + fee,
-        "battery_charge_kwh": float(case.charge_kwh.sum()),
-        "battery_discharge_kwh": float(case.discharge_kwh.sum()),
-        "level_start_kwh": case.level_start_kwh,
-        "level_end_kwh": case.level_end_kwh,
-        "zones": zones,
-        "offer_version": offer.version,
-    }
+    """``best_battery`` per offer (rows of ``buy``), one programme per day for all its
+    offers with ``best``; NaN elsewhere."""
+    n_offers, n = buy.shape
+    flows = {name: np.full((n_offers, n), np.nan) for name in FLOWS}
+    level_end = np.full((n_offers, len(days.begin)), np.nan)
+    dispatchers = {device: Dispatcher(lim) for device, lim in limits.items()}
+    for i in np.flatnonzero(best.any(axis=0)):
+        chosen = np.flatnonzero(best[:, i])
+        lo, length = days.begin[i], days.length[i]
+        part = slice(lo, lo + length)
+        plan = dispatchers[days.device[i]].solve_days(
+            np.tile(load[part], len(chosen)),
+            np.tile(pv[part], len(chosen)),
+            buy[chosen, part].ravel(),
+            sell[chosen, part].ravel(),
+            np.full(len(chosen), start[i]),
+            np.full(len(chosen), length),
+        )
+        for name, values in zip(
+            FLOWS,
+            (plan.grid_import_kwh, plan.grid_export_kwh, plan.charge_kwh, plan.discharge_kwh),
+            strict=True,
+        ):
+            flows[name][chosen, part] = values.reshape(len(chosen), length)
+        level_end[chosen, i] = plan.level_kwh.reshape(len(chosen), length)[:, -1]
+    return {"flows": flows, "level_end_kwh": level_end}
 
 
 @dataclass(frozen=True)
@@ -171,57 +240,104 @@ def compare(
     ``limits`` holds each device's battery limits; ``owner`` is the tariff the stored
     prices were computed with (``GOODWE_TARIFF_FILE``).
     """
-    q = measured.quarters
     skipped = list(measured.skipped)
-    rows: list[dict[str, Any]] = []
-    if q.empty:
+    if measured.quarters.empty:
         return Comparison(pd.DataFrame(columns=list(COMPARISON_COLUMNS)), skipped)
-    keys = list(zip(q[DEVICE_ID].to_numpy(dtype=object).tolist(), q["day"].tolist(), strict=True))
-    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-    starts = {
-        (dev, d): soc
-        for dev, d, soc in zip(
-            measured.days[DEVICE_ID],
-            measured.days["day"],
-            measured.days["soc_start_pct"],
-            strict=True,
-        )
-    }
-    stored = {
-        "market": q["market_pln_kwh"].to_numpy("float64"),
-        "stored_buy": q["buy_pln_kwh"].to_numpy("float64"),
-        "stored_sell": q["sell_pln_kwh"].to_numpy("float64"),
-        "stored_zone": q["zone"].to_numpy(),
-    }
-    local = pd.DatetimeIndex(q["local_time"])
-    energies = {name: q[name].to_numpy("float64") for name in ENERGY_COLUMNS}
-    dispatchers = {device: Dispatcher(lim) for device, lim in limits.items()}
-    for offer in catalogue.offers:
-        buy_all, sell_all, zone_all = offer.prices(local, owner=owner, **stored)
-        zone_names, zone_codes = np.unique(np.asarray(zone_all).astype(str), return_inverse=True)
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            device, day = keys[lo]
-            buy, sell, codes = buy_all[lo:hi], sell_all[lo:hi], zone_codes[lo:hi]
-            if np.isnan(buy).any() or np.isnan(sell).any():
-                what = "market" if offer.kind == "dynamic" else "export (RCE or market)"
-                skipped.append(
-                    (device, day, f"offer {offer.name}: no {what} price for every quarter hour")
-                )
-                continue
-            dispatcher = dispatchers[device]
-            soc = starts[(device, day)]
-            start_kwh = dispatcher.limits.level_kwh(soc) if np.isfinite(soc) else np.nan
-            if not np.isfinite(soc) and offer.current:
-                skipped.append(
-                    (device, day, "best_battery: no charge level reading within 15 min of midnight")
-                )
-            fee = offer.fee_of_day(day)
-            energy = {name: values[lo:hi] for name, values in energies.items()}
-            for case in day_cases(energy, buy, sell, dispatcher, start_kwh):
-                zones = _zones(zone_names, codes, case, buy, sell)
-                rows.append(_row(day, device, offer, case, zones, buy, sell, fee))
-    frame = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    days = Days.of(measured.quarters)
+    frames = []
+    for cases in offer_cases(measured, days, catalogue, owner, limits):
+        skipped += _skipped(days, cases)
+        frames.append(_rows(days, cases))
+    frame = pd.concat(frames, ignore_index=True)[list(COMPARISON_COLUMNS)]
     return Comparison(frame, skipped)
+
+
+def _skipped(days: Days, cases: OfferCases) -> list[tuple[str | None, date, str]]:
+    offer = cases.offer
+    what = "market" if offer.kind == "dynamic" else "export (RCE or market)"
+    unknown_level = cases.priced & ~cases.best & offer.current
+    found = []
+    for i in np.flatnonzero(~cases.priced | unknown_level):
+        if not cases.priced[i]:
+            reason = f"offer {offer.name}: no {what} price for every quarter hour"
+        else:
+            reason = "best_battery: no charge level reading within 15 min of midnight"
+        found.append((days.device[i], days.day[i], reason))
+    return found
+
+
+def _rows(days: Days, cases: OfferCases) -> pd.DataFrame:
+    """One row per priced day and case, in day then ``SCENARIOS`` order."""
+    offer, buy, sell = cases.offer, cases.buy, cases.sell
+    n_days, n_zones = len(days.begin), len(cases.zone_names)
+    cell = days.index * n_zones + cases.zone_codes
+    present = np.bincount(cell, minlength=n_days * n_zones).reshape(n_days, n_zones) > 0
+    exists = np.stack([cases.priced, cases.priced, cases.best], axis=1)
+    columns: dict[str, list[np.ndarray]] = {}
+    zone_figures = []
+    for scenario in SCENARIOS:
+        flow = cases.flows[scenario]
+        imp, exp = flow["grid_import_kwh"], flow["grid_export_kwh"]
+        cost = imp * buy - exp * sell
+        figures = {
+            "bought_kwh": days.sums(imp),
+            "sold_kwh": days.sums(exp),
+            "import_cost_pln": days.sums(imp * buy),
+            "export_revenue_pln": days.sums(exp * sell),
+            "battery_charge_kwh": days.sums(flow["battery_charge_kwh"]),
+            "battery_discharge_kwh": days.sums(flow["battery_discharge_kwh"]),
+        }
+        for name, values in figures.items():
+            columns.setdefault(name, []).append(values)
+        per_zone = [
+            np.bincount(cell, values, n_days * n_zones).reshape(n_days, n_zones).tolist()
+            for values in (imp, exp, cost)
+        ]
+        zone_figures.append(per_zone)
+    picked = {name: np.stack(values, axis=1)[exists] for name, values in columns.items()}
+    n_rows = len(picked["bought_kwh"])
+    day_of, scenario_of = np.nonzero(exists)
+    fees = np.array([offer.fee_of_day(day) for day in days.day])[day_of]
+    energy_cost = picked["import_cost_pln"] - picked["export_revenue_pln"]
+    levels = np.full((n_days, len(SCENARIOS)), np.nan)
+    level_end = levels.copy()
+    levels[:, -1], level_end[:, -1] = cases.level_start_kwh, cases.level_end_kwh
+    names = cases.zone_names.astype(str).tolist()
+    zones_of_day = [np.flatnonzero(row).tolist() for row in present]
+    zones = [
+        {
+            names[z]: {
+                "bought_kwh": round(zone_figures[s][0][d][z], 4),
+                "sold_kwh": round(zone_figures[s][1][d][z], 4),
+                "cost_pln": round(zone_figures[s][2][d][z], 4),
+            }
+            for z in zones_of_day[d]
+        }
+        for d, s in zip(day_of.tolist(), scenario_of.tolist(), strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "day": [days.day[d] for d in day_of],
+            DEVICE_ID: [days.device[d] for d in day_of],
+            "offer": offer.name,
+            "scenario": np.asarray(SCENARIOS, dtype=object)[scenario_of],
+            "current": offer.current,
+            "quarters": days.length[day_of],
+            **{name: picked[name] for name in ("bought_kwh", "sold_kwh")},
+            "import_cost_pln": picked["import_cost_pln"],
+            "export_revenue_pln": picked["export_revenue_pln"],
+            "energy_cost_pln": energy_cost,
+            "fixed_fees_pln": fees,
+            "total_cost_pln": energy_cost + fees,
+            "battery_charge_kwh": picked["battery_charge_kwh"],
+            "battery_discharge_kwh": picked["battery_discharge_kwh"],
+            "level_start_kwh": levels[exists],
+            "level_end_kwh": level_end[exists],
+            "zones": zones,
+            "offer_version": offer.version,
+        },
+        index=pd.RangeIndex(n_rows),
+    )
 
 
 COST_TOLERANCE_PLN = 0.01

@@ -21,9 +21,14 @@ at the buy price, and the day's cost is then counted with the real prices; when 
 plan would cost more than leaving the battery idle, the idle plan is kept, so the best
 battery never costs more than no battery.
 
-One HiGHS model per day length (92, 96 or 100 quarter hours) is kept and re-solved with
-each day's numbers from the previous optimum (a warm start), which is what makes a year
-of days fast.
+Several days are solved as one block-diagonal programme (``Dispatcher.solve_days``): the
+blocks share no variable or constraint and the cost is their sum, so each block's part of
+the optimum is that day's own optimum. A HiGHS run has a fixed cost (checks, scaling,
+factorisation, solution checks) larger than the few simplex iterations a warm-started
+day needs, so one run per group of days (the what-if groups a day under every offer) is
+what makes a year fast. One HiGHS model is kept per sequence of day lengths (92, 96 or
+100 quarter hours) and re-solved with each group's numbers from the previous optimum (a
+warm start): only costs, bounds and right-hand sides change.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import highspy
@@ -62,27 +68,42 @@ class Dispatch:
     idle: bool = False
 
 
+@dataclass(frozen=True)
+class Plans:
+    """The plans of several days: per quarter hour, the days' quarter hours one after the
+    other (``lengths`` of them per day); per day, ``start_kwh``, ``cost_pln`` and ``idle``."""
+
+    lengths: np.ndarray
+    charge_kwh: np.ndarray
+    discharge_kwh: np.ndarray
+    grid_import_kwh: np.ndarray
+    grid_export_kwh: np.ndarray
+    level_kwh: np.ndarray
+    start_kwh: np.ndarray
+    cost_pln: np.ndarray
+    idle: np.ndarray
+
+    def day(self, i: int) -> Dispatch:
+        lo = int(self.lengths[:i].sum())
+        part = slice(lo, lo + int(self.lengths[i]))
+        return Dispatch(
+            self.charge_kwh[part],
+            self.discharge_kwh[part],
+            self.grid_import_kwh[part],
+            self.grid_export_kwh[part],
+            self.level_kwh[part],
+            float(self.start_kwh[i]),
+            float(self.cost_pln[i]),
+            bool(self.idle[i]),
+        )
+
+
 def settle(
     load: np.ndarray, pv: np.ndarray, charge: np.ndarray, discharge: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Metered import and export of each quarter hour: its net flow, split by sign."""
     net = load - pv + charge - discharge
     return np.maximum(net, 0.0), np.maximum(-net, 0.0)
-
-
-def _idle(load, pv, buy, sell, start_kwh) -> Dispatch:
-    zeros = np.zeros(len(load))
-    imp, exp = settle(load, pv, zeros, zeros)
-    return Dispatch(
-        zeros,
-        zeros.copy(),
-        imp,
-        exp,
-        np.full(len(load), start_kwh),
-        start_kwh,
-        float(buy @ imp - sell @ exp),
-        idle=True,
-    )
 
 
 def _new_highs() -> highspy.Highs:
@@ -106,37 +127,50 @@ def _new_highs() -> highspy.Highs:
     return model
 
 
+@dataclass(frozen=True)
+class _BlockModel:
+    """A warm HiGHS model for one sequence of day lengths, with the indices of what changes
+    from one group of days to the next."""
+
+    highs: highspy.Highs
+    costs: np.ndarray
+    """Charge, discharge and export columns (stored energy costs nothing)."""
+    varying_cols: np.ndarray
+    """Export columns (their upper bound) and each day's last stored energy (its lower bound)."""
+    varying_rows: np.ndarray
+    """Balance rows (solar - load) and each day's first storage row (the level at midnight)."""
+
+
 class Dispatcher:
-    """Solves days for one battery; keeps one warm HiGHS model per day length."""
+    """Solves days for one battery; keeps one warm HiGHS model per sequence of day lengths."""
 
     def __init__(self, limits: BatteryLimits):
         self.limits = limits
-        self._models: dict[int, highspy.Highs] = {}
+        self._models: dict[tuple[int, ...], _BlockModel] = {}
         eta = limits.round_trip_efficiency
         self._eta_in = math.sqrt(eta)
         self._eta_out = math.sqrt(eta)
         self._max_c = limits.charge_kw * QUARTER_H
         self._max_d = limits.discharge_kw * QUARTER_H
 
-    @staticmethod
-    def _index(count: int) -> np.ndarray:
-        return np.arange(count, dtype=np.int32)
-
-    @staticmethod
-    def _varying(n: int) -> np.ndarray:
-        """Columns whose bounds change from day to day: export, and the last stored energy."""
-        return np.append(np.arange(2 * n, 3 * n), 4 * n - 1).astype(np.int32)
-
     @property
     def can_move(self) -> bool:
         return self.limits.usable_kwh > 0 and self._max_c > 0 and self._max_d > 0
 
-    def _model(self, n: int) -> highspy.Highs:
-        if n in self._models:
-            return self._models[n]
+    def _model(self, lengths: tuple[int, ...]) -> _BlockModel:
+        """Columns: charge, discharge, export, stored energy, ``n`` each (all days' quarter
+        hours in a row); rows: balance, storage, power share. The storage rows link each
+        quarter hour to the one before only within a day, which makes the days blocks."""
+        if lengths in self._models:
+            return self._models[lengths]
+        n = sum(lengths)
+        ends = np.cumsum(lengths)
+        begins = ends - np.asarray(lengths)
         eye = sp.identity(n, format="csc")
         zero = sp.csc_matrix((n, n))
-        step = sp.identity(n, format="csc") - sp.eye(n, k=-1, format="csc")
+        previous = np.ones(n - 1)
+        previous[begins[1:] - 1] = 0.0
+        step = eye - sp.diags(previous, -1, format="csc")
         matrix = sp.vstack(
             [
                 sp.hstack([eye, -eye, eye, zero]),
@@ -159,10 +193,16 @@ class Dispatcher:
         lp.a_matrix_.start_ = matrix.indptr
         lp.a_matrix_.index_ = matrix.indices
         lp.a_matrix_.value_ = matrix.data
-        model = _new_highs()
-        model.setOptionValue("presolve", "off")
-        model.passModel(lp)
-        self._models[n] = model
+        highs = _new_highs()
+        highs.setOptionValue("presolve", "off")
+        highs.passModel(lp)
+        model = _BlockModel(
+            highs,
+            np.arange(3 * n, dtype=np.int32),
+            np.concatenate([np.arange(2 * n, 3 * n), 3 * n + ends - 1]).astype(np.int32),
+            np.concatenate([np.arange(n), n + begins]).astype(np.int32),
+        )
+        self._models[lengths] = model
         return model
 
     def solve(
@@ -174,39 +214,85 @@ class Dispatcher:
         start_kwh: float,
     ) -> Dispatch:
         """The cheapest plan for the day, starting (and ending at least) at ``start_kwh``."""
+        return self.solve_days(load, pv, buy, sell, [start_kwh], [len(load)]).day(0)
+
+    def solve_days(
+        self,
+        load: np.ndarray,
+        pv: np.ndarray,
+        buy: np.ndarray,
+        sell: np.ndarray,
+        start_kwh: Sequence[float] | np.ndarray,
+        lengths: Sequence[int] | np.ndarray,
+    ) -> Plans:
+        """The cheapest plan of each day, in one programme. ``load`` .. ``sell`` hold the
+        days' quarter hours one after the other (``lengths[i]`` > 0 of them for day ``i``);
+        day ``i`` starts (and ends at least) at ``start_kwh[i]``."""
         load, pv = np.asarray(load, "float64"), np.asarray(pv, "float64")
         buy, sell = np.asarray(buy, "float64"), np.asarray(sell, "float64")
+        lengths = np.asarray(lengths, dtype=np.int64)
         usable = self.limits.usable_kwh
-        start_kwh = float(min(max(start_kwh, 0.0), usable))
-        idle = _idle(load, pv, buy, sell, start_kwh)
+        start = np.clip(np.asarray(start_kwh, dtype="float64"), 0.0, usable)
+        day_of = np.repeat(np.arange(len(lengths)), lengths)
+        zeros = np.zeros(len(load))
+        idle_import, idle_export = settle(load, pv, zeros, zeros)
+        idle_cost = np.bincount(day_of, buy * idle_import - sell * idle_export, len(lengths))
+        idle_level = start[day_of]
         if not self.can_move:
-            return idle
+            return Plans(
+                lengths,
+                zeros,
+                zeros.copy(),
+                idle_import,
+                idle_export,
+                idle_level,
+                start,
+                idle_cost,
+                np.ones(len(lengths), dtype=bool),
+            )
+        x = self._run(self._model(tuple(lengths.tolist())), load, pv, buy, sell, start)
         n = len(load)
-        model = self._model(n)
-        valued = np.minimum(sell, buy)
-        model.changeColsCost(3 * n, self._index(3 * n), np.concatenate([buy, -buy, buy - valued]))
-        varying = self._varying(n)
-        lower = np.zeros(n + 1)
-        lower[-1] = start_kwh
-        upper = np.append(np.maximum(pv - load, 0.0) + self._max_d, usable)
-        model.changeColsBounds(n + 1, varying, lower, upper)
-        row_lower = np.append(pv - load, start_kwh)
-        row_upper = np.append(np.full(n, highspy.kHighsInf), start_kwh)
-        model.changeRowsBounds(n + 1, self._index(n + 1), row_lower, row_upper)
-        model.run()
-        status = model.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            model.clearSolver()
-            model.run()
-            status = model.getModelStatus()
-            if status != highspy.HighsModelStatus.kOptimal:
-                raise DispatchError(f"HiGHS: {model.modelStatusToString(status)}")
-        x = np.asarray(model.getSolution().col_value)
         charge = np.clip(x[:n], 0.0, self._max_c)
         discharge = np.clip(x[n : 2 * n], 0.0, self._max_d)
         level = np.clip(x[3 * n :], 0.0, usable)
-        imp, exp = settle(load, pv, charge, discharge)
-        cost = float(buy @ imp - sell @ exp)
-        if cost > idle.cost_pln:
-            return idle
-        return Dispatch(charge, discharge, imp, exp, level, start_kwh, cost)
+        grid_import, grid_export = settle(load, pv, charge, discharge)
+        cost = np.bincount(day_of, buy * grid_import - sell * grid_export, len(lengths))
+        idle = cost > idle_cost
+        if idle.any():
+            kept = idle[day_of]
+            charge = np.where(kept, 0.0, charge)
+            discharge = np.where(kept, 0.0, discharge)
+            grid_import = np.where(kept, idle_import, grid_import)
+            grid_export = np.where(kept, idle_export, grid_export)
+            level = np.where(kept, idle_level, level)
+            cost = np.where(idle, idle_cost, cost)
+        return Plans(lengths, charge, discharge, grid_import, grid_export, level, start, cost, idle)
+
+    def _run(self, model: _BlockModel, load, pv, buy, sell, start) -> np.ndarray:
+        highs = model.highs
+        valued = np.minimum(sell, buy)
+        highs.changeColsCost(
+            len(model.costs), model.costs, np.concatenate([buy, -buy, buy - valued])
+        )
+        export_cap = np.maximum(pv - load, 0.0) + self._max_d
+        highs.changeColsBounds(
+            len(model.varying_cols),
+            model.varying_cols,
+            np.concatenate([np.zeros(len(load)), start]),
+            np.concatenate([export_cap, np.full(len(start), self.limits.usable_kwh)]),
+        )
+        highs.changeRowsBounds(
+            len(model.varying_rows),
+            model.varying_rows,
+            np.concatenate([pv - load, start]),
+            np.concatenate([np.full(len(load), highspy.kHighsInf), start]),
+        )
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            highs.clearSolver()
+            highs.run()
+            status = highs.getModelStatus()
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise DispatchError(f"HiGHS: {highs.modelStatusToString(status)}")
+        return np.asarray(highs.getSolution().col_value)
