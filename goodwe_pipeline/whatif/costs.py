@@ -193,31 +193,37 @@ def _best_battery(
     best: np.ndarray,
     limits: dict[str, BatteryLimits],
 ) -> dict[str, Any]:
-    """``best_battery`` per offer (rows of ``buy``), one programme per day for all its
-    offers with ``best``; NaN elsewhere."""
+    """``best_battery`` per offer (rows of ``buy``) where ``best`` (offer x day), one
+    programme per device-day for all its offers; NaN elsewhere."""
     n_offers, n = buy.shape
     flows = {name: np.full((n_offers, n), np.nan) for name in FLOWS}
     level_end = np.full((n_offers, len(days.begin)), np.nan)
-    dispatchers = {device: Dispatcher(lim) for device, lim in limits.items()}
-    for i in np.flatnonzero(best.any(axis=0)):
-        chosen = np.flatnonzero(best[:, i])
-        lo, length = days.begin[i], days.length[i]
-        part = slice(lo, lo + length)
-        plan = dispatchers[days.device[i]].solve_days(
-            np.tile(load[part], len(chosen)),
-            np.tile(pv[part], len(chosen)),
-            buy[chosen, part].ravel(),
-            sell[chosen, part].ravel(),
-            np.full(len(chosen), start[i]),
-            np.full(len(chosen), length),
+    device = np.asarray(days.device, dtype=object)
+    for name, lim in limits.items():
+        day, offer = np.nonzero(best.T & (device == name)[:, None])
+        if len(day) == 0:
+            continue
+        lengths = days.length[day]
+        ends = np.cumsum(lengths)
+        quarter = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)
+        quarter += np.repeat(days.begin[day], lengths)
+        row = np.repeat(offer, lengths)
+        plan = Dispatcher(lim).solve_days(
+            load[quarter],
+            pv[quarter],
+            buy[row, quarter],
+            sell[row, quarter],
+            start[day],
+            lengths,
+            np.bincount(day)[np.unique(day)],
         )
-        for name, values in zip(
+        for flow, values in zip(
             FLOWS,
             (plan.grid_import_kwh, plan.grid_export_kwh, plan.charge_kwh, plan.discharge_kwh),
             strict=True,
         ):
-            flows[name][chosen, part] = values.reshape(len(chosen), length)
-        level_end[chosen, i] = plan.level_kwh.reshape(len(chosen), length)[:, -1]
+            flows[flow][row, quarter] = values
+        level_end[offer, day] = plan.level_kwh[ends - 1]
     return {"flows": flows, "level_end_kwh": level_end}
 
 

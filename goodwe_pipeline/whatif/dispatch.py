@@ -224,10 +224,12 @@ class Dispatcher:
         sell: np.ndarray,
         start_kwh: Sequence[float] | np.ndarray,
         lengths: Sequence[int] | np.ndarray,
+        programmes: Sequence[int] | np.ndarray | None = None,
     ) -> Plans:
-        """The cheapest plan of each day, in one programme. ``load`` .. ``sell`` hold the
-        days' quarter hours one after the other (``lengths[i]`` > 0 of them for day ``i``);
-        day ``i`` starts (and ends at least) at ``start_kwh[i]``."""
+        """The cheapest plan of each day. ``load`` .. ``sell`` hold the days' quarter hours
+        one after the other (``lengths[i]`` > 0 of them for day ``i``); day ``i`` starts (and
+        ends at least) at ``start_kwh[i]``. ``programmes`` splits the days, in order, into
+        programmes of that many days each (by default all days are one programme)."""
         load, pv = np.asarray(load, "float64"), np.asarray(pv, "float64")
         buy, sell = np.asarray(buy, "float64"), np.asarray(sell, "float64")
         lengths = np.asarray(lengths, dtype=np.int64)
@@ -250,11 +252,23 @@ class Dispatcher:
                 idle_cost,
                 np.ones(len(lengths), dtype=bool),
             )
-        x = self._run(self._model(tuple(lengths.tolist())), load, pv, buy, sell, start)
-        n = len(load)
-        charge = np.clip(x[:n], 0.0, self._max_c)
-        discharge = np.clip(x[n : 2 * n], 0.0, self._max_d)
-        level = np.clip(x[3 * n :], 0.0, usable)
+        charge, discharge, level = np.empty(len(load)), np.empty(len(load)), np.empty(len(load))
+        day_bounds = np.cumsum(np.append(0, programmes if programmes is not None else len(lengths)))
+        quarter_bounds = np.append(0, np.cumsum(lengths))[day_bounds]
+        valued = np.minimum(sell, buy)
+        for first_day, end_day, lo, hi in zip(
+            day_bounds[:-1], day_bounds[1:], quarter_bounds[:-1], quarter_bounds[1:], strict=True
+        ):
+            part = slice(lo, hi)
+            model = self._model(tuple(lengths[first_day:end_day].tolist()))
+            x = self._run(
+                model, load[part], pv[part], buy[part], valued[part], start[first_day:end_day]
+            )
+            n = hi - lo
+            charge[part], discharge[part], level[part] = x[:n], x[n : 2 * n], x[3 * n :]
+        charge = np.clip(charge, 0.0, self._max_c)
+        discharge = np.clip(discharge, 0.0, self._max_d)
+        level = np.clip(level, 0.0, usable)
         grid_import, grid_export = settle(load, pv, charge, discharge)
         cost = np.bincount(day_of, buy * grid_import - sell * grid_export, len(lengths))
         idle = cost > idle_cost
@@ -268,9 +282,10 @@ class Dispatcher:
             cost = np.where(idle, idle_cost, cost)
         return Plans(lengths, charge, discharge, grid_import, grid_export, level, start, cost, idle)
 
-    def _run(self, model: _BlockModel, load, pv, buy, sell, start) -> np.ndarray:
+    def _run(self, model: _BlockModel, load, pv, buy, valued, start) -> np.ndarray:
+        """Solves one programme; ``valued`` is the export price the plan counts (at most
+        the buy price, see the module docstring)."""
         highs = model.highs
-        valued = np.minimum(sell, buy)
         highs.changeColsCost(
             len(model.costs), model.costs, np.concatenate([buy, -buy, buy - valued])
         )

@@ -99,25 +99,21 @@ def measured_days(
 
 def _levels_at_midnight(readings: pd.DataFrame, good: pd.DataFrame, tz: str) -> np.ndarray:
     """Battery charge level (%) of the reading nearest each day's local midnight, within
-    ``SOC_REACH_S``; NaN when no reading with a level is that close."""
+    ``SOC_REACH_S``; NaN when no reading with a level is that close. ``readings`` are
+    sorted by device and time (``readings.normalize``), so each device's midnights are
+    looked up in its own readings, not every reading against every midnight."""
     out = np.full(len(good), np.nan)
     if good.empty or "battery_soc_pct" not in readings or readings.empty:
         return out
-    midnights = np.array(
-        sorted({days_mod.day_window(d, tz)[0].timestamp() for d in good["day"]}), dtype="float64"
-    )
-    t_all = readings[TIME].dt.as_unit("us").astype("int64").to_numpy() / 1e6
-    right = np.clip(np.searchsorted(midnights, t_all), 0, len(midnights) - 1)
-    left = np.clip(right - 1, 0, len(midnights) - 1)
-    distance = np.minimum(np.abs(t_all - midnights[left]), np.abs(t_all - midnights[right]))
+    device_all = readings[DEVICE_ID].to_numpy()
     soc_all = readings["battery_soc_pct"].to_numpy("float64")
-    near = np.flatnonzero((distance <= SOC_REACH_S) & ~np.isnan(soc_all))
-    devices = readings[DEVICE_ID].to_numpy()[near]
+    with_level = ~np.isnan(soc_all)
     for device, rows in good.groupby(DEVICE_ID):
-        mine = near[devices == device]
+        mine = np.flatnonzero((device_all == device) & with_level)
         if len(mine) == 0:
             continue
-        t, soc = t_all[mine], soc_all[mine]
+        t = readings[TIME].iloc[mine].dt.as_unit("us").astype("int64").to_numpy() / 1e6
+        soc = soc_all[mine]
         midnight = np.array([days_mod.day_window(d, tz)[0].timestamp() for d in rows["day"]])
         after = np.clip(np.searchsorted(t, midnight), 0, len(t) - 1)
         before = np.clip(after - 1, 0, len(t) - 1)
