@@ -309,7 +309,7 @@ def _rows(days: Days, cases: OfferCases) -> pd.DataFrame:
     level_end = levels.copy()
     levels[:, -1], level_end[:, -1] = cases.level_start_kwh, cases.level_end_kwh
     names = cases.zone_names.astype(str).tolist()
-    zones_of_day = [np.flatnonzero(row).tolist() for row in present]
+    zones_of_day = [[z for z, here in enumerate(row) if here] for row in present.tolist()]
     zones = [
         {
             names[z]: {

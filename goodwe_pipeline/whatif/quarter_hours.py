@@ -107,9 +107,10 @@ def _levels_at_midnight(readings: pd.DataFrame, good: pd.DataFrame, tz: str) -> 
         return out
     device_all = readings[DEVICE_ID].to_numpy()
     soc_all = readings["battery_soc_pct"].to_numpy("float64")
-    with_level = ~np.isnan(soc_all)
     for device, rows in good.groupby(DEVICE_ID):
-        mine = np.flatnonzero((device_all == device) & with_level)
+        lo = np.searchsorted(device_all, device, side="left")
+        hi = np.searchsorted(device_all, device, side="right")
+        mine = lo + np.flatnonzero(~np.isnan(soc_all[lo:hi]))
         if len(mine) == 0:
             continue
         t = readings[TIME].iloc[mine].dt.as_unit("us").astype("int64").to_numpy() / 1e6
