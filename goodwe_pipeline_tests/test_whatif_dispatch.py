@@ -175,3 +175,60 @@ def test_negative_prices_the_battery_takes_paid_energy():
     # Exports cost money from 11:00 to 15:00: the battery is full when they end.
     assert plan.level_kwh[int(15 * 4) - 1] == pytest.approx(lim.usable_kwh, abs=1e-6)
     assert plan.charge_kwh[(HOURS >= 11) & (HOURS < 15)].sum() > 4.0
+
+
+def _linprog_day_cost(load, pv, buy, sell, lim: BatteryLimits, start: float) -> float:
+    """The module docstring's programme for one day, built independently and solved by
+    SciPy: variables charge, discharge, import, export, stored energy (``n`` each)."""
+    from scipy.optimize import linprog
+
+    n = len(load)
+    eta = np.sqrt(lim.round_trip_efficiency)
+    max_c, max_d = lim.charge_kw * QUARTER_H, lim.discharge_kw * QUARTER_H
+    eye, zero = np.eye(n), np.zeros((n, n))
+    step = eye - np.eye(n, k=-1)
+    balance = np.hstack([-eye, eye, eye, -eye, zero])  # import - export - charge + discharge
+    storage = np.hstack([-eta * eye, eye / eta, zero, zero, step])
+    a_eq = np.vstack([balance, storage])
+    b_eq = np.concatenate([load - pv, np.eye(n)[0] * start])
+    a_ub = np.hstack([eye / max_c, eye / max_d, zero, zero, zero])
+    valued = np.minimum(sell, buy)
+    cost = np.concatenate([np.zeros(2 * n), buy, -valued, np.zeros(n)])
+    bounds = (
+        [(0, max_c)] * n
+        + [(0, max_d)] * n
+        + [(0, None)] * 2 * n
+        + [(0, lim.usable_kwh)] * (n - 1)
+        + [(start, lim.usable_kwh)]
+    )
+    result = linprog(cost, a_ub, np.ones(n), a_eq, b_eq, bounds, method="highs")
+    assert result.status == 0
+    charge, discharge = result.x[:n], result.x[n : 2 * n]
+    imp, exp = settle(load, pv, charge, discharge)
+    idle_imp, idle_exp = settle(load, pv, np.zeros(n), np.zeros(n))
+    return min(float(buy @ imp - sell @ exp), float(buy @ idle_imp - sell @ idle_exp))
+
+
+def test_days_solved_together_as_blocks_each_reach_their_own_days_optimum():
+    """``solve_days`` puts several days (here DST lengths and negative prices among them)
+    into one block-diagonal programme, in programmes of 3, 1 and 2 days: each day's plan
+    costs what the day's own programme, solved separately by SciPy, costs."""
+    rng = np.random.default_rng(7)
+    lengths = [96, 92, 100, 96, 96, 100]
+    lim = limits(usable=6.0, charge_kw=3.0, discharge_kw=2.5, efficiency=0.85)
+    days = []
+    for n in lengths:
+        hours = np.arange(n) / 4
+        load = rng.uniform(0.02, 0.5, n)
+        pv = np.clip(np.sin((hours - 6) / 12 * np.pi), 0, None) * rng.uniform(0, 1.5)
+        buy = rng.uniform(-0.3, 1.8, n)
+        sell = buy * rng.uniform(-0.2, 1.2, n)
+        days.append((load, pv, buy, sell, float(rng.uniform(0, 6.0))))
+    load, pv, buy, sell = (np.concatenate([d[k] for d in days]) for k in range(4))
+    starts = [d[4] for d in days]
+    plans = Dispatcher(lim).solve_days(load, pv, buy, sell, starts, lengths, [3, 1, 2])
+    for i, (day_load, day_pv, day_buy, day_sell, start) in enumerate(days):
+        plan = plans.day(i)
+        assert_physical(plan, day_load, day_pv, lim, start)
+        expected = _linprog_day_cost(day_load, day_pv, day_buy, day_sell, lim, start)
+        assert plan.cost_pln == pytest.approx(expected, abs=1e-6)
