@@ -212,7 +212,9 @@ def _linprog_day_cost(load, pv, buy, sell, lim: BatteryLimits, start: float) -> 
 def test_days_solved_together_as_blocks_each_reach_their_own_days_optimum():
     """``solve_days`` puts several days (here DST lengths and negative prices among them)
     into one block-diagonal programme, in programmes of 3, 1 and 2 days: each day's plan
-    costs what the day's own programme, solved separately by SciPy, costs."""
+    costs what the day's own programme, solved separately by SciPy, costs. Some of these
+    days gain from charging and discharging at once, so their programme is solved again
+    with the power-share rows."""
     rng = np.random.default_rng(7)
     lengths = [96, 92, 100, 96, 96, 100]
     lim = limits(usable=6.0, charge_kw=3.0, discharge_kw=2.5, efficiency=0.85)

@@ -29,6 +29,12 @@ day needs, so one run per group of days (the what-if groups a day under every of
 what makes a year fast. One HiGHS model is kept per sequence of day lengths (92, 96 or
 100 quarter hours) and re-solved with each group's numbers from the previous optimum (a
 warm start): only costs, bounds and right-hand sides change.
+
+Each programme is first solved without the power-share rows (a third of the rows): a
+battery rarely gains from charging and discharging in the same quarter hour, so that
+optimum almost always keeps every share within 1. It is then also feasible for the full
+programme, whose feasible plans are a subset, so it is the full programme's optimum too.
+A programme where some share exceeds 1 is solved again with the rows.
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ import scipy.sparse as sp
 from goodwe_pipeline.whatif.battery import BatteryLimits
 
 QUARTER_H = 0.25
+SHARE_TOLERANCE = 1e-9
+"""How far a plan solved without the power-share rows may exceed a share of 1 and still be
+taken as it is."""
 _banner_shown = False
 
 
@@ -146,7 +155,7 @@ class Dispatcher:
 
     def __init__(self, limits: BatteryLimits):
         self.limits = limits
-        self._models: dict[tuple[int, ...], _BlockModel] = {}
+        self._models: dict[tuple[tuple[int, ...], bool], _BlockModel] = {}
         eta = limits.round_trip_efficiency
         self._eta_in = math.sqrt(eta)
         self._eta_out = math.sqrt(eta)
@@ -157,12 +166,14 @@ class Dispatcher:
     def can_move(self) -> bool:
         return self.limits.usable_kwh > 0 and self._max_c > 0 and self._max_d > 0
 
-    def _model(self, lengths: tuple[int, ...]) -> _BlockModel:
+    def _model(self, lengths: tuple[int, ...], power_rows: bool) -> _BlockModel:
         """Columns: charge, discharge, export, stored energy, ``n`` each (all days' quarter
-        hours in a row); rows: balance, storage, power share. The storage rows link each
-        quarter hour to the one before only within a day, which makes the days blocks."""
-        if lengths in self._models:
-            return self._models[lengths]
+        hours in a row); rows: balance, storage and, with ``power_rows``, power share. The
+        storage rows link each quarter hour to the one before only within a day, which
+        makes the days blocks."""
+        key = (lengths, power_rows)
+        if key in self._models:
+            return self._models[key]
         n = sum(lengths)
         ends = np.cumsum(lengths)
         begins = ends - np.asarray(lengths)
@@ -171,25 +182,28 @@ class Dispatcher:
         previous = np.ones(n - 1)
         previous[begins[1:] - 1] = 0.0
         step = eye - sp.diags(previous, -1, format="csc")
-        matrix = sp.vstack(
-            [
-                sp.hstack([eye, -eye, eye, zero]),
-                sp.hstack([-self._eta_in * eye, eye / self._eta_out, zero, step]),
-                sp.hstack([eye / self._max_c, eye / self._max_d, zero, zero]),
-            ]
-        ).tocsc()
+        blocks = [
+            sp.hstack([eye, -eye, eye, zero]),
+            sp.hstack([-self._eta_in * eye, eye / self._eta_out, zero, step]),
+        ]
+        if power_rows:
+            blocks.append(sp.hstack([eye / self._max_c, eye / self._max_d, zero, zero]))
+        matrix = sp.vstack(blocks).tocsc()
+        rows = len(blocks) * n
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = 4 * n, 3 * n
+        lp.num_col_, lp.num_row_ = 4 * n, rows
         lp.col_cost_ = np.zeros(4 * n)
         lp.col_lower_ = np.zeros(4 * n)
         usable = self.limits.usable_kwh
         lp.col_upper_ = np.concatenate(
             [np.full(n, self._max_c), np.full(n, self._max_d), np.full(n, 1.0), np.full(n, usable)]
         )
-        lp.row_lower_ = np.concatenate([np.zeros(2 * n), np.full(n, -highspy.kHighsInf)])
-        lp.row_upper_ = np.concatenate([np.full(n, highspy.kHighsInf), np.zeros(n), np.ones(n)])
+        lp.row_lower_ = np.concatenate([np.zeros(2 * n), np.full(rows - 2 * n, -highspy.kHighsInf)])
+        lp.row_upper_ = np.concatenate(
+            [np.full(n, highspy.kHighsInf), np.zeros(n), np.ones(rows - 2 * n)]
+        )
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = 4 * n, 3 * n
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = 4 * n, rows
         lp.a_matrix_.start_ = matrix.indptr
         lp.a_matrix_.index_ = matrix.indices
         lp.a_matrix_.value_ = matrix.data
@@ -202,7 +216,7 @@ class Dispatcher:
             np.concatenate([np.arange(2 * n, 3 * n), 3 * n + ends - 1]).astype(np.int32),
             np.concatenate([np.arange(n), n + begins]).astype(np.int32),
         )
-        self._models[lengths] = model
+        self._models[key] = model
         return model
 
     def solve(
@@ -252,20 +266,26 @@ class Dispatcher:
                 idle_cost,
                 np.ones(len(lengths), dtype=bool),
             )
-        charge, discharge, level = np.empty(len(load)), np.empty(len(load)), np.empty(len(load))
         day_bounds = np.cumsum(np.append(0, programmes if programmes is not None else len(lengths)))
         quarter_bounds = np.append(0, np.cumsum(lengths))[day_bounds]
         valued = np.minimum(sell, buy)
-        for first_day, end_day, lo, hi in zip(
-            day_bounds[:-1], day_bounds[1:], quarter_bounds[:-1], quarter_bounds[1:], strict=True
-        ):
-            part = slice(lo, hi)
-            model = self._model(tuple(lengths[first_day:end_day].tolist()))
-            x = self._run(
-                model, load[part], pv[part], buy[part], valued[part], start[first_day:end_day]
-            )
-            n = hi - lo
-            charge[part], discharge[part], level[part] = x[:n], x[n : 2 * n], x[3 * n :]
+        x = np.empty((3, len(load)))
+
+        def solve(k: int, power_rows: bool) -> None:
+            part = slice(quarter_bounds[k], quarter_bounds[k + 1])
+            days = slice(day_bounds[k], day_bounds[k + 1])
+            model = self._model(tuple(lengths[days].tolist()), power_rows)
+            found = self._run(model, load[part], pv[part], buy[part], valued[part], start[days])
+            x[:, part] = found.reshape(4, -1)[[0, 1, 3]]
+
+        for k in range(len(day_bounds) - 1):
+            solve(k, power_rows=False)
+        share = np.clip(x[0], 0.0, None) / self._max_c + np.clip(x[1], 0.0, None) / self._max_d
+        over = np.bincount(day_of, share > 1.0 + SHARE_TOLERANCE, len(lengths)) > 0
+        programme_of = np.repeat(np.arange(len(day_bounds) - 1), np.diff(day_bounds))
+        for k in np.unique(programme_of[over]):
+            solve(k, power_rows=True)
+        charge, discharge, level = x
         charge = np.clip(charge, 0.0, self._max_c)
         discharge = np.clip(discharge, 0.0, self._max_d)
         level = np.clip(level, 0.0, usable)
