@@ -151,7 +151,8 @@ class _BlockModel:
 
 
 class Dispatcher:
-    """Solves days for one battery; keeps one warm HiGHS model per sequence of day lengths."""
+    """Solves days for one battery; keeps one warm HiGHS model per sequence of day lengths,
+    with and without the power-share rows."""
 
     def __init__(self, limits: BatteryLimits):
         self.limits = limits
