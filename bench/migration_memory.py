@@ -78,7 +78,8 @@ def write_records(path: Path, megabytes: int) -> None:
 
 
 def child(folder: str, data: str) -> None:
-    from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.history.readings_migration import migrate_readings
+    from goodwe_pipeline.history.settings import LegacySettings
     from goodwe_pipeline.raw_store import open_raw_store
     from goodwe_pipeline.warehouse import Warehouse
 
@@ -123,7 +124,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    from goodwe_pipeline.history.formats import MAX_JSON_VALUES
+    from goodwe_pipeline.history.decode import MAX_JSON_VALUES
 
     big = f"energy_data_{DAY}.json"
     floor = measure("(0) floor", lambda energy: None)

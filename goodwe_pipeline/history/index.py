@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,7 +41,6 @@ EARLIEST_NAME_DATE = date(2010, 1, 1)
 LOOKUP_CHUNK = 500
 _US = 1_000_000
 _HIDDEN = re.compile(r"^[._]")
-OUTCOMES = ("indexed", "migrated", "duplicate", "rejected")
 
 
 @dataclass
@@ -327,10 +326,3 @@ def save(warehouse: Warehouse, entries: Iterable[FileEntry], now: datetime | Non
     if not rows:
         return 0
     return warehouse.upsert(TABLE, rows)
-
-
-def outcome_counts(entries: Iterable[FileEntry]) -> Mapping[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for entry in entries:
-        counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
-    return counts
