@@ -69,7 +69,7 @@ def migrate_decisions(
     for entry in [e for e in databases if not e.skipped]:
         scope = decision_rows.Scope(clock, first, last, device, entry.path)
         try:
-            with open_database(entry.absolute) as connection:
+            with open_database(Path(entry.absolute)) as connection:
                 rows = decision_rows.read_database(connection, scope)
         except Unusable as exc:
             rows = decision_rows.DecisionRows(error=str(exc))

@@ -12,8 +12,6 @@ snapshot chain and to recover the complete records of a file cut short by a cras
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
 import zlib
@@ -36,15 +34,39 @@ costs 40-200 bytes, so this and the file-size limit bound the memory one file ca
 ``docs/migration.md`` for the figures."""
 
 
+GZIP_WINDOW = 31
+"""``wbits`` of a gzip-wrapped deflate stream (header and CRC checked by zlib)."""
+
+
 def decompress(data: bytes, limit: int) -> bytes:
+    """The gunzipped content of every member of ``data`` (as ``gzip`` reads them, zero
+    padding between members allowed), refusing more than ``limit`` bytes of it.
+
+    ``zlib`` directly: ``gzip.GzipFile`` adds about 0.3 ms of Python per file, which is most
+    of the cost of the many small gzipped files of the storage roadmap."""
+    parts: list[bytes] = []
+    size = 0
+    rest = data
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            out = stream.read(limit + 1)
-    except (OSError, EOFError, zlib.error) as exc:
+        while rest:
+            stream = zlib.decompressobj(GZIP_WINDOW)
+            part = stream.decompress(rest, limit + 1 - size)
+            parts.append(part)
+            size += len(part)
+            if size > limit:
+                break
+            if not stream.eof:
+                raise Unusable(
+                    "invalid gzip: Compressed file ended before the end-of-stream marker was reached"
+                )
+            rest = stream.unused_data.lstrip(b"\x00")
+            if rest and not rest.startswith(b"\x1f\x8b"):
+                raise Unusable("invalid gzip: Not a gzipped file (trailing data after a member)")
+    except zlib.error as exc:
         raise Unusable(f"invalid gzip: {_first_line(exc)}") from None
-    if len(out) > limit:
+    if size > limit:
         raise Unusable(f"gzip content exceeds the {limit // (1024 * 1024)} MiB limit")
-    return out
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def file_text(data: bytes, *, limit: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

@@ -49,7 +49,7 @@ class FileEntry:
 
     path: str
     """Relative to the legacy folder, with ``/`` separators (the key in ``migration_files``)."""
-    absolute: Path
+    absolute: str
     format: Format
     name_time: datetime | None
     size: int | None = None
@@ -98,7 +98,7 @@ class FileEntry:
     def stat(self) -> bool:
         """Read size and mtime; False when the file vanished or cannot be read."""
         try:
-            info = self.absolute.stat()
+            info = os.stat(self.absolute)
         except OSError:
             return False
         self.size, self.mtime = info.st_size, info.st_mtime
@@ -210,7 +210,7 @@ def scan_roots(legacy_dir: Path) -> list[Path]:
     return roots or [legacy_dir]
 
 
-def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | None]]:
+def iter_names(legacy_dir: Path) -> Iterator[tuple[str, str, Detected | None, str | None]]:
     """Every recognised legacy file: (relative path, absolute path, detected format, why it is
     skipped or None); no stat of files that are read. What is skipped follows ``files``'s rule;
     a folder that cannot be listed is yielded with its reason (format None)."""
@@ -224,7 +224,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | No
             entries = list(os.scandir(folder))
         except OSError as exc:
             relative = display_name(folder.removeprefix(base).replace(os.sep, "/"))
-            yield relative, Path(folder), None, f"cannot list the folder: {exc.strerror or exc}"
+            yield relative, folder, None, f"cannot list the folder: {exc.strerror or exc}"
             continue
         for entry in entries:
             name = entry.name
@@ -244,7 +244,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | No
             relative = display_name(entry.path.removeprefix(base).replace(os.sep, "/"))
             regular = not is_link and entry.is_file(follow_symlinks=False)
             reason = None if regular else skip_reason(entry.path, is_link, real)
-            yield relative, Path(entry.path), detected, reason
+            yield relative, entry.path, detected, reason
 
 
 @dataclass

@@ -64,12 +64,12 @@ def read_snapshot_file(
     file that continues the previous snapshot (``SnapshotChain``)."""
     result = FileReadings(Format.HISTORICAL_DATA)
     try:
-        fd = open_regular(path)
+        fd, size = open_regular(path)
     except Unusable as exc:
         result.error = str(exc)
         return result
     try:
-        source = Source(fd=fd, size=os.fstat(fd).st_size)
+        source = Source(fd=fd, size=size)
         if source.size > limit:
             result.error = size_limit_reason(source.size, limit)
             return result

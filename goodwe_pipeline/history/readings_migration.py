@@ -293,7 +293,7 @@ def _parse_database(entry: FileEntry, clock: LocalClock, first: date, last: date
     """The database's ``energy_data`` rows around the range, as one 'file'."""
     result = FileReadings(entry.format)
     try:
-        with open_database(entry.absolute) as connection:
+        with open_database(Path(entry.absolute)) as connection:
             if not entry.unchanged:
                 summary = energy_summary(connection, "2010-01-01", _local_text(clock, clock.max_us))
                 entry.records = summary["rows"]

@@ -231,15 +231,16 @@ def _add_block(result: FileReadings, block: Block) -> None:
         return
     result.records += len(block.outcomes)
     times = [t for t in block.times if t is not None]
-    for position in [i for i, t in enumerate(block.times) if t is None]:
-        result.rejections[block.outcomes[position][2]] += 1
+    if len(times) < len(block.times):
+        for position in [i for i, t in enumerate(block.times) if t is None]:
+            result.rejections[block.outcomes[position][2]] += 1
     if not times:
         return
     times.sort()
     result.repeats = times
-    for device, utc_us, *_ in block.outcomes:
-        if device and utc_us is not None:
-            result.devices[device] += 1
+    result.devices.update(
+        [outcome[0] for outcome in block.outcomes if outcome[0] and outcome[1] is not None]
+    )
     if result.first_us is None or times[0] < result.first_us:
         result.first_us = times[0]
     if result.last_us is None or times[-1] > result.last_us:
