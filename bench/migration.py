@@ -360,14 +360,21 @@ def main() -> int:
         server = InfluxServer(work / "influxd")
         server.start()
         try:
-            for name, eras in corpora(args.days).items():
-                if args.corpus in (name, "both"):
-                    measure(name, eras, work, server, args)
+            results = {
+                name: measure(name, eras, work, server, args)
+                for name, eras in corpora(args.days).items()
+                if args.corpus in (name, "both")
+            }
         finally:
             server.stop()
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    print("\n== summary (targets: (a)/(f) <= 2x, (b)/(a) >= 35x)")
+    for name, figures in results.items():
+        print(f"{name}: (a) {figures['ours']:.2f} s, (f) {figures['floor']:.2f} s, "
+              f"(a)/(f) {figures['ours'] / figures['floor']:.2f}x, "
+              f"(b)/(a) {figures['roadmap'] / figures['ours']:,.0f}x")  # fmt: skip
     return 0
 
 

@@ -7,7 +7,7 @@ prints the child's peak RSS:
 (0) floor: the small folder alone (interpreter, libraries, one day's readings);
 (1) the issue's case: a 200 MB daily array of plain numbers (100 M values). It is
     under the 256 MB file-size limit but holds more JSON values than the
-    per-file bound (``formats.MAX_JSON_VALUES``), so it is refused before parsing;
+    per-file bound (``decode.MAX_JSON_VALUES``), so it is refused before parsing;
 (2) a daily array just under that bound of plain numbers (the most values a file
     may hold, each a rejected record): the worst file that is parsed;
 (3) a 50 MB daily array of real records repeated (a runaway appender), parsed and
