@@ -7,7 +7,7 @@ prints the child's peak RSS:
 (0) floor: the small folder alone (interpreter, libraries, one day's readings);
 (1) the issue's case: a 200 MB daily array of plain numbers (100 M values). It is
     under the 256 MB file-size limit but holds more JSON values than the
-    per-file bound (``formats.MAX_JSON_VALUES``), so it is refused before parsing;
+    per-file bound (``decode.MAX_JSON_VALUES``), so it is refused before parsing;
 (2) a daily array just under that bound of plain numbers (the most values a file
     may hold, each a rejected record): the worst file that is parsed;
 (3) a 50 MB daily array of real records repeated (a runaway appender), parsed and
@@ -78,7 +78,8 @@ def write_records(path: Path, megabytes: int) -> None:
 
 
 def child(folder: str, data: str) -> None:
-    from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.history.readings_migration import migrate_readings
+    from goodwe_pipeline.history.settings import LegacySettings
     from goodwe_pipeline.raw_store import open_raw_store
     from goodwe_pipeline.warehouse import Warehouse
 
@@ -123,7 +124,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    from goodwe_pipeline.history.formats import MAX_JSON_VALUES
+    from goodwe_pipeline.history.decode import MAX_JSON_VALUES
 
     big = f"energy_data_{DAY}.json"
     floor = measure("(0) floor", lambda energy: None)

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from goodwe_pipeline.common import days
 from goodwe_pipeline.history.mapping import NAN
-from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
 from goodwe_pipeline.history.placement import Timeline
+from goodwe_pipeline.history.readings_migration import migrate_readings
+from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import FIELD_NAMES, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.reports.daily import daily_energy

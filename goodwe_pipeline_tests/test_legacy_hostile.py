@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from goodwe_pipeline.history import formats
-from goodwe_pipeline.history.migrate import LegacySettings, migrate_decisions, migrate_readings
+from goodwe_pipeline.history import decode
+from goodwe_pipeline.history.decisions_migration import migrate_decisions
+from goodwe_pipeline.history.readings_migration import migrate_readings
+from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY
 from goodwe_pipeline.warehouse import Warehouse
@@ -241,7 +243,7 @@ def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, privat
 def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_path, monkeypatch):
     """The memory bound: values are counted before parsing (the bound lowered to keep the file
     small; ``bench/migration_memory.py`` measures the real one on a 200 MB file)."""
-    monkeypatch.setattr(formats, "MAX_JSON_VALUES", 1_000)
+    monkeypatch.setattr(decode, "MAX_JSON_VALUES", 1_000)
     root = tmp_path / "optimiser"
     energy = write_day(root)
     (energy / "energy_data_2025-09-19.json").write_text(json.dumps(list(range(5_000))))

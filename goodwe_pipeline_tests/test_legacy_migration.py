@@ -16,7 +16,9 @@ from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from goodwe_pipeline.history.migrate import LegacySettings, migrate_decisions, migrate_readings
+from goodwe_pipeline.history.decisions_migration import migrate_decisions
+from goodwe_pipeline.history.readings_migration import migrate_readings
+from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.warehouse import Warehouse

@@ -17,21 +17,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from goodwe_pipeline.history import decisions
-from goodwe_pipeline.history.formats import (
-    DECISION_FORMATS,
-    READING_FORMATS,
-    Format,
-    SnapshotChain,
-    Unusable,
-    detect,
-    read_readings,
-    read_records,
-    read_snapshot_file,
-    split_array,
-)
+from goodwe_pipeline.history.decode import split_array
+from goodwe_pipeline.history.files import Unusable
+from goodwe_pipeline.history.formats import DECISION_FORMATS, READING_FORMATS, Format, detect
 from goodwe_pipeline.history.mapping import map_record, to_number
-from goodwe_pipeline.history.migrate import _frame
 from goodwe_pipeline.history.optimiser_db import open_database, rows_between
+from goodwe_pipeline.history.raw_writer import readings_frame
+from goodwe_pipeline.history.readers import read_readings, read_snapshot_file
+from goodwe_pipeline.history.records import read_records
+from goodwe_pipeline.history.snapshots import SnapshotChain
 from goodwe_pipeline.history.stats import DailyStats, compare, read_daily_stats
 from goodwe_pipeline.history.timestamps import Known, LocalClock, from_us, parse_stamp, to_us
 from goodwe_pipeline.readings import FIELD_NAMES, normalize
@@ -621,7 +615,7 @@ def test_frame_matches_readings_normalize():
         for i in range(5)
         for device in ("B", "A")
     }
-    built = _frame(merged)
+    built = readings_frame(merged)
     keys = list(merged)
     plain = pd.DataFrame(np.array([merged[k] for k in keys]), columns=list(FIELD_NAMES))
     plain.insert(0, "source", "legacy")

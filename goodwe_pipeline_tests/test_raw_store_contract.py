@@ -842,7 +842,8 @@ def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path)
     migrates under its safe form instead of failing the run; it shares ``prepare``."""
     import json
 
-    from goodwe_pipeline.history.migrate import LegacySettings, migrate_readings
+    from goodwe_pipeline.history.readings_migration import migrate_readings
+    from goodwe_pipeline.history.settings import LegacySettings
     from goodwe_pipeline.warehouse import Warehouse
     from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
 

@@ -24,16 +24,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from goodwe_pipeline.history.formats import (
-    Format,
-    Unusable,
-    file_reason,
-    file_text,
-    load_json,
-    parse_or_reason,
-)
+from goodwe_pipeline.history.decode import file_text, load_json, parse_or_reason
+from goodwe_pipeline.history.files import Unusable
+from goodwe_pipeline.history.formats import Format
 from goodwe_pipeline.history.mapping import to_number
 from goodwe_pipeline.history.optimiser_db import has_table, rows_between
+from goodwe_pipeline.history.records import file_reason
 from goodwe_pipeline.history.timestamps import LocalClock, from_us
 
 DECISIONS = "legacy_decisions"

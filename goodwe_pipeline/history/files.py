@@ -84,8 +84,9 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def open_regular(path: str | os.PathLike[str]) -> int:
-    """A read-only descriptor of the regular file at ``path``; ``Unusable`` for anything else.
+def open_regular(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """A read-only descriptor of the regular file at ``path`` and its size (from the one
+    ``fstat`` that checks it); ``Unusable`` for anything else.
 
     Opened non-blocking, so a FIFO put in the file's place does not block the open.
     """
@@ -94,22 +95,21 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     except OSError as exc:
         raise Unusable(f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        mode = os.fstat(fd).st_mode
+        info = os.fstat(fd)
     except OSError as exc:
         os.close(fd)
         raise Unusable(f"cannot read the file: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise Unusable(f"not a regular file but {_kind(mode)}; only regular files are read")
-    return fd
+        raise Unusable(f"not a regular file but {_kind(info.st_mode)}; only regular files are read")
+    return fd, info.st_size
 
 
 def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of the regular file at ``path``, refusing one larger than ``limit`` bytes
     before reading it (``Unusable`` with the reason)."""
-    fd = open_regular(path)
+    fd, size = open_regular(path)
     try:
-        size = os.fstat(fd).st_size
         if size > limit:
             raise Unusable(size_limit_reason(size, limit))
         parts = [os.read(fd, size + 1)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,7 +41,6 @@ EARLIEST_NAME_DATE = date(2010, 1, 1)
 LOOKUP_CHUNK = 500
 _US = 1_000_000
 _HIDDEN = re.compile(r"^[._]")
-OUTCOMES = ("indexed", "migrated", "duplicate", "rejected")
 
 
 @dataclass
@@ -50,7 +49,7 @@ class FileEntry:
 
     path: str
     """Relative to the legacy folder, with ``/`` separators (the key in ``migration_files``)."""
-    absolute: Path
+    absolute: str
     format: Format
     name_time: datetime | None
     size: int | None = None
@@ -99,7 +98,7 @@ class FileEntry:
     def stat(self) -> bool:
         """Read size and mtime; False when the file vanished or cannot be read."""
         try:
-            info = self.absolute.stat()
+            info = os.stat(self.absolute)
         except OSError:
             return False
         self.size, self.mtime = info.st_size, info.st_mtime
@@ -211,7 +210,7 @@ def scan_roots(legacy_dir: Path) -> list[Path]:
     return roots or [legacy_dir]
 
 
-def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | None]]:
+def iter_names(legacy_dir: Path) -> Iterator[tuple[str, str, Detected | None, str | None]]:
     """Every recognised legacy file: (relative path, absolute path, detected format, why it is
     skipped or None); no stat of files that are read. What is skipped follows ``files``'s rule;
     a folder that cannot be listed is yielded with its reason (format None)."""
@@ -225,7 +224,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | No
             entries = list(os.scandir(folder))
         except OSError as exc:
             relative = display_name(folder.removeprefix(base).replace(os.sep, "/"))
-            yield relative, Path(folder), None, f"cannot list the folder: {exc.strerror or exc}"
+            yield relative, folder, None, f"cannot list the folder: {exc.strerror or exc}"
             continue
         for entry in entries:
             name = entry.name
@@ -245,7 +244,7 @@ def iter_names(legacy_dir: Path) -> Iterator[tuple[str, Path, Detected, str | No
             relative = display_name(entry.path.removeprefix(base).replace(os.sep, "/"))
             regular = not is_link and entry.is_file(follow_symlinks=False)
             reason = None if regular else skip_reason(entry.path, is_link, real)
-            yield relative, Path(entry.path), detected, reason
+            yield relative, entry.path, detected, reason
 
 
 @dataclass
@@ -327,10 +326,3 @@ def save(warehouse: Warehouse, entries: Iterable[FileEntry], now: datetime | Non
     if not rows:
         return 0
     return warehouse.upsert(TABLE, rows)
-
-
-def outcome_counts(entries: Iterable[FileEntry]) -> Mapping[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for entry in entries:
-        counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
-    return counts

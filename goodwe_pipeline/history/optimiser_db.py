@@ -31,7 +31,7 @@ def _uri(path: Path, immutable: bool) -> str:
 
 
 def _wants_immutable(path: Path) -> bool:
-    fd = open_regular(path)
+    fd, _ = open_regular(path)
     try:
         header = os.pread(fd, 100, 0)
     finally:

@@ -22,14 +22,9 @@ from typing import Any
 import pandas as pd
 
 from goodwe_pipeline.common import days
-from goodwe_pipeline.history.files import read_regular
-from goodwe_pipeline.history.formats import (
-    DEFAULT_MAX_FILE_BYTES,
-    Format,
-    Unusable,
-    file_text,
-    load_json,
-)
+from goodwe_pipeline.history.decode import DEFAULT_MAX_FILE_BYTES, file_text, load_json
+from goodwe_pipeline.history.files import Unusable, read_regular
+from goodwe_pipeline.history.formats import Format
 from goodwe_pipeline.history.index import FileEntry, FolderIndex
 from goodwe_pipeline.history.mapping import to_number
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME

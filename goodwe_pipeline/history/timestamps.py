@@ -135,10 +135,6 @@ class LocalClock:
         self.stats: Counter[str] = Counter()
         self._hours: dict[tuple[int, int, int, int], int | None] = {}
 
-    def local_us(self, naive: datetime, fold: int) -> int:
-        offset = naive.replace(tzinfo=self.zone, fold=fold).utcoffset()
-        return (naive - _EPOCH - offset) // _US
-
     def classify(self, naive: datetime) -> tuple[str | None, int, int]:
         """``(None|'ambiguous'|'gap', utc_us with fold 0, utc_us with fold 1)``."""
         base = (naive - _EPOCH) // _US

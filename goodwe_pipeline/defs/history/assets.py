@@ -16,13 +16,9 @@ from goodwe_pipeline.defs.resources import (
     raw_store_kind,
     warehouse_kind,
 )
+from goodwe_pipeline.history.decisions_migration import DecisionResult, migrate_decisions
 from goodwe_pipeline.history.index import FileEntry
-from goodwe_pipeline.history.migrate import (
-    DecisionResult,
-    MigrationResult,
-    migrate_decisions,
-    migrate_readings,
-)
+from goodwe_pipeline.history.readings_migration import MigrationResult, migrate_readings
 
 MAX_TABLE_ROWS = 50
 

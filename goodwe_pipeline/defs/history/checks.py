@@ -15,7 +15,7 @@ from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, recent_days
 from goodwe_pipeline.defs.reports.checks import readings_quality_checks
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from goodwe_pipeline.history.migrate import SUMMARY_DEVICE, SUMMARY_REPORT
+from goodwe_pipeline.history.readings_migration import SUMMARY_DEVICE, SUMMARY_REPORT
 from goodwe_pipeline.history.stats import (
     TOLERANCE,
     compare_daily_stats,

@@ -6,8 +6,8 @@ import dagster as dg
 
 from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE
 from goodwe_pipeline.defs.resources import env_or
-from goodwe_pipeline.history.formats import DEFAULT_MAX_FILE_BYTES
-from goodwe_pipeline.history.migrate import LegacySettings
+from goodwe_pipeline.history.decode import DEFAULT_MAX_FILE_BYTES
+from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.history.timestamps import NONEXISTENT_POLICIES
 
 DEFAULT_MAX_REJECTED_SHARE = 0.05

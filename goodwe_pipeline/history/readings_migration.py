@@ -1,0 +1,334 @@
+"""Migrate a range of local days of legacy readings into the raw store and the warehouse.
+
+Find the day's files through the index, parse each file once per run (in the
+order of ``formats.READING_FORMATS``), keep one reading per (device, time) across
+all files and formats (``day_merge``), write each day to the raw store, record
+every file's outcome in ``migration_files`` and a per-day summary in
+``analytics_reports`` (``report_type='legacy_migration'``, ``device_id='*'``)
+that the asset checks compare with the store.
+
+Nothing in the legacy folder is written; re-running a range writes the same
+readings and rows again (idempotent upserts), so it changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from goodwe_pipeline.common import days as local_days
+from goodwe_pipeline.history import index as file_index
+from goodwe_pipeline.history.day_merge import DayMerge, DaySummary, FileContributions
+from goodwe_pipeline.history.file_outcomes import (
+    FileOutcomes,
+    note_dropped,
+    note_parsed,
+    settle_outcome,
+)
+from goodwe_pipeline.history.files import Unusable, read_regular
+from goodwe_pipeline.history.formats import READING_FORMATS, SINGLE_READING_FORMATS, Format
+from goodwe_pipeline.history.index import FileEntry, FolderIndex
+from goodwe_pipeline.history.optimiser_db import (
+    ENERGY_TABLE,
+    energy_summary,
+    open_database,
+    rows_between,
+)
+from goodwe_pipeline.history.raw_writer import RawWriter, readings_frame
+from goodwe_pipeline.history.readers import read_readings, read_snapshot_file
+from goodwe_pipeline.history.records import FileReadings, read_records
+from goodwe_pipeline.history.settings import LegacySettings, default_device
+from goodwe_pipeline.history.snapshots import SnapshotChain
+from goodwe_pipeline.history.timestamps import LocalClock, to_us
+from goodwe_pipeline.raw_store.base import RawStore
+from goodwe_pipeline.warehouse import Warehouse
+
+SUMMARY_REPORT = "legacy_migration"
+SUMMARY_DEVICE = "*"
+_PRIORITY = {fmt: rank for rank, fmt in enumerate(READING_FORMATS)}
+
+
+@dataclass
+class MigrationResult(FileOutcomes):
+    """What a readings migration did, for asset metadata and checks."""
+
+    first_day: date
+    last_day: date
+    device_id: str
+    device_source: str
+    days: list[DaySummary] = field(default_factory=list)
+    files: list[FileEntry] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    unlisted: list[str] = field(default_factory=list)
+    refused_devices: dict[str, str] = field(default_factory=dict)
+    """Devices whose readings the raw store would not keep, with its reason."""
+    dst: Counter[str] = field(default_factory=Counter)
+    reused_snapshot_elements: int = 0
+
+    @property
+    def readings_written(self) -> int:
+        return sum(d.written for d in self.days)
+
+    @property
+    def readings_expected(self) -> int:
+        return sum(d.expected_total for d in self.days)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(d.duplicates for d in self.days)
+
+    @property
+    def rejected_records(self) -> int:
+        return sum(d.rejected_records for d in self.days)
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] += time.perf_counter() - start
+
+
+def migrate_readings(
+    settings: LegacySettings,
+    store: RawStore,
+    warehouse: Warehouse,
+    first: date,
+    last: date,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> MigrationResult:
+    """Migrate the readings of local days ``first``..``last`` (inclusive)."""
+    if last < first:
+        raise ValueError(f"empty range {first}..{last}")
+    started = time.perf_counter()
+    timings: dict[str, float] = defaultdict(float)
+    timer = _Timer(timings)
+    with timer("index"):
+        folder = FolderIndex.scan(Path(settings.legacy_dir))
+        reading_formats = tuple(f for f in READING_FORMATS if f is not Format.OPTIMISER_DB)
+        selected = folder.select(reading_formats, first, last)
+        databases = folder.of_format(Format.OPTIMISER_DB)
+        folder.load(warehouse, selected + databases)
+        skipped = [e for e in selected + databases if e.skipped]
+        selected = [e for e in selected if not e.skipped]
+        databases = [e for e in databases if not e.skipped]
+        device, device_source = default_device(folder, settings.device_id, settings)
+    result = MigrationResult(first, last, device, device_source, timings=timings)
+    result.unlisted = list(folder.unreadable)
+    run = _ReadingsRun(settings, first, last, device, timer, skipped)
+    for entry in selected:
+        if entry.name_day is None and not entry.unchanged:
+            run.readings_of(entry)
+    files_of_day: dict[date, list[FileEntry]] = defaultdict(list)
+    for entry in selected:
+        for day in run.relevant_days(entry):
+            files_of_day[day].append(entry)
+    writer = RawWriter(store, settings.batch_rows, timings)
+    try:
+        for day in local_days.iter_days(first, last):
+            summary = run.migrate_day(day, files_of_day.get(day, []) + databases, writer, result)
+            if log:
+                log(
+                    f"{day}: {summary.expected_total} readings from {sum(summary.files.values())} files"
+                )
+    finally:
+        writer.close()
+    with timer("index"):
+        now = datetime.now(UTC)
+        run.settle_outcomes(writer.refused, now)
+        result.refused_devices = {d: r for d, (r, _) in writer.refused.items()}
+        result.files = sorted(run.seen.values(), key=lambda e: e.path)
+        file_index.save(warehouse, run.parsed_entries, now)
+        warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
+    result.dst.update(run.clock.stats)
+    result.reused_snapshot_elements = run.chain.reused
+    timings["total"] = time.perf_counter() - started
+    return result
+
+
+class _ReadingsRun:
+    """The state of one readings migration: every file is parsed once, kept while a day still
+    to come may need its readings, and its contributions are counted over the whole run."""
+
+    def __init__(
+        self,
+        settings: LegacySettings,
+        first: date,
+        last: date,
+        device: str,
+        timer: _Timer,
+        skipped: list[FileEntry],
+    ):
+        self.settings = settings
+        self.clock = settings.clock()
+        self.first = first
+        self.last = last
+        self.device = device
+        self.timer = timer
+        self.chain = SnapshotChain()
+        self.parsed: dict[str, FileReadings] = {}
+        self.unreleased: dict[str, FileReadings] = {}
+        """Parsed files (the database aside) whose readings a later day may still need."""
+        self.parsed_entries: list[FileEntry] = list(skipped)
+        self.seen: dict[str, FileEntry] = {e.path: e for e in skipped}
+        """Files in the result: skipped ones and those a day of the range touched."""
+        self.contributions = FileContributions()
+
+    def readings_of(self, entry: FileEntry) -> FileReadings:
+        """The file's readings, parsed on first use."""
+        readings = self.parsed.get(entry.path)
+        if readings is not None:
+            return readings
+        self.parsed_entries.append(entry)
+        with self.timer("parse"):
+            if entry.format is Format.OPTIMISER_DB:
+                readings = _parse_database(entry, self.clock, self.first, self.last)
+            else:
+                readings = _parse_file(entry, self.clock, self.chain, self.settings)
+        note_parsed(entry, readings)
+        self.parsed[entry.path] = readings
+        if entry.format is not Format.OPTIMISER_DB:
+            self.unreleased[entry.path] = readings
+        return readings
+
+    def relevant_days(self, entry: FileEntry) -> list[date]:
+        """The run's days whose readings this file may hold."""
+        first, last = self.first, self.last
+        if entry.first_us is not None and entry.last_us is not None:
+            low = max(self.clock.day_of(entry.first_us), first)
+            high = min(self.clock.day_of(entry.last_us), last)
+            return list(local_days.iter_days(low, high)) if low <= high else []
+        day = entry.name_day
+        if day is None:
+            return [first] if entry.parsed else []
+        if entry.unchanged:
+            return [day] if first <= day <= last else []
+        return [d for d in (day - timedelta(days=1), day) if first <= d <= last]
+
+    def migrate_day(
+        self, day: date, entries: list[FileEntry], writer: RawWriter, result: MigrationResult
+    ) -> DaySummary:
+        """Merge the day's readings from ``entries`` (in priority order) and hand them to the
+        writer; then release the files no later day needs."""
+        window = local_days.day_window(day, self.settings.timezone)
+        start_us, end_us = (to_us(t) for t in window)
+        merge = DayMerge(day, start_us, end_us, self.device, self.contributions)
+        summary = merge.summary
+        for entry in sorted(entries, key=lambda e: (_PRIORITY[e.format], e.path)):
+            readings = self.readings_of(entry)
+            touched = merge.add_file(entry, readings)
+            unusable = readings.error is not None or not readings.valid
+            home = entry.name_day == day or (entry.name_day is None and day == self.first)
+            if not (touched or (unusable and home)):
+                continue
+            summary.files[str(entry.format)] += 1
+            if unusable:
+                summary.rejected_files[str(entry.format)] += 1
+            if entry.path not in self.seen:
+                self.seen[entry.path] = entry
+                summary.rejected_records += readings.rejected
+        merge.place_unplaced(result.dst)
+        with self.timer("normalise"):
+            merge.count_expected()
+            frame = readings_frame(merge.merged) if merge.merged else None
+        if frame is not None:
+            writer.submit(frame, summary)
+        result.days.append(summary)
+        finished = [p for p, r in self.unreleased.items() if _finished(r, end_us)]
+        for path in finished:
+            self.unreleased.pop(path).release()
+        return summary
+
+    def settle_outcomes(self, refused: dict[str, tuple[str, int]], now: datetime) -> None:
+        """Each parsed file's outcome, from what it contributed over the run."""
+        for entry in self.parsed_entries:
+            readings = self.parsed.get(entry.path)
+            if readings is not None and readings.dropped:
+                note_dropped(entry, readings)
+            settle_outcome(
+                entry,
+                self.contributions.new[entry.path],
+                self.contributions.repeated[entry.path],
+                now,
+            )
+            if entry.device_id in refused:
+                entry.outcome = "rejected"
+                entry.reason = f"the raw store refused its device: {refused[entry.device_id][0]}"
+
+
+def _parse_file(
+    entry: FileEntry, clock: LocalClock, chain: SnapshotChain, settings: LegacySettings
+) -> FileReadings:
+    if entry.size is not None and entry.size > settings.max_file_bytes:
+        result = FileReadings(entry.format)
+        limit = settings.max_file_bytes / 1e6
+        result.error = f"file of {entry.size / 1e6:.1f} MB exceeds the {limit:.0f} MB limit"
+        return result
+    if entry.format is Format.HISTORICAL_DATA:
+        return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
+    try:
+        data = read_regular(entry.absolute, settings.max_file_bytes)
+    except Unusable as exc:
+        result = FileReadings(entry.format)
+        result.error = str(exc)
+        return result
+    hint = entry.mtime_us if entry.format in SINGLE_READING_FORMATS else None
+    return read_readings(entry.format, data, clock, hint_us=hint, limit=settings.max_file_bytes)
+
+
+def _parse_database(entry: FileEntry, clock: LocalClock, first: date, last: date) -> FileReadings:
+    """The database's ``energy_data`` rows around the range, as one 'file'."""
+    result = FileReadings(entry.format)
+    try:
+        with open_database(Path(entry.absolute)) as connection:
+            if not entry.unchanged:
+                summary = energy_summary(connection, "2010-01-01", _local_text(clock, clock.max_us))
+                entry.records = summary["rows"]
+                entry.rejected_records = summary["implausible"]
+                entry.valid_records = summary["rows"] - summary["implausible"]
+                entry.first_us = _text_us(clock, summary["first"])
+                entry.last_us = _text_us(clock, summary["last"])
+            rows = rows_between(connection, ENERGY_TABLE, "timestamp", first, last)
+    except Unusable as exc:
+        result.error = str(exc)
+        return result
+    return read_records(entry.format, rows, clock)
+
+
+def _local_text(clock: LocalClock, utc_us: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=utc_us)
+    return moment.astimezone(clock.zone).replace(tzinfo=None).isoformat()
+
+
+def _text_us(clock: LocalClock, text: object) -> int | None:
+    if text is None:
+        return None
+    utc_us, _ = clock.resolve_one(text)
+    return utc_us
+
+
+def _finished(readings: FileReadings, end_us: int) -> bool:
+    return readings.last_us is None or readings.last_us < end_us
+
+
+def _summary_row(summary: DaySummary, now: datetime) -> dict[str, Any]:
+    return {
+        "report_type": SUMMARY_REPORT,
+        "report_date": summary.day,
+        "device_id": SUMMARY_DEVICE,
+        "report_data": summary.report(),
+        "created_at": now,
+    }
