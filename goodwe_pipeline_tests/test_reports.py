@@ -14,9 +14,8 @@ from goodwe_pipeline.reports.daily import (
     DETAIL_COLUMNS,
     QUANTITIES,
     daily_energy,
-    report_documents,
-    summary_markdown,
 )
+from goodwe_pipeline.reports.daily_document import report_documents, summary_markdown
 from goodwe_pipeline.reports.quality import Limits, day_quality
 from goodwe_pipeline.warehouse.schema import daily_energy as daily_energy_table
 from goodwe_pipeline_tests.synthetic_days import (

@@ -22,9 +22,8 @@ from goodwe_pipeline.reports.daily import (
     READING_FIELDS,
     DailyEnergy,
     daily_energy,
-    report_documents,
-    summary_markdown,
 )
+from goodwe_pipeline.reports.daily_document import DAILY_REPORT, report_documents, summary_markdown
 from goodwe_pipeline.reports.trends import WINDOWS, trend_reports, trends_markdown
 from goodwe_pipeline.warehouse.reads import read_prices, read_sessions
 
@@ -101,7 +100,7 @@ def daily_energy_report(
         wh.upsert("daily_energy", rows)
         documents = [
             {
-                "report_type": "daily",
+                "report_type": DAILY_REPORT,
                 "report_date": day,
                 "device_id": device,
                 "report_data": {**document, "config_version": version},
