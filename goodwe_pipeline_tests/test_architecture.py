@@ -6,6 +6,7 @@ A new module must be given a layer here, so the rule cannot be skipped by accide
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,48 @@ def test_the_rules_catch_upward_imports(tmp_path: Path) -> None:
         "goodwe_pipeline.ingest.poll_tick (job is above adapter)",
     ]
     assert upward_imports("defs.sessions.assets", bad) == []
+
+
+SQL_STATEMENT = re.compile(r"\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\S+\s+SET)\b")
+"""The start of an SQL statement, in the upper case every query here is written in."""
+
+
+def sql_in(path: Path) -> list[str]:
+    """The SQL of ``path``: string literals holding a statement, and SQLAlchemy imports."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if SQL_STATEMENT.search(node.value):
+                found.append(node.value)
+    found += [name for name in sorted(imports_of(path)) if name.split(".")[0] == "sqlalchemy"]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [(name, path) for name, path in package_modules() if name.split(".")[0] == "defs"],
+    ids=lambda v: str(v),
+)
+def test_defs_hold_no_sql(module: str, path: Path) -> None:
+    """The warehouse owns its queries (``warehouse/reads.py`` and its neighbours): the
+    wiring calls them by name."""
+    found = sql_in(path)
+    assert not found, f"{module} holds SQL; move it to a function in warehouse/: {found}"
+
+
+def test_the_sql_rule_catches_queries(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import sqlalchemy as sa\n"
+        "QUERY = (\n"
+        '    \'SELECT "day" FROM "daily_energy" \'\n'
+        "    'WHERE \"day\" >= :first'\n"
+        ")\n"
+        "DELETE = f'DELETE FROM {TABLE} WHERE x = 1'\n"
+        "DESCRIPTION = 'Select the days to update, then delete from the list.'\n"
+    )
+    assert sql_in(bad) == [
+        'SELECT "day" FROM "daily_energy" WHERE "day" >= :first',
+        "DELETE FROM ",
+        "sqlalchemy",
+    ]
