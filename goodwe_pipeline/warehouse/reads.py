@@ -15,8 +15,13 @@ import pandas as pd
 from goodwe_pipeline.warehouse.store import Warehouse
 
 
-def _as_dates(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    frame[column] = pd.to_datetime(frame[column]).dt.date
+def _read_days(
+    warehouse: Warehouse, query: str, first: date, last: date, day_column: str, **params: object
+) -> pd.DataFrame:
+    """``query``'s rows for the days ``first`` .. ``last`` (bound as ``:first`` and ``:last``,
+    with ``params``), ``day_column`` as dates."""
+    frame = warehouse.read_frame(query, {"first": first, "last": last, **params})
+    frame[day_column] = pd.to_datetime(frame[day_column]).dt.date
     return frame
 
 
@@ -44,12 +49,14 @@ def read_priced_quarter_starts(warehouse: Warehouse, start: datetime, end: datet
 
 def read_sessions(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """Battery sessions of the days ``first`` .. ``last`` (``partition_date`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT * FROM "battery_sessions" '
         'WHERE "partition_date" >= :first AND "partition_date" <= :last ORDER BY "start_time"',
-        {"first": first, "last": last},
+        first,
+        last,
+        "partition_date",
     )
-    return _as_dates(frame, "partition_date")
 
 
 def read_sessions_by_device(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
@@ -79,74 +86,90 @@ def read_open_sessions_before(
 def read_charges(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """The charge sessions of the days ``first`` .. ``last``: device, day, energy and cost
     (``partition_date`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT "device_id", "kind", "partition_date", "energy_kwh", "cost_pln" '
         'FROM "battery_sessions" WHERE "kind" = :kind '
         'AND "partition_date" >= :first AND "partition_date" <= :last',
-        {"kind": "charge", "first": first, "last": last},
+        first,
+        last,
+        "partition_date",
+        kind="charge",
     )
-    return _as_dates(frame, "partition_date")
 
 
 def read_planned_sessions(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """The optimiser's planned sessions of the days ``first`` .. ``last`` (``plan_date`` as
     dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT * FROM "legacy_planned_sessions" '
         'WHERE "plan_date" >= :first AND "plan_date" <= :last',
-        {"first": first, "last": last},
+        first,
+        last,
+        "plan_date",
     )
-    return _as_dates(frame, "plan_date")
 
 
 def read_daily(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """``daily_energy`` rows of the days ``first`` .. ``last`` (``day`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT * FROM "daily_energy" WHERE "day" >= :first AND "day" <= :last '
         'ORDER BY "day", "device_id"',
-        {"first": first, "last": last},
+        first,
+        last,
+        "day",
     )
-    return _as_dates(frame, "day")
 
 
 def read_daily_totals(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """The energies and money the trends follow, per device and day (``day`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT "day", "device_id", "pv_kwh", "load_kwh", "grid_import_kwh", '
         '"grid_export_kwh", "savings_pln", "import_cost_pln" FROM "daily_energy" '
         'WHERE "day" >= :first AND "day" <= :last',
-        {"first": first, "last": last},
+        first,
+        last,
+        "day",
     )
-    return _as_dates(frame, "day")
 
 
 def read_daily_net_costs(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """``net_cost_pln`` per device and day (``day`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT "day", "device_id", "net_cost_pln" FROM "daily_energy" '
         'WHERE "day" >= :first AND "day" <= :last',
-        {"first": first, "last": last},
+        first,
+        last,
+        "day",
     )
-    return _as_dates(frame, "day")
 
 
 def read_tariff_comparison(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """The tariff comparison's costs per day, device, offer and case (``day`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT "day", "device_id", "offer", "scenario", "current", "energy_cost_pln", '
         '"total_cost_pln" FROM "tariff_comparison" WHERE "day" >= :first AND "day" <= :last',
-        {"first": first, "last": last},
+        first,
+        last,
+        "day",
     )
-    return _as_dates(frame, "day")
 
 
 def read_reports(warehouse: Warehouse, report_type: str, first: date, last: date) -> pd.DataFrame:
     """``report_date``, ``device_id`` and ``report_data`` of the ``analytics_reports`` rows of
     one type dated ``first`` .. ``last`` (``report_date`` as dates)."""
-    frame = warehouse.read_frame(
+    return _read_days(
+        warehouse,
         'SELECT "report_date", "device_id", "report_data" FROM "analytics_reports" '
         'WHERE "report_type" = :report_type '
         'AND "report_date" >= :first AND "report_date" <= :last',
-        {"report_type": report_type, "first": first, "last": last},
+        first,
+        last,
+        "report_date",
+        report_type=report_type,
     )
-    return _as_dates(frame, "report_date")
