@@ -418,7 +418,7 @@ def test_an_excursion_before_a_gap_over_midnight_counts_nothing() -> None:
 
 
 def test_monotone_readings_keeps_the_longest_never_decreasing_run() -> None:
-    from goodwe_pipeline.reports.daily import monotone_readings
+    from goodwe_pipeline.reports.counters import monotone_readings
 
     keep = monotone_readings(np.array([1.0, 2.0, 9.0, 9.5, 2.1, 2.2, 2.3, 2.3]))
     assert keep.tolist() == [True, True, False, False, True, True, True, True]
