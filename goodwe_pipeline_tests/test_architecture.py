@@ -6,6 +6,7 @@ A new module must be given a layer here, so the rule cannot be skipped by accide
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,50 @@ def test_the_rules_catch_upward_imports(tmp_path: Path) -> None:
         "goodwe_pipeline.ingest.poll_tick (job is above adapter)",
     ]
     assert upward_imports("defs.sessions.assets", bad) == []
+
+
+SQL_STATEMENT = re.compile(r"\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\S+\s+SET)\b")
+"""The start of an SQL statement, in the upper case every query here is written in."""
+
+
+def sql_in(source: str) -> list[str]:
+    """The SQL of a module's ``source``: string literals holding a statement, and imports
+    of SQLAlchemy (its query builder is SQL too)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if SQL_STATEMENT.search(node.value):
+                found.append(node.value)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names]
+            found += [n for n in names if n and n.split(".")[0] == "sqlalchemy"][:1]
+    return found
+
+
+def test_defs_hold_no_sql() -> None:
+    """The warehouse owns its queries (``warehouse/reads.py`` and its neighbours): the
+    wiring calls them by name."""
+    found = {
+        module: sql
+        for module, path in package_modules()
+        if module.split(".")[0] == "defs" and (sql := sql_in(path.read_text(encoding="utf-8")))
+    }
+    assert not found, f"move this SQL to functions in warehouse/: {found}"
+
+
+def test_the_sql_rule_catches_queries() -> None:
+    source = (
+        "import sqlalchemy as sa\n"
+        "QUERY = (\n"
+        '    \'SELECT "day" FROM "daily_energy" \'\n'
+        "    'WHERE \"day\" >= :first'\n"
+        ")\n"
+        "DELETE = f'DELETE FROM {TABLE} WHERE x = 1'\n"
+        "DESCRIPTION = 'Select the days to update, then delete from the list.'\n"
+    )
+    assert sql_in(source) == [
+        "sqlalchemy",
+        'SELECT "day" FROM "daily_energy" WHERE "day" >= :first',
+        "DELETE FROM ",
+    ]

@@ -14,9 +14,8 @@ from goodwe_pipeline.reports.daily import (
     DETAIL_COLUMNS,
     QUANTITIES,
     daily_energy,
-    report_documents,
-    summary_markdown,
 )
+from goodwe_pipeline.reports.daily_document import report_documents, summary_markdown
 from goodwe_pipeline.reports.quality import Limits, day_quality
 from goodwe_pipeline.warehouse.schema import daily_energy as daily_energy_table
 from goodwe_pipeline_tests.synthetic_days import (
@@ -419,7 +418,7 @@ def test_an_excursion_before_a_gap_over_midnight_counts_nothing() -> None:
 
 
 def test_monotone_readings_keeps_the_longest_never_decreasing_run() -> None:
-    from goodwe_pipeline.reports.daily import monotone_readings
+    from goodwe_pipeline.reports.counters import monotone_readings
 
     keep = monotone_readings(np.array([1.0, 2.0, 9.0, 9.5, 2.1, 2.2, 2.3, 2.3]))
     assert keep.tolist() == [True, True, False, False, True, True, True, True]

@@ -22,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migrate, schema
+from goodwe_pipeline.warehouse.reads import read_priced_quarter_starts, read_reports
 from goodwe_pipeline.warehouse.store import config_version
 from goodwe_pipeline_tests.servers import (
     create_postgres_database,
@@ -446,3 +447,62 @@ def test_a_driverless_postgresql_url_uses_the_installed_psycopg2(postgres_url):
             assert wh.health().ok, wh.health().detail
         finally:
             wh.dispose()
+
+
+def test_priced_quarter_starts_are_those_beginning_inside_the_window(warehouse):
+    """What ``every_quarter_hour_priced`` reads: a row starting at the window's end, or
+    before its start, is outside it."""
+    quarter = timedelta(minutes=15)
+    warehouse.upsert(
+        "electricity_prices",
+        [
+            {
+                "time_start": T0 + i * quarter,
+                "time_end": T0 + (i + 1) * quarter,
+                "zone": "PL",
+                "buy_pln_kwh": 0.8,
+                "sell_pln_kwh": 0.3,
+                "source": "fixed",
+                "partition_date": DAY,
+            }
+            for i in range(-1, 5)
+        ],
+    )
+    starts = read_priced_quarter_starts(warehouse, T0, T0 + 4 * quarter)
+    assert list(starts) == [pd.Timestamp(T0 + i * quarter) for i in range(4)]
+    assert str(starts.dtype) == "datetime64[us, UTC]"
+
+
+def test_reports_are_read_by_type_and_days(warehouse):
+    """``read_reports`` serves the daily documents and the migration summaries alike."""
+
+    def report(report_type: str, day: date, device: str) -> dict:
+        return {
+            "report_type": report_type,
+            "report_date": day,
+            "device_id": device,
+            "report_data": {"day": day.isoformat(), "nested": [1, 2]},
+            "created_at": T0,
+        }
+
+    later = DAY + timedelta(days=1)
+    warehouse.upsert(
+        "analytics_reports",
+        [
+            report("daily", DAY - timedelta(days=1), "A"),
+            report("daily", DAY, "A"),
+            report("daily", later, "B"),
+            report("legacy_migration", DAY, "*"),
+        ],
+    )
+    frame = read_reports(warehouse, "daily", DAY, later)
+    assert sorted(zip(frame["report_date"], frame["device_id"], strict=True)) == [
+        (DAY, "A"),
+        (later, "B"),
+    ]
+    assert frame.loc[frame["device_id"] == "A", "report_data"].item() == {
+        "day": DAY.isoformat(),
+        "nested": [1, 2],
+    }
+    summaries = read_reports(warehouse, "legacy_migration", DAY, DAY)
+    assert summaries["device_id"].tolist() == ["*"]

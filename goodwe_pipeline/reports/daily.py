@@ -2,18 +2,11 @@
 
 How each day's energies are found, best first:
 
-1. lifetime counters (``*_total_kwh``): the sum of the increments between consecutive
-   readings. A counter that drops to near zero was reset (the increment is its new
-   value). Between resets a counter never goes back, so it is read through the largest
-   set of its readings whose values never decrease (``monotone_readings``); the readings
-   left out count nothing. That way a short up-and-back *excursion* (a value above
-   readings after it, the counter later returning below it) adds nothing whatever its
-   size, and so does a dip (a value below readings before it); of an excursion and a dip
-   as long as each other, the lower values are kept. An excursion is recognised once
-   the counter has more readings after it than the excursion lasted. A rise faster than
-   3x the rated power could produce is a glitch too and adds nothing. An increment
-   spanning midnight is shared between the days in proportion to time, so counters also
-   measure through gaps in the readings;
+1. lifetime counters (``*_total_kwh``), read as ``reports/counters.py`` says: the sum of
+   the increments between consecutive readings, where a reset counts its new value and
+   glitches, excursions and rises faster than 3x the rated power could produce count
+   nothing. An increment spanning midnight is shared between the days in proportion to
+   time, so counters also measure through gaps in the readings;
 2. daily counters (``*_today_kwh``, reset at the inverter's midnight): the same rules, the
    reset counting as a drop to near zero. Both count as ``energy_source='counters'``;
 3. integration of powers: each reading's power held until the next one, never across a
@@ -34,10 +27,9 @@ gets no costs (``NaN``) rather than a partial sum.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -45,6 +37,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from goodwe_pipeline.readings import DEVICE_ID
+from goodwe_pipeline.reports.counters import KWH_PER_WS, CounterSteps, counter_totals
 from goodwe_pipeline.reports.quality import (
     POWER_FIELDS,
     SOC_FIELDS,
@@ -57,9 +50,6 @@ from goodwe_pipeline.reports.quality import (
 )
 
 QUARTER_S = 900.0
-KWH_PER_WS = 1.0 / 3.6e6
-COUNTER_RESOLUTION_KWH = 0.2
-"""Slack on counter plausibility: GoodWe counters step in 0.1 kWh."""
 MIN_COUNTER_SPAN = 0.9
 
 COUNTERS = "counters"
@@ -177,88 +167,75 @@ def daily_energy(
     """
     limits = limits or Limits()
     grid = DayGrid.build(days, tz)
-    n_days = len(grid.days)
+    day_count = len(grid.days)
     readings = without_impossible(readings, limits)
-    iv = Intervals.build(readings, grid)
-    keys = iv.group_keys(n_days)
-    inside = np.flatnonzero(keys >= 0)
-    if len(inside) == 0 or n_days == 0:
+    intervals = Intervals.build(readings, grid)
+    group_of_reading = intervals.group_keys(day_count)
+    in_days = np.flatnonzero(group_of_reading >= 0)
+    if len(in_days) == 0 or day_count == 0:
         return DailyEnergy(_empty_days(), _empty_quarters())
-    if np.any(iv.dt < 0) or np.any(np.diff(keys[inside]) < 0):
+    if np.any(intervals.dt < 0) or np.any(np.diff(group_of_reading[in_days]) < 0):
         raise ValueError("readings must be sorted by device_id and time (use readings.normalize)")
 
-    n_groups = len(iv.devices) * n_days
-    cadence = np.full(n_groups, np.nan)
-    by_group = cadence_by_group(iv, keys)
-    cadence[by_group.index.to_numpy()] = by_group.to_numpy()
-    row_cadence = cadence[np.clip(keys, 0, None)]
-    usable = (keys >= 0) & np.isfinite(iv.dt) & (iv.dt > 0) & (iv.dt <= gap_factor * row_cadence)
-    held_s = np.where(usable, iv.dt, 0.0)
+    group_count = len(intervals.devices) * day_count
+    cadence, held_s = _held_seconds(intervals, group_of_reading, group_count, gap_factor)
 
-    k_in = keys[inside]
-    starts, groups = _runs(k_in)
-    slot = np.floor(iv.seconds[inside] / QUARTER_S).astype("int64")
-    q_starts, _ = _runs(k_in * 1_000_000_000 + (slot - slot.min()))
-    q_group = k_in[q_starts]
-    q_slot = slot[q_starts]
+    reading_groups = group_of_reading[in_days]
+    group_starts, groups = _runs(reading_groups)
+    reading_slot = np.floor(intervals.seconds[in_days] / QUARTER_S).astype("int64")
+    quarter_starts, _ = _runs(reading_groups * 1_000_000_000 + (reading_slot - reading_slot.min()))
 
-    integrated_q: dict[str, np.ndarray] = {}
-    for q in QUANTITIES:
-        power = np.clip(q.sign * readings[q.power].to_numpy("float64")[inside], 0.0, None)
-        energy = np.nan_to_num(power) * held_s[inside] * KWH_PER_WS
-        integrated_q[q.name] = np.add.reduceat(energy, q_starts)
+    integrated_by_quarter: dict[str, np.ndarray] = {}
+    for quantity in QUANTITIES:
+        power = readings[quantity.power].to_numpy("float64")[in_days]
+        power = np.clip(quantity.sign * power, 0.0, None)
+        energy = np.nan_to_num(power) * held_s[in_days] * KWH_PER_WS
+        integrated_by_quarter[quantity.name] = np.add.reduceat(energy, quarter_starts)
 
-    qg = _QuarterGrid.build(groups, grid, now)
-    g_day = groups % n_days
-    n_slots, offsets = qg.n_slots, qg.offsets
-    q_pos, in_grid = qg.positions(q_group, q_slot)
+    quarter_grid = _QuarterGrid.build(groups, grid, now)
+    group_day = groups % day_count
+    slots_per_group, offsets = quarter_grid.slots_per_group, quarter_grid.offsets
+    position, in_grid = quarter_grid.positions(
+        reading_groups[quarter_starts], reading_slot[quarter_starts]
+    )
 
-    span_power = np.bincount(k_in, weights=held_s[inside], minlength=n_groups)[groups]
+    powers_span_s = np.bincount(reading_groups, weights=held_s[in_days], minlength=group_count)
+    powers_span_s = powers_span_s[groups]
     table: dict[str, Any] = {
-        "samples": np.diff(np.append(starts, len(k_in))),
+        "samples": np.diff(np.append(group_starts, len(reading_groups))),
         "cadence_s": cadence[groups],
     }
     quarter_energy: dict[str, np.ndarray] = {}
     all_counters = np.ones(len(groups), dtype=bool)
-    steps_cache: dict[str, _Steps] = {}
-    for q in QUANTITIES:
-        integ_full = np.zeros(offsets[-1])
-        np.add.at(integ_full, q_pos[in_grid], integrated_q[q.name][in_grid])
-        integ_total = _segment_sums(integ_full, offsets)
-        total, source = integ_total.copy(), np.full(len(groups), INTEGRATED)
-        counter_total = np.full(len(groups), np.nan)
-        for column in (q.lifetime, q.daily):
-            if column == q.daily and not (source == INTEGRATED).any():
-                break
-            c_total, c_span = _counter_totals(
-                readings[column].to_numpy("float64"),
-                iv,
-                grid,
-                limits,
-                steps_cache,
-                daily=column == q.daily,
-            )
-            c_total, c_span = c_total[groups], c_span[groups]
-            use = (source == INTEGRATED) & (c_span > 0) & (c_span >= MIN_COUNTER_SPAN * span_power)
-            total = np.where(use, c_total, total)
-            source = np.where(use, COUNTERS, source)
-            known = np.where(c_span > 0, c_total, np.nan)
-            counter_total = np.where(np.isnan(counter_total), known, counter_total)
-        all_counters &= source == COUNTERS
-        scale = np.divide(total, integ_total, out=np.zeros_like(total), where=integ_total > 0)
-        uniform = np.divide(total, n_slots, out=np.zeros_like(total), where=n_slots > 0)
-        uniform = np.where(integ_total > 0, 0.0, uniform)
-        quarter_energy[q.name] = integ_full * np.repeat(scale, n_slots) + np.repeat(
-            uniform, n_slots
+    steps_cache: dict[str, CounterSteps] = {}
+    for quantity in QUANTITIES:
+        integrated_quarters = np.zeros(offsets[-1])
+        np.add.at(
+            integrated_quarters, position[in_grid], integrated_by_quarter[quantity.name][in_grid]
         )
-        table[q.column] = total
-        table[f"{q.name}_integrated_kwh"] = integ_total
-        table[f"{q.name}_counter_kwh"] = counter_total
-        table[f"{q.name}_source"] = source
+        integrated_total = _segment_sums(integrated_quarters, offsets)
+        total, source, counter_total = _prefer_counters(
+            quantity,
+            integrated_total,
+            powers_span_s,
+            readings,
+            intervals,
+            grid,
+            limits,
+            steps_cache,
+            groups,
+        )
+        all_counters &= source == COUNTERS
+        quarter_energy[quantity.name] = _spread_over_quarters(
+            total, integrated_quarters, integrated_total, slots_per_group
+        )
+        table[quantity.column] = total
+        table[f"{quantity.name}_integrated_kwh"] = integrated_total
+        table[f"{quantity.name}_counter_kwh"] = counter_total
+        table[f"{quantity.name}_source"] = source
 
-    buy, sell = _prices_for_slots(prices, qg.slot)
-    money = _money(quarter_energy, buy, sell, offsets, n_slots)
-    table.update(money)
+    buy, sell = _prices_for_slots(prices, quarter_grid.slot)
+    table.update(_money(quarter_energy, buy, sell, offsets, slots_per_group))
 
     for name, reducer, field in (
         ("soc_min", np.fmin, "battery_soc_pct"),
@@ -266,12 +243,12 @@ def daily_energy(
         ("peak_pv_w", np.fmax, "pv_power_w"),
         ("peak_load_w", np.fmax, "load_power_w"),
     ):
-        table[name] = reducer.reduceat(readings[field].to_numpy("float64")[inside], starts)
+        table[name] = reducer.reduceat(readings[field].to_numpy("float64")[in_days], group_starts)
 
     frame = pd.DataFrame(table)
-    frame.insert(0, DEVICE_ID, [iv.devices[g // n_days] for g in groups])
-    frame.insert(0, "day", [grid.days[d] for d in g_day])
-    elapsed = grid.window_seconds(now)[g_day]
+    frame.insert(0, DEVICE_ID, [intervals.devices[g // day_count] for g in groups])
+    frame.insert(0, "day", [grid.days[d] for d in group_day])
+    elapsed = grid.window_seconds(now)[group_day]
     expected = np.divide(
         elapsed, frame["cadence_s"].to_numpy(), where=elapsed > 0, out=np.zeros(len(groups))
     )
@@ -281,19 +258,108 @@ def daily_energy(
     _ratios(frame)
     frame["energy_source"] = np.where(all_counters, COUNTERS, INTEGRATED)
 
+    quarters = _quarters_frame(intervals, grid, quarter_grid, buy, sell, quarter_energy)
+    return DailyEnergy(frame[[*DAILY_ENERGY_COLUMNS, *DETAIL_COLUMNS]], quarters)
+
+
+def _held_seconds(
+    intervals: Intervals, group_of_reading: np.ndarray, group_count: int, gap_factor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cadence of each group, and how long each reading's power holds: until the next
+    reading, or not at all across a gap longer than ``gap_factor`` times the cadence."""
+    cadence = np.full(group_count, np.nan)
+    cadence_found = cadence_by_group(intervals, group_of_reading)
+    cadence[cadence_found.index.to_numpy()] = cadence_found.to_numpy()
+    reading_cadence = cadence[np.clip(group_of_reading, 0, None)]
+    usable = (
+        (group_of_reading >= 0)
+        & np.isfinite(intervals.dt)
+        & (intervals.dt > 0)
+        & (intervals.dt <= gap_factor * reading_cadence)
+    )
+    held_s = np.where(usable, intervals.dt, 0.0)
+    return cadence, held_s
+
+
+def _prefer_counters(
+    quantity: Quantity,
+    integrated_total: np.ndarray,
+    powers_span_s: np.ndarray,
+    readings: pd.DataFrame,
+    intervals: Intervals,
+    grid: DayGrid,
+    limits: Limits,
+    steps_cache: dict[str, CounterSteps],
+    groups: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each group's energy of ``quantity``, its source, and what its counters measured
+    (NaN without counters): the lifetime counter where it spans enough of the time the
+    powers do, else the daily counter, else the integrated powers."""
+    total, source = integrated_total.copy(), np.full(len(groups), INTEGRATED)
+    counter_total = np.full(len(groups), np.nan)
+    for column in (quantity.lifetime, quantity.daily):
+        if column == quantity.daily and not (source == INTEGRATED).any():
+            break
+        counted_kwh, counted_s = counter_totals(
+            readings[column].to_numpy("float64"),
+            intervals,
+            grid,
+            limits,
+            steps_cache,
+            daily=column == quantity.daily,
+        )
+        counted_kwh, counted_s = counted_kwh[groups], counted_s[groups]
+        use = (
+            (source == INTEGRATED)
+            & (counted_s > 0)
+            & (counted_s >= MIN_COUNTER_SPAN * powers_span_s)
+        )
+        total = np.where(use, counted_kwh, total)
+        source = np.where(use, COUNTERS, source)
+        known = np.where(counted_s > 0, counted_kwh, np.nan)
+        counter_total = np.where(np.isnan(counter_total), known, counter_total)
+    return total, source, counter_total
+
+
+def _quarters_frame(
+    intervals: Intervals,
+    grid: DayGrid,
+    quarter_grid: _QuarterGrid,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    quarter_energy: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """``DailyEnergy.quarters``: energies, prices and money per device, day and quarter hour."""
+    day_count = len(grid.days)
     quarters = pd.DataFrame(
         {
-            DEVICE_ID: [iv.devices[g // n_days] for g in qg.group],
-            "day": [grid.days[g % n_days] for g in qg.group],
-            "time_start": pd.to_datetime(qg.slot * int(QUARTER_S), unit="s", utc=True),
+            DEVICE_ID: [intervals.devices[g // day_count] for g in quarter_grid.group],
+            "day": [grid.days[g % day_count] for g in quarter_grid.group],
+            "time_start": pd.to_datetime(quarter_grid.slot * int(QUARTER_S), unit="s", utc=True),
             "buy_pln_kwh": buy,
             "sell_pln_kwh": sell,
-            **{f"{q.name}_kwh": quarter_energy[q.name] for q in QUANTITIES},
+            **{quantity.column: quarter_energy[quantity.name] for quantity in QUANTITIES},
         }
     )
     quarters["import_cost_pln"] = quarters["grid_import_kwh"] * quarters["buy_pln_kwh"]
     quarters["export_revenue_pln"] = quarters["grid_export_kwh"] * quarters["sell_pln_kwh"]
-    return DailyEnergy(frame[[*DAILY_ENERGY_COLUMNS, *DETAIL_COLUMNS]], quarters)
+    return quarters
+
+
+def _spread_over_quarters(
+    total: np.ndarray,
+    integrated_quarters: np.ndarray,
+    integrated_total: np.ndarray,
+    slots_per_group: np.ndarray,
+) -> np.ndarray:
+    """Each group's ``total`` over its quarter hours: in proportion to the integrated powers,
+    or evenly where the powers integrate to nothing."""
+    scale = np.divide(total, integrated_total, out=np.zeros_like(total), where=integrated_total > 0)
+    even = np.divide(total, slots_per_group, out=np.zeros_like(total), where=slots_per_group > 0)
+    even = np.where(integrated_total > 0, 0.0, even)
+    return integrated_quarters * np.repeat(scale, slots_per_group) + np.repeat(
+        even, slots_per_group
+    )
 
 
 def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -318,10 +384,10 @@ class _QuarterGrid:
     hours in every time zone whose offset is a multiple of 15 minutes."""
 
     groups: np.ndarray
-    n_days: int
+    day_count: int
     first_slot: np.ndarray
     """First slot of each day."""
-    n_slots: np.ndarray
+    slots_per_group: np.ndarray
     offsets: np.ndarray
     group: np.ndarray
     slot: np.ndarray
@@ -331,194 +397,28 @@ class _QuarterGrid:
         ends = grid.ends if now is None else np.minimum(grid.ends, max(now.timestamp(), 0.0))
         first = np.floor(grid.starts / QUARTER_S).astype("int64")
         last = np.maximum(np.ceil(ends / QUARTER_S).astype("int64"), first)
-        n_days = len(grid.days)
-        day = groups % n_days
-        n_slots = last[day] - first[day]
-        offsets = np.concatenate([[0], np.cumsum(n_slots)])
-        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_slots)
-        slot = within + np.repeat(first[day], n_slots)
-        return cls(groups, n_days, first, n_slots, offsets, np.repeat(groups, n_slots), slot)
+        day_count = len(grid.days)
+        day = groups % day_count
+        slots_per_group = last[day] - first[day]
+        offsets = np.concatenate([[0], np.cumsum(slots_per_group)])
+        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], slots_per_group)
+        slot = within + np.repeat(first[day], slots_per_group)
+        return cls(
+            groups,
+            day_count,
+            first,
+            slots_per_group,
+            offsets,
+            np.repeat(groups, slots_per_group),
+            slot,
+        )
 
     def positions(self, group: np.ndarray, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grid position of each (group, slot), and whether it lies inside the grid."""
         index = np.searchsorted(self.groups, group)
-        position = self.offsets[index] + (slot - self.first_slot[group % self.n_days])
+        position = self.offsets[index] + (slot - self.first_slot[group % self.day_count])
         inside = (position >= self.offsets[index]) & (position < self.offsets[index + 1])
         return position, inside
-
-
-@dataclass(frozen=True)
-class _Steps:
-    """Consecutive known values of a counter: the time steps between them and the days
-    they fall in. The same for every counter known at every reading, so built once."""
-
-    idx: np.ndarray | None
-    t0: np.ndarray
-    t1: np.ndarray
-    dt: np.ndarray
-    device: np.ndarray
-    day1: np.ndarray
-    whole: np.ndarray
-    """Step within one day of the grid (and one device)."""
-    keys: np.ndarray
-    """Group key of a whole step (0 elsewhere, with zero weight)."""
-    span: np.ndarray
-    """Seconds covered by whole steps, per group."""
-    crossing: np.ndarray
-    """Steps of one device that span a day boundary of the grid."""
-    max_increment: np.ndarray
-
-    @classmethod
-    def build(cls, iv: Intervals, grid: DayGrid, limits: Limits, idx: np.ndarray | None) -> _Steps:
-        n_days = len(grid.days)
-        n_groups = len(iv.devices) * n_days
-        pick = (lambda a: a) if idx is None else (lambda a: a[idx])
-        t, dev, day = pick(iv.seconds), pick(iv.device_codes), pick(iv.day)
-        same = dev[1:] == dev[:-1]
-        dt = np.diff(t)
-        day0 = day[:-1]
-        day1 = _day_before_end(day[1:], t[1:], grid)
-        whole = same & (day0 == day1) & (day0 >= 0)
-        keys = np.where(whole, dev[:-1] * n_days + day0, 0)
-        span = np.bincount(keys, weights=np.where(whole, dt, 0.0), minlength=n_groups)
-        crossing = same & ~whole & (dt > 0)
-        max_increment = limits.max_power_w * KWH_PER_WS * dt + COUNTER_RESOLUTION_KWH
-        return cls(
-            idx, t[:-1], t[1:], dt, dev[:-1], day1, whole, keys, span, crossing, max_increment
-        )
-
-
-def _counter_totals(
-    values: np.ndarray,
-    iv: Intervals,
-    grid: DayGrid,
-    limits: Limits,
-    steps_cache: dict[str, _Steps],
-    *,
-    daily: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Energy and time span (s) a counter accounts for, per group key (device * days + day).
-
-    A counter's readings outside ``monotone_readings`` count as unknown."""
-    values = _without_excursions(values, iv, limits)
-    n_days = len(grid.days)
-    n_groups = len(iv.devices) * n_days
-    known = ~np.isnan(values)
-    if known.sum() < 2:
-        return np.zeros(n_groups), np.zeros(n_groups)
-    if known.all():
-        if "all" not in steps_cache:
-            steps_cache["all"] = _Steps.build(iv, grid, limits, None)
-        steps, v = steps_cache["all"], values
-    else:
-        idx = np.flatnonzero(known)
-        steps, v = _Steps.build(iv, grid, limits, idx), values[idx]
-    delta = np.diff(v)
-    after = v[1:]
-    dropped = delta < 0
-    reset = dropped & (after <= steps.max_increment)
-    increment = np.where(dropped, after, delta)
-    increment[(increment > steps.max_increment) | (dropped & ~reset)] = 0.0
-    total = np.bincount(
-        steps.keys, weights=np.where(steps.whole, increment, 0.0), minlength=n_groups
-    )
-    span = steps.span.copy()
-    crossing = steps.crossing
-    if daily:
-        # A daily counter restarts at midnight: what it shows after the reset is the later day's.
-        to_end = steps.crossing & reset & (steps.day1 >= 0)
-        if to_end.any():
-            end_keys = steps.device[to_end] * n_days + steps.day1[to_end]
-            total += np.bincount(end_keys, weights=increment[to_end], minlength=n_groups)
-            since_midnight = steps.t1[to_end] - grid.starts[steps.day1[to_end]]
-            span += np.bincount(end_keys, weights=since_midnight, minlength=n_groups)
-            crossing = crossing & ~to_end
-    candidates = np.flatnonzero(crossing)
-    t0, t1, dt = steps.t0, steps.t1, steps.dt
-    first = np.searchsorted(grid.ends, t0[candidates], side="right")
-    last = np.searchsorted(grid.starts, t1[candidates], side="left")
-    for i, lo, hi in zip(candidates, first, last, strict=True):
-        for k in range(lo, hi):
-            overlap = min(t1[i], grid.ends[k]) - max(t0[i], grid.starts[k])
-            if overlap > 0:
-                key = steps.device[i] * n_days + k
-                total[key] += increment[i] * overlap / dt[i]
-                span[key] += overlap
-    return total, span
-
-
-def _without_excursions(values: np.ndarray, iv: Intervals, limits: Limits) -> np.ndarray:
-    """``values`` with the readings outside ``monotone_readings`` unknown (NaN), within each
-    device's run between resets (a drop to at most what the rated power could add in
-    the time since the reading before, plus the counter's resolution)."""
-    idx = np.flatnonzero(~np.isnan(values))
-    if len(idx) < 3:
-        return values
-    v, device, t = values[idx], iv.device_codes[idx], iv.seconds[idx]
-    dropped = (np.diff(v) < 0) & (device[1:] == device[:-1])
-    if not dropped.any():
-        return values
-    max_increment = limits.max_power_w * KWH_PER_WS * np.diff(t) + COUNTER_RESOLUTION_KWH
-    reset = dropped & (v[1:] <= max_increment)
-    if not (dropped & ~reset).any():
-        return values
-    boundary = np.flatnonzero(reset | (device[1:] != device[:-1])) + 1
-    starts = np.concatenate([[0], boundary])
-    ends = np.concatenate([boundary, [len(v)]])
-    glitch_at = np.flatnonzero(dropped & ~reset) + 1
-    out = values.copy()
-    for lo, hi in zip(starts, ends, strict=True):
-        if not ((glitch_at > lo) & (glitch_at < hi)).any():
-            continue
-        out[idx[lo:hi][~monotone_readings(v[lo:hi])]] = np.nan
-    return out
-
-
-def monotone_readings(values: np.ndarray) -> np.ndarray:
-    """Which readings of a counter form the longest run of values that never decreases
-    (a longest non-decreasing subsequence); of equally long ones, the one ending lowest.
-
-    The readings outside it are the fewest that must be left out for the counter to
-    never go back: an up-and-back excursion, or a dip, shorter than the rest."""
-    tails: list[float] = []
-    tail_index: list[int] = []
-    parent = np.full(len(values), -1)
-    for i, value in enumerate(values.tolist()):
-        k = bisect_right(tails, value)
-        if k:
-            parent[i] = tail_index[k - 1]
-        if k == len(tails):
-            tails.append(value)
-            tail_index.append(i)
-        else:
-            tails[k] = value
-            tail_index[k] = i
-    keep = np.zeros(len(values), dtype=bool)
-    i = tail_index[-1] if tail_index else -1
-    while i >= 0:
-        keep[i] = True
-        i = parent[i]
-    return keep
-
-
-def _day_before_end(day: np.ndarray, end: np.ndarray, grid: DayGrid) -> np.ndarray:
-    """Day index of the instant just before ``end`` (a reading exactly at midnight ends the
-    interval of the previous day), given the day index of ``end`` itself."""
-    out = day.copy()
-    at_start = (day >= 0) & (end == grid.starts[np.clip(day, 0, None)])
-    if at_start.any():
-        previous = day[at_start] - 1
-        contiguous = (previous >= 0) & (grid.ends[np.clip(previous, 0, None)] == end[at_start])
-        out[at_start] = np.where(contiguous, previous, -1)
-    outside = day < 0
-    if outside.any():
-        # Just past the last day, or in a hole between days: the previous day may end here.
-        previous = np.searchsorted(grid.ends, end[outside], side="left")
-        ok = (previous < len(grid.ends)) & (
-            grid.ends[np.clip(previous, 0, len(grid.ends) - 1)] == end[outside]
-        )
-        out[outside] = np.where(ok, previous, -1)
-    return out
 
 
 def _prices_for_slots(prices: pd.DataFrame, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -580,12 +480,14 @@ def _money(
     def per_day(values: np.ndarray) -> np.ndarray:
         return _segment_sums(values, offsets)
 
-    eps = 1e-12
-    imp, exp, load = energy["grid_import"], energy["grid_export"], energy["load"]
-    unpriced = ((imp > eps) | (load > eps)) & np.isnan(buy) | (exp > eps) & np.isnan(sell)
+    tiny_kwh = 1e-12
+    grid_import, grid_export, load = energy["grid_import"], energy["grid_export"], energy["load"]
+    unpriced = ((grid_import > tiny_kwh) | (load > tiny_kwh)) & np.isnan(buy) | (
+        grid_export > tiny_kwh
+    ) & np.isnan(sell)
     missing = per_day(unpriced.astype("float64"))
-    import_cost = per_day(np.nan_to_num(imp * buy))
-    export_revenue = per_day(np.nan_to_num(exp * sell))
+    import_cost = per_day(np.nan_to_num(grid_import * buy))
+    export_revenue = per_day(np.nan_to_num(grid_export * sell))
     baseline = per_day(np.nan_to_num(load * buy))
     any_price = per_day((~np.isnan(buy)).astype("float64")) > 0
     valid = (missing == 0) & any_price
@@ -606,11 +508,13 @@ def _money(
 
 def _ratios(frame: pd.DataFrame) -> None:
     pv, load = frame["pv_kwh"], frame["load_kwh"]
-    imp, exp = frame["grid_import_kwh"], frame["grid_export_kwh"]
-    frame["self_consumption_pct"] = (100.0 * (pv - exp) / pv.where(pv > 0)).clip(0.0, 100.0)
-    frame["self_sufficiency_pct"] = (100.0 * (load - imp) / load.where(load > 0)).clip(0.0, 100.0)
-    energy_in = pv + imp + frame["battery_discharge_kwh"]
-    energy_out = load + exp + frame["battery_charge_kwh"]
+    grid_import, grid_export = frame["grid_import_kwh"], frame["grid_export_kwh"]
+    frame["self_consumption_pct"] = (100.0 * (pv - grid_export) / pv.where(pv > 0)).clip(0.0, 100.0)
+    frame["self_sufficiency_pct"] = (100.0 * (load - grid_import) / load.where(load > 0)).clip(
+        0.0, 100.0
+    )
+    energy_in = pv + grid_import + frame["battery_discharge_kwh"]
+    energy_out = load + grid_export + frame["battery_charge_kwh"]
     larger = np.maximum(energy_in, energy_out)
     frame["balance_error_pct"] = 100.0 * (energy_in - energy_out) / larger.where(larger > 0)
 
@@ -632,117 +536,3 @@ def _empty_quarters() -> pd.DataFrame:
     frame.insert(0, "day", pd.Series(dtype="object"))
     frame.insert(0, DEVICE_ID, pd.Series(dtype="object"))
     return frame
-
-
-HOURLY_COLUMNS: tuple[str, ...] = (
-    *(q.column for q in QUANTITIES),
-    "import_cost_pln",
-    "export_revenue_pln",
-    "buy_pln_kwh",
-    "sell_pln_kwh",
-)
-
-
-def hourly_profile(quarters: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Quarter hours summed into local clock hours (prices: the mean of the quarters).
-
-    One row per device, day and local hour, with ``start`` (local ISO 8601 with offset):
-    the day's 23, 24 or 25 hours.
-    """
-    if quarters.empty:
-        return pd.DataFrame(columns=[DEVICE_ID, "day", "start", *HOURLY_COLUMNS])
-    local = quarters["time_start"].dt.tz_convert(tz)
-    hour_start = quarters["time_start"] - pd.to_timedelta(local.dt.minute, unit="m")
-    grouped = quarters.assign(hour=hour_start).groupby([DEVICE_ID, "day", "hour"], sort=True)
-    energies = [c for c in HOURLY_COLUMNS if not c.endswith("_pln_kwh")]
-    hours = grouped[energies].sum(min_count=1)
-    hours[["buy_pln_kwh", "sell_pln_kwh"]] = grouped[["buy_pln_kwh", "sell_pln_kwh"]].mean()
-    hours = hours.reset_index()
-    hours["start"] = hours["hour"].dt.tz_convert(tz).map(pd.Timestamp.isoformat)
-    return hours[[DEVICE_ID, "day", "start", *HOURLY_COLUMNS]]
-
-
-def report_documents(result: DailyEnergy, tz: str) -> list[dict[str, Any]]:
-    """The full report of each device and day as plain JSON, in ``result.days`` order.
-
-    Each holds the figures, where each energy came from (counters or integration, with
-    both totals), the day's data quality and the hourly profile as columns (``start``
-    and one list per figure), compact enough for a year of reports in one run.
-    """
-    profile = hourly_profile(result.quarters, tz)
-    rounded = profile[list(HOURLY_COLUMNS)].round(5).astype(object)
-    rounded = rounded.where(rounded.notna(), None)
-    by_key: dict[tuple[Any, Any], dict[str, list[Any]]] = {}
-    if len(profile):
-        keys = list(zip(profile[DEVICE_ID], profile["day"], strict=True))
-        starts = profile["start"].tolist()
-        columns = {c: rounded[c].tolist() for c in HOURLY_COLUMNS}
-        bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-            by_key[keys[lo]] = {"start": starts[lo:hi], **{c: v[lo:hi] for c, v in columns.items()}}
-    documents = []
-    for record in result.days.to_dict("records"):
-        figures = {name: _plain(record[name]) for name in DAILY_ENERGY_COLUMNS}
-        figures["day"] = record["day"].isoformat()
-        documents.append(
-            {
-                "figures": figures,
-                "sources": {
-                    q.name: {
-                        "source": str(record[f"{q.name}_source"]),
-                        "kwh": _plain(record[q.column]),
-                        "integrated_kwh": _plain(record[f"{q.name}_integrated_kwh"]),
-                        "counter_kwh": _plain(record[f"{q.name}_counter_kwh"]),
-                    }
-                    for q in QUANTITIES
-                },
-                "quality": {
-                    "samples": int(record["samples"]),
-                    "cadence_s": _plain(record["cadence_s"]),
-                    "coverage_pct": _plain(record["coverage_pct"]),
-                    "unpriced_quarters": int(record["unpriced_quarters"]),
-                },
-                "hours": by_key.get((record[DEVICE_ID], record["day"]), {}),
-                "timezone": tz,
-            }
-        )
-    return documents
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
-
-
-SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("day", "day"),
-    (DEVICE_ID, "device"),
-    ("pv_kwh", "PV kWh"),
-    ("load_kwh", "load kWh"),
-    ("grid_import_kwh", "import kWh"),
-    ("grid_export_kwh", "export kWh"),
-    ("battery_charge_kwh", "charged kWh"),
-    ("battery_discharge_kwh", "discharged kWh"),
-    ("net_cost_pln", "net cost PLN"),
-    ("savings_pln", "saved PLN"),
-    ("self_sufficiency_pct", "self-sufficiency %"),
-    ("coverage_pct", "coverage %"),
-    ("energy_source", "from"),
-)
-
-
-def summary_markdown(days: pd.DataFrame, *, max_rows: int = 31) -> str:
-    """A Markdown table of the days' key figures, newest first, for the Dagster UI."""
-    if days.empty:
-        return "_No readings in these days._"
-    shown = days.sort_values(["day", DEVICE_ID], ascending=[False, True]).head(max_rows)
-    table = pd.DataFrame({label: shown[name].to_numpy() for name, label in SUMMARY_COLUMNS})
-    text = table.to_markdown(index=False, floatfmt=".2f")
-    if len(days) > max_rows:
-        text += f"\n\n_{len(days) - max_rows} older rows not shown._"
-    return text

@@ -326,7 +326,7 @@ def implausible_changes(
     ``severe`` marks a change beyond ``allowed_change`` by ``SEVERE_SOC_EXCESS_PCT``
     points, and every change of a device's day that has ``SEVERE_CHANGES_PER_DAY`` or
     more. Counter steps alone are never severe: the daily report reads counters
-    through their never-decreasing readings (``reports.monotone_readings``).
+    through their never-decreasing readings (``reports.counters.monotone_readings``).
     """
     grid = DayGrid.build(days, tz)
     intervals = Intervals.build(readings, grid)

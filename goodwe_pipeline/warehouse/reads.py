@@ -1,4 +1,10 @@
-"""Reads of the warehouse that more than one reader shares (assets, commands)."""
+"""The warehouse's reads: one function per query, for assets, checks and commands alike.
+
+Each takes the ``Warehouse`` and the query's values as bound parameters; identifiers are
+quoted, and the SQL is the same on SQLite and PostgreSQL. ``Warehouse.read_frame`` gives
+datetimes back tz-aware UTC; date columns a caller compares with ``date`` objects are
+converted here.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,161 @@ import pandas as pd
 from goodwe_pipeline.warehouse.store import Warehouse
 
 
+def _read_days(
+    warehouse: Warehouse, query: str, first: date, last: date, day_column: str, **params: object
+) -> pd.DataFrame:
+    """``query``'s rows for the days ``first`` .. ``last`` (bound as ``:first`` and ``:last``,
+    with ``params``), ``day_column`` as dates."""
+    frame = warehouse.read_frame(query, {"first": first, "last": last, **params})
+    frame[day_column] = pd.to_datetime(frame[day_column]).dt.date
+    return frame
+
+
 def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
     """Price rows overlapping ``[start, end)``, in time order."""
     return warehouse.read_frame(
-        "SELECT time_start, time_end, zone, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
-        "WHERE time_end > :start AND time_start < :end ORDER BY time_start",
+        'SELECT "time_start", "time_end", "zone", "buy_pln_kwh", "sell_pln_kwh" '
+        'FROM "electricity_prices" '
+        'WHERE "time_end" > :start AND "time_start" < :end ORDER BY "time_start"',
         {"start": start, "end": end},
     )
 
 
+def read_priced_quarter_starts(warehouse: Warehouse, start: datetime, end: datetime) -> pd.Series:
+    """``time_start`` of the price rows beginning in ``[start, end)`` with a buy and a sell
+    price, as tz-aware UTC microseconds."""
+    frame = warehouse.read_frame(
+        'SELECT "time_start" FROM "electricity_prices" '
+        'WHERE "time_start" >= :start AND "time_start" < :end '
+        'AND "buy_pln_kwh" IS NOT NULL AND "sell_pln_kwh" IS NOT NULL',
+        {"start": start, "end": end},
+    )
+    return pd.to_datetime(frame["time_start"], utc=True).dt.as_unit("us")
+
+
 def read_sessions(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """Battery sessions of the days ``first`` .. ``last`` (``partition_date`` as dates)."""
-    frame = warehouse.read_frame(
-        "SELECT * FROM battery_sessions "
-        "WHERE partition_date >= :first AND partition_date <= :last ORDER BY start_time",
+    return _read_days(
+        warehouse,
+        'SELECT * FROM "battery_sessions" '
+        'WHERE "partition_date" >= :first AND "partition_date" <= :last ORDER BY "start_time"',
+        first,
+        last,
+        "partition_date",
+    )
+
+
+def read_sessions_by_device(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """What the sessions checks look at, of the days ``first`` .. ``last``, ordered by device
+    and start."""
+    return warehouse.read_frame(
+        'SELECT "session_id", "device_id", "kind", "start_time", "end_time", "energy_kwh", '
+        '"soc_start", "soc_end", "partition_date" FROM "battery_sessions" '
+        'WHERE "partition_date" >= :first AND "partition_date" <= :last '
+        'ORDER BY "device_id", "start_time"',
         {"first": first, "last": last},
     )
-    frame["partition_date"] = pd.to_datetime(frame["partition_date"]).dt.date
-    return frame
+
+
+def read_open_sessions_before(
+    warehouse: Warehouse, first: date, earliest: datetime
+) -> pd.DataFrame:
+    """``session_id`` and ``start_time`` of the sessions of days before ``first`` still stored
+    ``open`` that started at ``earliest`` or later."""
+    return warehouse.read_frame(
+        'SELECT "session_id", "start_time" FROM "battery_sessions" '
+        'WHERE "status" = :status AND "partition_date" < :first AND "start_time" >= :earliest',
+        {"status": "open", "first": first, "earliest": earliest},
+    )
+
+
+def read_charges(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """The charge sessions of the days ``first`` .. ``last``: device, day, energy and cost
+    (``partition_date`` as dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT "device_id", "kind", "partition_date", "energy_kwh", "cost_pln" '
+        'FROM "battery_sessions" WHERE "kind" = :kind '
+        'AND "partition_date" >= :first AND "partition_date" <= :last',
+        first,
+        last,
+        "partition_date",
+        kind="charge",
+    )
+
+
+def read_planned_sessions(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """The optimiser's planned sessions of the days ``first`` .. ``last`` (``plan_date`` as
+    dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT * FROM "legacy_planned_sessions" '
+        'WHERE "plan_date" >= :first AND "plan_date" <= :last',
+        first,
+        last,
+        "plan_date",
+    )
 
 
 def read_daily(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
     """``daily_energy`` rows of the days ``first`` .. ``last`` (``day`` as dates)."""
-    frame = warehouse.read_frame(
-        "SELECT * FROM daily_energy WHERE day >= :first AND day <= :last ORDER BY day, device_id",
-        {"first": first, "last": last},
+    return _read_days(
+        warehouse,
+        'SELECT * FROM "daily_energy" WHERE "day" >= :first AND "day" <= :last '
+        'ORDER BY "day", "device_id"',
+        first,
+        last,
+        "day",
     )
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    return frame
+
+
+def read_daily_totals(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """The energies and money the trends follow, per device and day (``day`` as dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT "day", "device_id", "pv_kwh", "load_kwh", "grid_import_kwh", '
+        '"grid_export_kwh", "savings_pln", "import_cost_pln" FROM "daily_energy" '
+        'WHERE "day" >= :first AND "day" <= :last',
+        first,
+        last,
+        "day",
+    )
+
+
+def read_daily_net_costs(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """``net_cost_pln`` per device and day (``day`` as dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT "day", "device_id", "net_cost_pln" FROM "daily_energy" '
+        'WHERE "day" >= :first AND "day" <= :last',
+        first,
+        last,
+        "day",
+    )
+
+
+def read_tariff_comparison(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
+    """The tariff comparison's costs per day, device, offer and case (``day`` as dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT "day", "device_id", "offer", "scenario", "current", "energy_cost_pln", '
+        '"total_cost_pln" FROM "tariff_comparison" WHERE "day" >= :first AND "day" <= :last',
+        first,
+        last,
+        "day",
+    )
+
+
+def read_reports(warehouse: Warehouse, report_type: str, first: date, last: date) -> pd.DataFrame:
+    """``report_date``, ``device_id`` and ``report_data`` of the ``analytics_reports`` rows of
+    one type dated ``first`` .. ``last`` (``report_date`` as dates)."""
+    return _read_days(
+        warehouse,
+        'SELECT "report_date", "device_id", "report_data" FROM "analytics_reports" '
+        'WHERE "report_type" = :report_type '
+        'AND "report_date" >= :first AND "report_date" <= :last',
+        first,
+        last,
+        "report_date",
+        report_type=report_type,
+    )

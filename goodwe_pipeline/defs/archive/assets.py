@@ -33,8 +33,8 @@ def raw_archive(
     key_range = context.partition_key_range
     run = list(days.iter_days(days.parse_day(key_range.start), days.parse_day(key_range.end)))
     archive = Archive(archive_root(raw_store.data_dir))
-    with raw_store.get_store() as store:
-        written = archive_days(store, archive, run, daily_partitions.timezone)
+    with raw_store.get_store() as raw_store:
+        written = archive_days(raw_store, archive, run, daily_partitions.timezone)
     archived_days = {f.day for f in written}
     empty = [d for d in run if d not in archived_days]
     if empty:

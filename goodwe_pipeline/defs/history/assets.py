@@ -123,9 +123,9 @@ def legacy_readings(
 ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     first, last = partition_days(context)
     settings = legacy.get_settings()
-    with warehouse.get_warehouse() as store, raw_store.get_store() as readings_store:
+    with warehouse.get_warehouse() as warehouse, raw_store.get_store() as raw_store:
         result = migrate_readings(
-            settings, readings_store, store, first, last, log=context.log.debug
+            settings, raw_store, warehouse, first, last, log=context.log.debug
         )
     context.log.info(
         f"{first}..{last}: {result.readings_written} readings migrated from "
@@ -179,11 +179,8 @@ def legacy_decisions(
     context: dg.AssetExecutionContext, legacy: LegacyResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     first, last = partition_days(context)
-    store = warehouse.get_warehouse()
-    try:
-        result = migrate_decisions(legacy.get_settings(), store, first, last)
-    finally:
-        store.dispose()
+    with warehouse.get_warehouse() as warehouse:
+        result = migrate_decisions(legacy.get_settings(), warehouse, first, last)
     context.log.info(
         f"{first}..{last}: {sum(result.rows.values())} decision/plan/session rows from "
         f"{len(result.files)} files"

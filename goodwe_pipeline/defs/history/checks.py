@@ -25,6 +25,7 @@ from goodwe_pipeline.history.stats import (
     source_mismatches,
 )
 from goodwe_pipeline.readings import TIME, empty_frame
+from goodwe_pipeline.warehouse.reads import read_reports
 
 MAX_TABLE_ROWS = 50
 
@@ -53,23 +54,16 @@ def last_migration(context: dg.AssetCheckExecutionContext) -> DayRange:
 
 
 def _summaries(warehouse: WarehouseResource, first: date, last: date) -> dict[date, dict[str, Any]]:
-    store = warehouse.get_warehouse()
-    try:
-        frame = store.read_frame(
-            "SELECT report_date, report_data FROM analytics_reports "
-            "WHERE report_type = :kind AND device_id = :device "
-            "AND report_date >= :first AND report_date <= :last",
-            {"kind": SUMMARY_REPORT, "device": SUMMARY_DEVICE, "first": first, "last": last},
-        )
-    finally:
-        store.dispose()
-    return {pd.Timestamp(row.report_date).date(): row.report_data for row in frame.itertuples()}
+    with warehouse.get_warehouse() as warehouse:
+        frame = read_reports(warehouse, SUMMARY_REPORT, first, last)
+    frame = frame[frame["device_id"] == SUMMARY_DEVICE]
+    return dict(zip(frame["report_date"], frame["report_data"], strict=True))
 
 
 def _migrated(raw_store: RawStoreResource, first: date, last: date, tz: str) -> pd.DataFrame:
     start, end = days.range_window(first, last, tz)
-    with raw_store.get_store() as store:
-        return migrated_only(store.read(start, end))
+    with raw_store.get_store() as raw_store:
+        return migrated_only(raw_store.read(start, end))
 
 
 legacy_readings_quality = readings_quality_checks(

@@ -97,15 +97,12 @@ def electricity_prices(
                 ) from None
             tomorrow_note = f"{tomorrow}: not published yet ({exc})"
             context.log.warning(f"tomorrow's prices: {tomorrow_note}")
-    store = warehouse.get_warehouse()
-    try:
-        store.record_config(CONFIG_NAME, tariff.config_data())
+    with warehouse.get_warehouse() as warehouse:
+        warehouse.record_config(CONFIG_NAME, tariff.config_data())
         for frame in frames:
-            store.replace(
+            warehouse.replace(
                 "electricity_prices", {"partition_date": frame["partition_date"].iloc[0]}, frame
             )
-    finally:
-        store.dispose()
     every = pd.concat(frames, ignore_index=True)
     context.log.info(
         f"prices {first}..{last}: {len(every)} quarter hours from {source.describe()}, "

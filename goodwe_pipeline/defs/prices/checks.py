@@ -8,6 +8,7 @@ from goodwe_pipeline.defs.partitions import checked_days, daily_partitions
 from goodwe_pipeline.defs.prices.assets import electricity_prices
 from goodwe_pipeline.defs.resources import WarehouseResource
 from goodwe_pipeline.prices.quarter_hours import quarter_hours
+from goodwe_pipeline.warehouse.reads import read_priced_quarter_starts
 
 
 @dg.asset_check(
@@ -24,17 +25,8 @@ def every_quarter_hour_priced(
     tz = daily_partitions.timezone
     first, last = checked_days(context)
     start, end = days.range_window(first, last, tz)
-    store = warehouse.get_warehouse()
-    try:
-        present = store.read_frame(
-            "SELECT time_start FROM electricity_prices "
-            "WHERE time_start >= :start AND time_start < :end "
-            "AND buy_pln_kwh IS NOT NULL AND sell_pln_kwh IS NOT NULL",
-            {"start": start, "end": end},
-        )
-    finally:
-        store.dispose()
-    have = set(pd.to_datetime(present["time_start"], utc=True).dt.as_unit("us"))
+    with warehouse.get_warehouse() as warehouse:
+        have = set(read_priced_quarter_starts(warehouse, start, end))
     incomplete = []
     for day in days.iter_days(first, last):
         expected = quarter_hours(day, tz)

@@ -22,11 +22,15 @@ from goodwe_pipeline.reports.daily import (
     READING_FIELDS,
     DailyEnergy,
     daily_energy,
-    report_documents,
-    summary_markdown,
 )
+from goodwe_pipeline.reports.daily_document import DAILY_REPORT, report_documents, summary_markdown
 from goodwe_pipeline.reports.trends import WINDOWS, trend_reports, trends_markdown
-from goodwe_pipeline.warehouse.reads import read_prices, read_sessions
+from goodwe_pipeline.warehouse.reads import (
+    read_charges,
+    read_daily_totals,
+    read_prices,
+    read_sessions,
+)
 
 READ_MARGIN = timedelta(hours=1)
 """Read past both ends of the days, so counters bridge midnight."""
@@ -74,13 +78,12 @@ def daily_energy_report(
     tz = daily_partitions.timezone
     now = datetime.now(UTC)
     start, end = days.range_window(run[0], run[-1], tz)
-    with raw_store.get_store() as store:
-        readings = store.read(
+    with raw_store.get_store() as raw_store:
+        readings = raw_store.read(
             start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
         )
-    wh = warehouse.get_warehouse()
-    try:
-        prices = read_prices(wh, start, end)
+    with warehouse.get_warehouse() as warehouse:
+        prices = read_prices(warehouse, start, end)
         result = daily_energy(
             readings,
             prices,
@@ -91,17 +94,19 @@ def daily_energy_report(
             gap_factor=reports.gap_factor,
         )
         config = pipeline_config(
-            raw_store_kind=store.kind, warehouse_dialect=wh.dialect, report=reports.settings()
+            raw_store_kind=raw_store.kind,
+            warehouse_dialect=warehouse.dialect,
+            report=reports.settings(),
         )
-        version = wh.record_config(CONFIG_NAME, config)
+        version = warehouse.record_config(CONFIG_NAME, config)
         frame = result.days
         rows = frame[list(DAILY_ENERGY_COLUMNS)].copy()
         rows["config_version"] = version
         rows["updated_at"] = now
-        wh.upsert("daily_energy", rows)
+        warehouse.upsert("daily_energy", rows)
         documents = [
             {
-                "report_type": "daily",
+                "report_type": DAILY_REPORT,
                 "report_date": day,
                 "device_id": device,
                 "report_data": {**document, "config_version": version},
@@ -111,10 +116,8 @@ def daily_energy_report(
                 frame["day"], frame[DEVICE_ID], report_documents(result, tz), strict=True
             )
         ]
-        wh.upsert("analytics_reports", documents)
-        sessions = read_sessions(wh, run[0], run[-1])
-    finally:
-        wh.dispose()
+        warehouse.upsert("analytics_reports", documents)
+        sessions = read_sessions(warehouse, run[0], run[-1])
 
     reported = set(frame["day"])
     without = [d.isoformat() for d in run if d not in reported]
@@ -227,29 +230,14 @@ def energy_trends(
 ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     run = run_days(context)
     first = run[0] - timedelta(days=LONGEST_WINDOW - 1)
-    wh = warehouse.get_warehouse()
-    try:
-        daily = wh.read_frame(
-            "SELECT day, device_id, pv_kwh, load_kwh, grid_import_kwh, grid_export_kwh, "
-            "savings_pln, import_cost_pln FROM daily_energy WHERE day >= :first AND day <= :last",
-            {"first": first, "last": run[-1]},
-        )
-        sessions = wh.read_frame(
-            "SELECT device_id, kind, partition_date, energy_kwh, cost_pln FROM battery_sessions "
-            "WHERE kind = 'charge' AND partition_date >= :first AND partition_date <= :last",
-            {"first": first, "last": run[-1]},
-        )
-        if len(daily):
-            daily["day"] = pd.to_datetime(daily["day"]).dt.date
-        if len(sessions):
-            sessions["partition_date"] = pd.to_datetime(sessions["partition_date"]).dt.date
-        rows = trend_reports(daily, sessions, run)
+    with warehouse.get_warehouse() as warehouse:
+        daily = read_daily_totals(warehouse, first, run[-1])
+        charges = read_charges(warehouse, first, run[-1])
+        rows = trend_reports(daily, charges, run)
         now = datetime.now(UTC)
         for row in rows:
             row["created_at"] = now
-        wh.upsert("analytics_reports", rows)
-    finally:
-        wh.dispose()
+        warehouse.upsert("analytics_reports", rows)
     per_day: dict[date, dict[str, Any]] = {}
     for day in run:
         of_day = [r for r in rows if r["report_date"] == day]

@@ -28,6 +28,7 @@ from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.defs.sessions.resources import battery_capacity_kwh
 from goodwe_pipeline.readings import DEVICE_ID, FIELD_NAMES, MEASUREMENT
+from goodwe_pipeline.reports.daily_document import DAILY_REPORT
 from goodwe_pipeline.reports.quality import (
     AGREEMENT_LIMIT_PCT,
     BALANCE_LIMIT_PCT,
@@ -42,6 +43,7 @@ from goodwe_pipeline.reports.quality import (
     impossible_masks,
     unbalanced_days,
 )
+from goodwe_pipeline.warehouse.reads import read_daily, read_reports
 
 READINGS = dg.AssetKey(MEASUREMENT)
 MAX_TABLE_ROWS = 31
@@ -177,8 +179,8 @@ def readings_results(
     except settings.SettingError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     capacity_kwh = battery_capacity_kwh()
-    with raw_store.get_store() as store:
-        readings = store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
+    with raw_store.get_store() as raw_store:
+        readings = raw_store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
     quality = day_quality(readings, checked, tz, limits, now=now)
     span = _span(first, last)
 
@@ -298,14 +300,8 @@ readings_quality = readings_quality_checks(
 
 
 def _daily_rows(warehouse: WarehouseResource, first: date, last: date) -> pd.DataFrame:
-    wh = warehouse.get_warehouse()
-    try:
-        return wh.read_frame(
-            "SELECT * FROM daily_energy WHERE day >= :first AND day <= :last ORDER BY day, device_id",
-            {"first": first, "last": last},
-        )
-    finally:
-        wh.dispose()
+    with warehouse.get_warehouse() as warehouse:
+        return read_daily(warehouse, first, last)
 
 
 @dg.asset_check(
@@ -357,15 +353,8 @@ def counters_agree_with_integration(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     first, last = checked_days(context)
-    wh = warehouse.get_warehouse()
-    try:
-        documents = wh.read_frame(
-            "SELECT report_date, device_id, report_data FROM analytics_reports "
-            "WHERE report_type = 'daily' AND report_date >= :first AND report_date <= :last",
-            {"first": first, "last": last},
-        )
-    finally:
-        wh.dispose()
+    with warehouse.get_warehouse() as warehouse:
+        documents = read_reports(warehouse, DAILY_REPORT, first, last)
     comparison = counter_disagreements(
         zip(
             documents["report_date"],

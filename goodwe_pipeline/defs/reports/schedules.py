@@ -71,11 +71,8 @@ def local_date(context: dg.ScheduleEvaluationContext) -> date:
 
 def prices_complete(warehouse: WarehouseResource, day: date) -> bool:
     start, end = days.day_window(day, TZ)
-    wh = warehouse.get_warehouse()
-    try:
-        return priced_share(read_prices(wh, start, end), start, end) >= 1.0
-    finally:
-        wh.dispose()
+    with warehouse.get_warehouse() as warehouse:
+        return priced_share(read_prices(warehouse, start, end), start, end) >= 1.0
 
 
 def known_prices_complete(

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
 from goodwe_pipeline.charts.render import markdown_image
 from goodwe_pipeline.charts.tariffs import advice_chart
@@ -13,6 +12,7 @@ from goodwe_pipeline.defs.reports.tariff_comparison import tariff_comparison
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import WarehouseResource, warehouse_kind
 from goodwe_pipeline.prices.tariffs import TariffError
+from goodwe_pipeline.warehouse.reads import read_tariff_comparison
 from goodwe_pipeline.whatif.advice import WINDOWS, advice_markdown, advise
 from goodwe_pipeline.whatif.catalogue import CatalogueError
 
@@ -46,24 +46,15 @@ def tariff_advice(
     except (TariffError, CatalogueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     first = run[0] - timedelta(days=LONGEST - 1)
-    wh = warehouse.get_warehouse()
-    try:
-        rows = wh.read_frame(
-            "SELECT day, device_id, offer, scenario, total_cost_pln FROM tariff_comparison "
-            "WHERE day >= :first AND day <= :last",
-            {"first": first, "last": run[-1]},
-        )
-        if len(rows):
-            rows["day"] = pd.to_datetime(rows["day"]).dt.date
+    with warehouse.get_warehouse() as warehouse:
+        rows = read_tariff_comparison(warehouse, first, run[-1])
         now = datetime.now(UTC)
         documents = [
             {**document, "created_at": now}
             for day in run
             for document in advise(rows, catalogue, day)
         ]
-        wh.upsert("analytics_reports", documents)
-    finally:
-        wh.dispose()
+        warehouse.upsert("analytics_reports", documents)
     latest = [d for d in documents if d["report_date"] == run[-1]]
     metadata: dict[str, Any] = {"reports": len(documents), "latest_day": run[-1].isoformat()}
     if latest:

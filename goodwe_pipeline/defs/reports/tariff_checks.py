@@ -2,12 +2,12 @@
 themselves."""
 
 import dagster as dg
-import pandas as pd
 
 from goodwe_pipeline.defs.partitions import checked_days
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.tariff_comparison import tariff_comparison
 from goodwe_pipeline.defs.resources import WarehouseResource
+from goodwe_pipeline.warehouse.reads import read_daily_net_costs, read_tariff_comparison
 from goodwe_pipeline.whatif.costs import consistency_problems
 
 MAX_TABLE_ROWS = 31
@@ -28,24 +28,9 @@ def tariff_comparison_agrees_with_daily_report(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     first, last = checked_days(context)
-    wh = warehouse.get_warehouse()
-    try:
-        params = {"first": first, "last": last}
-        rows = wh.read_frame(
-            "SELECT day, device_id, offer, scenario, current, energy_cost_pln, total_cost_pln "
-            "FROM tariff_comparison WHERE day >= :first AND day <= :last",
-            params,
-        )
-        daily = wh.read_frame(
-            "SELECT day, device_id, net_cost_pln FROM daily_energy "
-            "WHERE day >= :first AND day <= :last",
-            params,
-        )
-    finally:
-        wh.dispose()
-    for frame in (rows, daily):
-        if len(frame):
-            frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    with warehouse.get_warehouse() as warehouse:
+        rows = read_tariff_comparison(warehouse, first, last)
+        daily = read_daily_net_costs(warehouse, first, last)
     problems = consistency_problems(rows, daily)
     metadata = {
         "days": first.isoformat() if first == last else f"{first}..{last}",

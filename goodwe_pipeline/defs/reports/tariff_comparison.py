@@ -61,24 +61,20 @@ def tariff_comparison(
         catalogue = tariff_catalogue.catalogue(owner)
     except (TariffError, CatalogueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    with raw_store.get_store() as store:
-        wh = warehouse.get_warehouse()
-        try:
-            found = what_if(
-                store,
-                wh,
-                run,
-                tz,
-                catalogue,
-                owner,
-                now=now,
-                limits=reports.limits(),
-                gap_factor=reports.gap_factor,
-            )
-            version = wh.record_config(CONFIG_NAME, catalogue.config_data())
-            wh.upsert("tariff_comparison", found.comparison.rows.assign(updated_at=now))
-        finally:
-            wh.dispose()
+    with raw_store.get_store() as raw_store, warehouse.get_warehouse() as warehouse:
+        found = what_if(
+            raw_store,
+            warehouse,
+            run,
+            tz,
+            catalogue,
+            owner,
+            now=now,
+            limits=reports.limits(),
+            gap_factor=reports.gap_factor,
+        )
+        version = warehouse.record_config(CONFIG_NAME, catalogue.config_data())
+        warehouse.upsert("tariff_comparison", found.comparison.rows.assign(updated_at=now))
     result, limits = found.comparison, found.limits
 
     frame = result.rows

@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from goodwe_pipeline.charts.sessions import session_bars, sessions_figure
 from goodwe_pipeline.common import days
@@ -20,7 +19,6 @@ from goodwe_pipeline.sessions.detection import (
     detect_sessions,
     planned_vs_actual,
     sessions_of_run,
-    stale_session_ids,
 )
 from goodwe_pipeline.sessions.tables import (
     MAX_TABLE_ROWS,
@@ -28,7 +26,12 @@ from goodwe_pipeline.sessions.tables import (
     session_rows,
     sessions_table,
 )
-from goodwe_pipeline.warehouse import Warehouse, schema
+from goodwe_pipeline.warehouse.reads import (
+    read_open_sessions_before,
+    read_planned_sessions,
+    read_prices,
+)
+from goodwe_pipeline.warehouse.sessions import store_sessions
 
 LOOKBACK = timedelta(hours=6)
 """Read before the first day, to see whether a session at midnight began the day before."""
@@ -42,34 +45,6 @@ SESSION_FIELDS = (
     "battery_charge_total_kwh",
     "battery_discharge_total_kwh",
 )
-
-
-def store_sessions(
-    store: Warehouse, found: pd.DataFrame, first: date, last: date, with_data: set[date]
-) -> None:
-    """Upsert the sessions, then delete stored ones of the same days that no longer exist.
-
-    Upserting before deleting means a reader never misses a session that still exists.
-    """
-    store.upsert("battery_sessions", found)
-    existing = store.read_frame(
-        "SELECT session_id, partition_date FROM battery_sessions "
-        "WHERE partition_date >= :first AND partition_date <= :last",
-        {"first": first, "last": last},
-    )
-    stale = stale_session_ids(existing, set(found["session_id"]), with_data)
-    if stale:
-        table = schema.battery_sessions
-        store.execute(sa.delete(table).where(table.c.session_id.in_(stale)))
-
-
-def open_before(store: Warehouse, day_start: datetime, first: date) -> pd.DataFrame:
-    """Sessions of days before ``first`` still stored ``open``, at most ``CARRY_OPEN`` old."""
-    return store.read_frame(
-        "SELECT session_id, start_time FROM battery_sessions "
-        "WHERE status = 'open' AND partition_date < :first AND start_time >= :earliest",
-        {"first": first, "earliest": day_start - CARRY_OPEN},
-    )
 
 
 def clock() -> datetime:
@@ -108,17 +83,12 @@ def battery_sessions(
     now = clock()
     read_end = min(day_end + LOOKAHEAD, now)
 
-    store = warehouse.get_warehouse()
-    try:
-        carried = open_before(store, day_start, first)
+    with warehouse.get_warehouse() as warehouse:
+        carried = read_open_sessions_before(warehouse, first, day_start - CARRY_OPEN)
         read_start = min([day_start, *carried["start_time"]]) - LOOKBACK
-        with raw_store.get_store() as readings_store:
-            readings = readings_store.read(read_start, read_end, fields=SESSION_FIELDS)
-        prices = store.read_frame(
-            "SELECT time_start, time_end, buy_pln_kwh, sell_pln_kwh FROM electricity_prices "
-            "WHERE time_end > :start AND time_start < :end",
-            {"start": read_start, "end": read_end},
-        )
+        with raw_store.get_store() as raw_store:
+            readings = raw_store.read(read_start, read_end, fields=SESSION_FIELDS)
+        prices = read_prices(warehouse, read_start, read_end)
         detected = detect_sessions(
             readings, prices, tz=tz, data_end=read_end, config=sessions.config()
         )
@@ -126,13 +96,8 @@ def battery_sessions(
         stored = pd.concat([found, continued], ignore_index=True).assign(updated_at=now)
         with_data = days_with_readings(readings[TIME], tz)
         skipped = [d.isoformat() for d in days.iter_days(first, last) if d not in with_data]
-        store_sessions(store, stored, first, last, with_data)
-        plans = store.read_frame(
-            "SELECT * FROM legacy_planned_sessions WHERE plan_date >= :first AND plan_date <= :last",
-            {"first": first, "last": last},
-        )
-    finally:
-        store.dispose()
+        store_sessions(warehouse, stored, first, last, with_data)
+        plans = read_planned_sessions(warehouse, first, last)
     if skipped:
         context.log.warning(
             f"no readings for {len(skipped)} day(s) ({', '.join(skipped[:5])}...): "
@@ -153,7 +118,6 @@ def battery_sessions(
         "readings": len(readings),
         "days_without_readings": len(skipped),
     }
-    plans["plan_date"] = pd.to_datetime(plans["plan_date"]).dt.date
     comparison = planned_vs_actual(plans, found)
     charted = day_events.chart_days(days.iter_days(first, last), before=days.local_date(now, tz))
     per_day = {

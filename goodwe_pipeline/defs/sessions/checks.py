@@ -15,6 +15,7 @@ from goodwe_pipeline.sessions.detection import (
     sessions_beyond_capacity,
     soc_against_kind,
 )
+from goodwe_pipeline.warehouse.reads import read_sessions_by_device
 
 MAX_EXAMPLES = 20
 
@@ -23,17 +24,8 @@ def _sessions(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, *, days_before: int = 0
 ) -> pd.DataFrame:
     first, last = checked_days(context)
-    store = warehouse.get_warehouse()
-    try:
-        return store.read_frame(
-            "SELECT session_id, device_id, kind, start_time, end_time, energy_kwh, soc_start, "
-            "soc_end, partition_date FROM battery_sessions "
-            "WHERE partition_date >= :first AND partition_date <= :last "
-            "ORDER BY device_id, start_time",
-            {"first": first - timedelta(days=days_before), "last": last},
-        )
-    finally:
-        store.dispose()
+    with warehouse.get_warehouse() as warehouse:
+        return read_sessions_by_device(warehouse, first - timedelta(days=days_before), last)
 
 
 def _examples(frame: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
