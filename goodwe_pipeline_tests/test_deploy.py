@@ -23,7 +23,8 @@ import sqlalchemy as sa
 import yaml
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.defs.resources import raw_store_from_env
+from goodwe_pipeline.common.settings import RawStoreSettings
+from goodwe_pipeline.defs.resources import raw_store_resource
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.warehouse import Warehouse
@@ -224,7 +225,7 @@ def test_the_stacks_pipeline_uses_the_v2_api(compose, monkeypatch, tmp_path):
         for variable, given in values.items():
             value = re.sub(r"\$\{" + variable + r"(:[?-][^}]*)?\}", given, value)
         monkeypatch.setenv(name, value)
-    store = raw_store_from_env().process_config_and_initialize().get_store()
+    store = raw_store_resource().process_config_and_initialize().get_store()
     assert isinstance(store, InfluxV2RawStore)
     assert (store.url, store.org, store.bucket) == ("http://influxdb:8086", "home", "goodwe")
 
@@ -455,16 +456,18 @@ def test_every_dashboard_query_returns_rows(
     through the 2.x stand-in) are what Grafana's InfluxQL queries read from the bucket."""
     if api == "v2":
         front = request.getfixturevalue("influx_v2_front")
-        store = open_raw_store(
+        store = open_raw_store(RawStoreSettings(
             data_dir=tmp_path, influx_url=front.url, influx_org=front.org, influx_bucket=influx_db,
             influx_token=front.token(), influx_rp_duration="INF", create_database=True,
-        )  # fmt: skip
+        ))  # fmt: skip
     else:
         store = open_raw_store(
-            data_dir=tmp_path,
-            influx_url=influx_server.url,
-            influx_db=influx_db,
-            create_database=True,
+            RawStoreSettings(
+                data_dir=tmp_path,
+                influx_url=influx_server.url,
+                influx_db=influx_db,
+                create_database=True,
+            )
         )
     assert store.write(_canonical_readings()) == 40 * len(DEVICES)
     with Warehouse(grafana_warehouse.warehouse_url) as warehouse:

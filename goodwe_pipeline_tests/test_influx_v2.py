@@ -15,13 +15,14 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from goodwe_pipeline.cli import main
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history.assets import legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.ingest.resources import InvertersResource
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
-from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_from_env
+from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_resource
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread
 from goodwe_pipeline.ingest.inverters import close_shared_pollers
 from goodwe_pipeline.raw_store import open_raw_store
@@ -86,12 +87,14 @@ def test_the_front_refuses_what_influxdb_2_refuses(influx_v2_front, influx_db):
 
 def test_a_malformed_line_is_refused_with_its_number(influx_v2_front, influx_db):
     store = InfluxV2RawStore(
-        influx_v2_front.url,
-        influx_db,
-        "home",
-        influx_v2_front.token(),
-        True,
-        retention_duration="INF",
+        RawStoreSettings(
+            influx_url=influx_v2_front.url,
+            influx_db=influx_db,
+            influx_org="home",
+            influx_token=influx_v2_front.token(),
+            create_database=True,
+            influx_rp_duration="INF",
+        )
     )
     store.write(make_readings(["GW0001"], periods=2))
     with pytest.raises(InfluxRefusedError, match=r"HTTP 400 .*\(line 2\)") as caught:
@@ -105,7 +108,15 @@ def test_a_malformed_line_is_refused_with_its_number(influx_v2_front, influx_db)
 def test_the_bucket_is_created_with_thirty_days_retention_by_default(
     influx_v2_front, influx_server, influx_db
 ):
-    store = InfluxV2RawStore(influx_v2_front.url, influx_db, "home", influx_v2_front.token(), True)
+    store = InfluxV2RawStore(
+        RawStoreSettings(
+            influx_url=influx_v2_front.url,
+            influx_db=influx_db,
+            influx_org="home",
+            influx_token=influx_v2_front.token(),
+            create_database=True,
+        )
+    )
     recent = pd.Timestamp.now(tz="UTC").floor("s") - timedelta(hours=1)
     frame = make_readings(["GW0001"], start=recent, periods=3)
     assert store.write(frame) == 3
@@ -119,12 +130,14 @@ def test_the_bucket_is_created_with_thirty_days_retention_by_default(
         store.write(make_readings(["GW0001"], start=recent - timedelta(days=60), periods=2))
     # A second store finds the bucket and leaves it as it is.
     again = InfluxV2RawStore(
-        influx_v2_front.url,
-        influx_db,
-        "home",
-        influx_v2_front.token(),
-        True,
-        retention_duration="1d",
+        RawStoreSettings(
+            influx_url=influx_v2_front.url,
+            influx_db=influx_db,
+            influx_org="home",
+            influx_token=influx_v2_front.token(),
+            create_database=True,
+            influx_rp_duration="1d",
+        )
     )
     assert_same(again.read(recent, recent + timedelta(hours=1)), frame)
     assert influx_v2_front.bucket_json(influx_db)["retentionRules"][0]["everySeconds"] == 2_592_000
@@ -132,7 +145,16 @@ def test_the_bucket_is_created_with_thirty_days_retention_by_default(
 
 def test_a_token_that_may_not_create_the_bucket(influx_v2_front, influx_db, caplog):
     token = influx_v2_front.token(Grant(create_buckets=False))
-    store = InfluxV2RawStore(influx_v2_front.url, influx_db, "home", token, True, retries=0)
+    store = InfluxV2RawStore(
+        RawStoreSettings(
+            influx_url=influx_v2_front.url,
+            influx_db=influx_db,
+            influx_org="home",
+            influx_token=token,
+            create_database=True,
+            retries=0,
+        )
+    )
     with caplog.at_level("WARNING"), pytest.raises(InfluxRefusedError, match="HTTP 404") as caught:
         store.write(make_readings(["GW0001"], periods=2))
     assert f'bucket "{influx_db}" not found' in str(caught.value)
@@ -160,25 +182,29 @@ def test_retention_durations_that_are_refused(duration):
 def test_the_environment_selects_the_v2_api(monkeypatch, influx_v2_front, influx_db, tmp_path):
     token = influx_v2_front.token()
     v2_env(monkeypatch, influx_v2_front, influx_db, token, GOODWE_INFLUX_RP_DURATION="INF")
-    store = raw_store_from_env().process_config_and_initialize().get_store()
+    store = raw_store_resource().process_config_and_initialize().get_store()
     assert isinstance(store, InfluxV2RawStore) and store.api == "v2"
     assert (store.org, store.bucket, store.retention_every_seconds) == ("home", influx_db, 0)
     frame = make_readings(["GW0001"], periods=3)
     assert store.write(frame) == 3
     # GOODWE_INFLUX_DB names the bucket when GOODWE_INFLUX_BUCKET is unset.
-    as_db = open_raw_store(
+    as_db = open_raw_store(RawStoreSettings(
         data_dir=tmp_path, influx_url=influx_v2_front.url, influx_db=influx_db, influx_org="home",
         influx_token=token,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert isinstance(as_db, InfluxV2RawStore) and as_db.bucket == influx_db
     assert_same(as_db.read(T0, END), frame)
-    v1 = open_raw_store(data_dir=tmp_path, influx_url=influx_v2_front.url, influx_token=token)
+    v1 = open_raw_store(
+        RawStoreSettings(data_dir=tmp_path, influx_url=influx_v2_front.url, influx_token=token)
+    )
     assert type(v1) is InfluxRawStore and v1.api == "v1"
     for wrong in ({"influx_username": "me", "influx_password": "pw"}, {"influx_token": None}):
         options = {"influx_token": token, **wrong}
         with pytest.raises(ValueError, match="token|TOKEN"):
             open_raw_store(
-                data_dir=tmp_path, influx_url=influx_v2_front.url, influx_org="home", **options
+                RawStoreSettings(
+                    data_dir=tmp_path, influx_url=influx_v2_front.url, influx_org="home", **options
+                )
             )
 
 
@@ -253,13 +279,27 @@ def test_whether_a_token_may_create_buckets_is_asked_without_creating_one(influx
     front = InfluxV2Front(influx_server).start()
     try:
         full, limited = front.token(), front.token(Grant(create_buckets=False))
-        store = InfluxV2RawStore(front.url, influx_db, "home", full)
+        store = InfluxV2RawStore(
+            RawStoreSettings(
+                influx_url=front.url, influx_db=influx_db, influx_org="home", influx_token=full
+            )
+        )
         assert store.may_create_buckets() is None  # no other bucket to ask with
         assert "may create buckets" in store.access_check()[1]
         front.add_bucket("_monitoring")
         front.add_bucket(f"{influx_db}_other")
         assert store.may_create_buckets() is True
-        assert InfluxV2RawStore(front.url, influx_db, "home", limited).may_create_buckets() is False
+        assert (
+            InfluxV2RawStore(
+                RawStoreSettings(
+                    influx_url=front.url,
+                    influx_db=influx_db,
+                    influx_org="home",
+                    influx_token=limited,
+                )
+            ).may_create_buckets()
+            is False
+        )
         assert sorted(front.buckets) == ["_monitoring", f"{influx_db}_other"]
         # A server without /ready (InfluxDB Cloud) is healthy when it answers the ping.
         front.serves_ready = False
@@ -305,7 +345,7 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
                 influx_v2_front.token(),
                 GOODWE_INFLUX_RP_DURATION="INF",
             )
-            raw_store = raw_store_from_env()
+            raw_store = raw_store_resource()
         else:
             raw_store = RawStoreResource(data_dir=str(data))
         resources = {
@@ -319,13 +359,13 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
                 [asset], instance=dg.DagsterInstance.ephemeral(), resources=resources, tags=tags
             )
             assert result.success, name
-        with Warehouse.from_settings(url=None, data_dir=data) as warehouse:
+        with Warehouse.from_settings(WarehouseSettings(data_dir=data)) as warehouse:
             figures[name] = warehouse.read_frame(
                 "SELECT day, device_id, pv_kwh, load_kwh, grid_import_kwh, grid_export_kwh, "
                 "battery_charge_kwh, coverage_pct FROM daily_energy ORDER BY day, device_id"
             )
     assert isinstance(
-        raw_store_from_env().process_config_and_initialize().get_store(), InfluxV2RawStore
+        raw_store_resource().process_config_and_initialize().get_store(), InfluxV2RawStore
     )
     assert len(figures["v2"]) == 3 and set(figures["v2"]["device_id"]) == {SERIAL}
     pd.testing.assert_frame_equal(figures["v2"], figures["parquet"])
@@ -343,7 +383,7 @@ def test_the_poll_sensor_writes_through_the_v2_api(monkeypatch, influx_v2_front,
         with EmulatorThread(emulator):
             resources = {
                 "inverters": InvertersResource(inverters=f"{emulator.address}/ET", timeout_s=1.0),
-                "raw_store": raw_store_from_env(),
+                "raw_store": raw_store_resource(),
             }
             context = dg.build_sensor_context(instance=instance, resources=resources)
             result = poll_inverters.evaluate_tick(context)
@@ -353,7 +393,7 @@ def test_the_poll_sensor_writes_through_the_v2_api(monkeypatch, influx_v2_front,
     assert metadata["readings_written"] == 1 and metadata["spool_backlog_rows"] == 0
     bucket = influx_v2_front.bucket_json(influx_db)
     assert bucket["retentionRules"][0]["everySeconds"] == 30 * 86_400
-    store = raw_store_from_env().process_config_and_initialize().get_store()
+    store = raw_store_resource().process_config_and_initialize().get_store()
     now = pd.Timestamp.now(tz="UTC")
     frame = store.read(now - timedelta(hours=1), now + timedelta(minutes=5))
     assert frame["device_id"].tolist() == ["9010KETU23V2S001"]
