@@ -1,9 +1,11 @@
 """Configuration from the environment (every variable is listed in docs/configuration.md), with no Dagster import.
 
-Dagster resources read the same variables through ``EnvVar``; this module is
-for the CLI, the emulator and anything that runs outside Dagster, and for the
-few values that must be known when definitions load (the timezone of the
-partitions).
+Each store has one settings object, ``RawStoreSettings`` and ``WarehouseSettings``:
+its fields name their variables, ``from_env`` reads them for the commands, and the
+Dagster resources feed the same fields through ``EnvVar`` (``variables``) and produce
+the same object. The rest is for the CLI, the emulator and anything that runs outside
+Dagster, and for the few values that must be known when definitions load (the
+timezone of the partitions).
 """
 
 from __future__ import annotations
