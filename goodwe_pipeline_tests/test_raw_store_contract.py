@@ -395,68 +395,24 @@ def _down_stores(tmp_path: Path) -> list[tuple[RawStore, list[str]]]:
     port = free_port()
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the store's root should be")
-    patience = {"retries": 1, "timeout_s": 2.0}
+    down = f"http://127.0.0.1:{port}"
+
+    def influx(store_class, url: str = down, **fields) -> RawStore:
+        settings = RawStoreSettings(
+            influx_url=url, influx_db="db", retries=1, timeout_s=2.0, **fields
+        )
+        return store_class(settings, backoff=0.01)
+
+    with_password = {"influx_username": "goodwe", "influx_password": PASSWORD}
     return [
+        (influx(InfluxRawStore, **with_password), [PASSWORD]),
+        (influx(InfluxRawStore, influx_token=TOKEN), [TOKEN]),
+        (influx(InfluxRawStore, f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/"), [PASSWORD]),
         (
-            InfluxRawStore(
-                RawStoreSettings(
-                    **patience,
-                    influx_url=f"http://127.0.0.1:{port}",
-                    influx_db="db",
-                    influx_username="goodwe",
-                    influx_password=PASSWORD,
-                ),
-                backoff=0.01,
-            ),
-            [PASSWORD],
-        ),
-        (
-            InfluxRawStore(
-                RawStoreSettings(
-                    **patience,
-                    influx_url=f"http://127.0.0.1:{port}",
-                    influx_db="db",
-                    influx_token=TOKEN,
-                ),
-                backoff=0.01,
-            ),
-            [TOKEN],
-        ),
-        (
-            InfluxRawStore(
-                RawStoreSettings(
-                    **patience,
-                    influx_url=f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/",
-                    influx_db="db",
-                ),
-                backoff=0.01,
-            ),
-            [PASSWORD],
-        ),
-        (
-            InfluxRawStore(
-                RawStoreSettings(
-                    **patience,
-                    influx_url=f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}",
-                    influx_db="db",
-                ),
-                backoff=0.01,
-            ),
+            influx(InfluxRawStore, f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}"),
             URL_PASSWORD_PIECES,
         ),
-        (
-            InfluxV2RawStore(
-                RawStoreSettings(
-                    **patience,
-                    influx_url=f"http://127.0.0.1:{port}",
-                    influx_db="db",
-                    influx_org="home",
-                    influx_token=TOKEN,
-                ),
-                backoff=0.01,
-            ),
-            [TOKEN],
-        ),
+        (influx(InfluxV2RawStore, influx_org="home", influx_token=TOKEN), [TOKEN]),
         (ParquetRawStore(blocker / "raw"), []),
         (ParquetRawStore(blocker), []),
     ]
