@@ -456,7 +456,10 @@ def test_influx_user_and_password(tmp_path, caplog):
     server.start()
     try:
         good = make_influx(
-            server, "goodwe", username=server.admin_user, password=server.admin_password
+            server,
+            "goodwe",
+            influx_username=server.admin_user,
+            influx_password=server.admin_password,
         )
         frame = make_readings(["GW0001"], periods=5)
         assert good.write(frame) == 5
