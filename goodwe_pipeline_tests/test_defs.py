@@ -16,8 +16,8 @@ from goodwe_pipeline.definitions import defs
 from goodwe_pipeline.defs.resources import (
     RawStoreResource,
     WarehouseResource,
-    raw_store_resource,
-    warehouse_resource,
+    raw_store_from_env,
+    warehouse_from_env,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,8 +66,8 @@ def test_resources_and_command_line_build_the_same_settings(monkeypatch) -> None
     assert RawStoreResource().settings() == RawStoreSettings(create_database=True)
     assert WarehouseResource().settings() == WarehouseSettings()
     for settings_class, resource_class, resource_from_env in [
-        (RawStoreSettings, RawStoreResource, raw_store_resource),
-        (WarehouseSettings, WarehouseResource, warehouse_resource),
+        (RawStoreSettings, RawStoreResource, raw_store_from_env),
+        (WarehouseSettings, WarehouseResource, warehouse_from_env),
     ]:
         assert [f.name for f in fields(settings_class)] == list(resource_class.model_fields)
         variables = settings.variables(settings_class)

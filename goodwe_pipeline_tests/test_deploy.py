@@ -24,7 +24,7 @@ import yaml
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.common.settings import RawStoreSettings
-from goodwe_pipeline.defs.resources import raw_store_resource
+from goodwe_pipeline.defs.resources import raw_store_from_env
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.warehouse import Warehouse
@@ -225,7 +225,7 @@ def test_the_stacks_pipeline_uses_the_v2_api(compose, monkeypatch, tmp_path):
         for variable, given in values.items():
             value = re.sub(r"\$\{" + variable + r"(:[?-][^}]*)?\}", given, value)
         monkeypatch.setenv(name, value)
-    store = raw_store_resource().process_config_and_initialize().get_store()
+    store = raw_store_from_env().process_config_and_initialize().get_store()
     assert isinstance(store, InfluxV2RawStore)
     assert (store.url, store.org, store.bucket) == ("http://influxdb:8086", "home", "goodwe")
 

@@ -22,7 +22,7 @@ from goodwe_pipeline.defs.ingest.resources import InvertersResource
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
-from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_resource
+from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread
 from goodwe_pipeline.ingest.inverters import close_shared_pollers
 from goodwe_pipeline.raw_store import open_raw_store
@@ -161,7 +161,7 @@ def test_retention_durations_that_are_refused(duration):
 def test_the_environment_selects_the_v2_api(monkeypatch, influx_v2_front, influx_db, tmp_path):
     token = influx_v2_front.token()
     v2_env(monkeypatch, influx_v2_front, influx_db, token, GOODWE_INFLUX_RP_DURATION="INF")
-    store = raw_store_resource().process_config_and_initialize().get_store()
+    store = raw_store_from_env().process_config_and_initialize().get_store()
     assert isinstance(store, InfluxV2RawStore) and store.api == "v2"
     assert (store.org, store.bucket, store.retention_every_seconds) == ("home", influx_db, 0)
     frame = make_readings(["GW0001"], periods=3)
@@ -310,7 +310,7 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
                 influx_v2_front.token(),
                 GOODWE_INFLUX_RP_DURATION="INF",
             )
-            raw_store = raw_store_resource()
+            raw_store = raw_store_from_env()
         else:
             raw_store = RawStoreResource(data_dir=str(data))
         resources = {
@@ -330,7 +330,7 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
                 "battery_charge_kwh, coverage_pct FROM daily_energy ORDER BY day, device_id"
             )
     assert isinstance(
-        raw_store_resource().process_config_and_initialize().get_store(), InfluxV2RawStore
+        raw_store_from_env().process_config_and_initialize().get_store(), InfluxV2RawStore
     )
     assert len(figures["v2"]) == 3 and set(figures["v2"]["device_id"]) == {SERIAL}
     pd.testing.assert_frame_equal(figures["v2"], figures["parquet"])
@@ -348,7 +348,7 @@ def test_the_poll_sensor_writes_through_the_v2_api(monkeypatch, influx_v2_front,
         with EmulatorThread(emulator):
             resources = {
                 "inverters": InvertersResource(inverters=f"{emulator.address}/ET", timeout_s=1.0),
-                "raw_store": raw_store_resource(),
+                "raw_store": raw_store_from_env(),
             }
             context = dg.build_sensor_context(instance=instance, resources=resources)
             result = poll_inverters.evaluate_tick(context)
@@ -358,7 +358,7 @@ def test_the_poll_sensor_writes_through_the_v2_api(monkeypatch, influx_v2_front,
     assert metadata["readings_written"] == 1 and metadata["spool_backlog_rows"] == 0
     bucket = influx_v2_front.bucket_json(influx_db)
     assert bucket["retentionRules"][0]["everySeconds"] == 30 * 86_400
-    store = raw_store_resource().process_config_and_initialize().get_store()
+    store = raw_store_from_env().process_config_and_initialize().get_store()
     now = pd.Timestamp.now(tz="UTC")
     frame = store.read(now - timedelta(hours=1), now + timedelta(minutes=5))
     assert frame["device_id"].tolist() == ["9010KETU23V2S001"]

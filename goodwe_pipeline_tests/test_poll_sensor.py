@@ -24,7 +24,7 @@ from goodwe_pipeline.defs.ingest.resources import (
     inverters_from_env,
 )
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
-from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_resource
+from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
 from goodwe_pipeline.health import checkup
 from goodwe_pipeline.ingest import poll_tick
@@ -301,7 +301,7 @@ def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
     results = []
     with HungServer() as hung, EmulatorThread(emulator):
         monkeypatch.setenv("GOODWE_INFLUX_URL", hung.url)
-        resources = {"inverters": inverters_for(emulator), "raw_store": raw_store_resource()}
+        resources = {"inverters": inverters_for(emulator), "raw_store": raw_store_from_env()}
         for _ in range(2):  # the fresh write hangs; then the replay of the spool hangs
             started = time.monotonic()
             results.append(tick(resources, results[-1].cursor if results else None, instance))

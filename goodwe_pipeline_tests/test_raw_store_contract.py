@@ -795,13 +795,13 @@ def test_parquet_reads_files_written_before_a_field_was_added(tmp_path):
 
 
 def test_retention_duration_comes_from_the_environment(influx_server, influx_db, monkeypatch):
-    from goodwe_pipeline.defs.resources import raw_store_resource
+    from goodwe_pipeline.defs.resources import raw_store_from_env
 
     monkeypatch.setenv("GOODWE_INFLUX_URL", influx_server.url)
     monkeypatch.setenv("GOODWE_INFLUX_DB", influx_db)
     monkeypatch.setenv("GOODWE_INFLUX_RP", "kept")
     monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "400d")
-    resource = raw_store_resource().process_config_and_initialize()
+    resource = raw_store_from_env().process_config_and_initialize()
     store = resource.get_store()
     assert isinstance(store, InfluxRawStore) and store.gzip
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -812,7 +812,7 @@ def test_retention_duration_comes_from_the_environment(influx_server, influx_db,
 
     monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "a while")
     with pytest.raises(ValueError, match="retention duration 'a while'"):
-        raw_store_resource().process_config_and_initialize().get_store()
+        raw_store_from_env().process_config_and_initialize().get_store()
 
 
 KILLED_IN_COMPACTION = """

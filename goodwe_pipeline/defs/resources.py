@@ -92,12 +92,12 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse.from_settings(self.settings())
 
 
-def raw_store_resource() -> RawStoreResource:
+def raw_store_from_env() -> RawStoreResource:
     """The resource of the variables the environment sets."""
     return RawStoreResource(**_set_variables(RawStoreSettings))
 
 
-def warehouse_resource() -> WarehouseResource:
+def warehouse_from_env() -> WarehouseResource:
     """The resource of the variables the environment sets."""
     return WarehouseResource(**_set_variables(WarehouseSettings))
 
@@ -118,6 +118,6 @@ def resources() -> dg.Definitions:
     in the run's own process, one after the other (``in_process_executor``). On a small
     machine that is faster than a process per step, which re-imports the pipeline for each."""
     return dg.Definitions(
-        resources={"raw_store": raw_store_resource(), "warehouse": warehouse_resource()},
+        resources={"raw_store": raw_store_from_env(), "warehouse": warehouse_from_env()},
         executor=dg.in_process_executor,
     )
