@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from goodwe_pipeline.common.settings import WarehouseSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TZ = "Europe/Warsaw"
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     store.write(frame)
     rows = len(frame)
     del frame
-    with Warehouse.from_settings(data_dir=workdir) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=workdir)) as warehouse:
         warehouse.upsert("electricity_prices", year_of_prices())
     gc.collect()
     print(f"setup: {rows:,} readings and a year of prices in {time.perf_counter() - started:.1f} s")
@@ -273,7 +275,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             f"{derive:.2f} s, ratio {derive / floor:.2f}; without charts {without_charts:.2f} s; "
             f"two no-op assets {overhead:.2f} s"
         )
-    with Warehouse.from_settings(data_dir=workdir) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=workdir)) as warehouse:
         sessions = int(warehouse.read_frame("SELECT COUNT(*) AS n FROM battery_sessions")["n"][0])
         reports = int(warehouse.read_frame("SELECT COUNT(*) AS n FROM daily_energy")["n"][0])
     floor, derive, overhead = min(floors), min(derives), min(overheads)

@@ -31,6 +31,8 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -83,8 +85,8 @@ def child(folder: str, data: str) -> None:
     from goodwe_pipeline.raw_store import open_raw_store
     from goodwe_pipeline.warehouse import Warehouse
 
-    store = open_raw_store(data_dir=Path(data))
-    warehouse = Warehouse.from_settings(None, Path(data))
+    store = open_raw_store(RawStoreSettings(data_dir=Path(data)))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=Path(data)))
     try:
         result = migrate_readings(
             LegacySettings(Path(folder), timezone=TZ), store, warehouse, DAY, DAY

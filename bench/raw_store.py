@@ -44,6 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from goodwe_pipeline import readings  # noqa: E402
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.raw_store.influx import (  # noqa: E402
     WRITE_PRECISION,
     InfluxRawStore,
@@ -132,13 +133,20 @@ def timed_store_write(store: InfluxRawStore, frame: pd.DataFrame) -> float:
 
 def store_write(url: str, frame: pd.DataFrame, gzip_body: bool) -> tuple[float, str]:
     database = create_database(url)
-    return timed_store_write(InfluxRawStore(url, database, gzip=gzip_body), frame), database
+    return timed_store_write(
+        InfluxRawStore(RawStoreSettings(influx_url=url, influx_db=database, influx_gzip=gzip_body)),
+        frame,
+    ), database
 
 
 def store_write_v2(front: InfluxV2Front, token: str, frame: pd.DataFrame) -> tuple[float, str]:
     bucket = f"bench_{uuid.uuid4().hex[:8]}"
     front.add_bucket(bucket)
-    store = InfluxV2RawStore(front.url, bucket, front.org, token)
+    store = InfluxV2RawStore(
+        RawStoreSettings(
+            influx_url=front.url, influx_db=bucket, influx_org=front.org, influx_token=token
+        )
+    )
     return timed_store_write(store, frame), bucket
 
 

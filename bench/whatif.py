@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from goodwe_pipeline.common.settings import WarehouseSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -120,7 +122,7 @@ def time_assets(readings, prices, rounds: int, workdir: Path) -> None:
     stored = prices.assign(
         source="bench", partition_date=prices["time_start"].dt.tz_convert(TZ).dt.date
     )
-    with Warehouse.from_settings(data_dir=workdir) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=workdir)) as warehouse:
         warehouse.upsert("electricity_prices", stored)
     catalogue = workdir / "catalogue.yaml"
     text = DEFAULT_CATALOGUE.read_text(encoding="utf-8")
@@ -168,7 +170,7 @@ def time_assets(readings, prices, rounds: int, workdir: Path) -> None:
             f"assets round {round_number}: daily_energy_report {reports[-1]:.2f} s, "
             f"tariff_comparison {comparisons[-1]:.2f} s, ratio {comparisons[-1] / reports[-1]:.2f}"
         )
-    with Warehouse.from_settings(data_dir=workdir) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=workdir)) as warehouse:
         count = warehouse.read_frame("SELECT COUNT(*) AS n FROM tariff_comparison")["n"].iloc[0]
     print(f"tariff_comparison rows: {count}")
     print(f"asset daily_energy_report (365 partitions, one run)  {min(reports):.2f} s")

@@ -11,6 +11,7 @@ import pytest
 
 from goodwe_pipeline.archive.daily_files import Archive, archive_days, restore
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline_tests.synthetic_days import constant, make_readings, sine_pv
@@ -98,7 +99,9 @@ def test_restore_into_influxdb(tmp_path, influx_server, influx_db) -> None:
     store, stored = _store_with_days(tmp_path / "raw")
     archive = Archive(tmp_path / "archive")
     archive_days(store, archive, [DAY], TZ)
-    influx = InfluxRawStore(influx_server.url, influx_db, create_database=True)
+    influx = InfluxRawStore(
+        RawStoreSettings(influx_url=influx_server.url, influx_db=influx_db, create_database=True)
+    )
     restore(influx, archive, DAY, DAY)
     restore(influx, archive, DAY, DAY)
     back = influx.read(*days.day_window(DAY, TZ))

@@ -13,6 +13,7 @@ import pytest
 from goodwe_pipeline.archive.daily_files import Archive, archive_root
 from goodwe_pipeline.cli import main
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.emulator import (
     Emulator,
     EmulatorConfig,
@@ -57,7 +58,7 @@ def _fill_warehouse() -> None:
                 "partition_date": day,
             }
         )
-    with Warehouse.from_settings(data_dir=data_dir()) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=data_dir())) as warehouse:
         warehouse.upsert("daily_energy", report[list(DAILY_ENERGY_COLUMNS)])
         warehouse.upsert("battery_sessions", sessions)
 
@@ -86,7 +87,7 @@ def test_export_writes_the_range_as_csv(tmp_path, capsys) -> None:
 
 def test_export_rounds_to_the_units_precision(tmp_path) -> None:
     _fill_warehouse()
-    with Warehouse.from_settings(data_dir=data_dir()) as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=data_dir())) as warehouse:
         warehouse.execute(
             "UPDATE daily_energy SET load_kwh = 21.600000000000364, net_cost_pln = 3.14159, "
             "self_sufficiency_pct = 12.3456, peak_load_w = 400.4"
@@ -164,7 +165,9 @@ def test_restore_into_influxdb_and_its_failures(
     monkeypatch.setenv("GOODWE_INFLUX_URL", influx_server.url)
     monkeypatch.setenv("GOODWE_INFLUX_DB", influx_db)
     assert main(["restore", "2025-06-09", "2025-06-09"]) == 0
-    back = InfluxRawStore(influx_server.url, influx_db).read(*days.day_window(FIRST, TZ))
+    back = InfluxRawStore(RawStoreSettings(influx_url=influx_server.url, influx_db=influx_db)).read(
+        *days.day_window(FIRST, TZ)
+    )
     assert len(back) == 720
 
 
@@ -197,7 +200,11 @@ def test_doctor_all_healthy_with_an_emulated_inverter(monkeypatch, capsys, influ
             }
         )
     )
-    InfluxRawStore(influx_server.url, "doctor_check", create_database=True).write(fresh)
+    InfluxRawStore(
+        RawStoreSettings(
+            influx_url=influx_server.url, influx_db="doctor_check", create_database=True
+        )
+    ).write(fresh)
     monkeypatch.delenv("GOODWE_INVERTERS")
     assert main(["doctor"]) == 0
 

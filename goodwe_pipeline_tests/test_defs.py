@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
 
 from goodwe_pipeline.common import settings
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.definitions import defs
-from goodwe_pipeline.defs.resources import raw_store_from_env, warehouse_from_env
-from goodwe_pipeline.raw_store import open_raw_store
-from goodwe_pipeline.warehouse import Warehouse
+from goodwe_pipeline.defs.resources import (
+    RawStoreResource,
+    WarehouseResource,
+    raw_store_from_env,
+    warehouse_from_env,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,10 +45,10 @@ def test_inverter_readings_is_an_external_partitioned_asset() -> None:
 def test_resources_fall_back_to_embedded_stores(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path))
     definitions = _definitions()
-    raw_store = definitions.resources["raw_store"]
-    warehouse = definitions.resources["warehouse"]
-    assert raw_store.kind == "parquet"
-    assert warehouse.kind == "sqlite"
+    raw_store = definitions.resources["raw_store"].process_config_and_initialize()
+    warehouse = definitions.resources["warehouse"].process_config_and_initialize()
+    assert raw_store.settings().kind == "parquet"
+    assert warehouse.settings().kind == "sqlite"
 
 
 def test_secrets_are_env_vars_not_values(monkeypatch) -> None:
@@ -56,22 +60,31 @@ def test_secrets_are_env_vars_not_values(monkeypatch) -> None:
     assert "s3cret-value" not in repr(raw_store)
 
 
-def test_resources_and_command_line_map_the_environment_alike(monkeypatch) -> None:
-    assert set(settings.RAW_STORE_ENV) <= set(inspect.signature(open_raw_store).parameters)
-    assert set(settings.WAREHOUSE_ENV) <= set(inspect.signature(Warehouse.from_settings).parameters)
-    for mapping, resource_from_env, options in [
-        (settings.RAW_STORE_ENV, raw_store_from_env, settings.raw_store_options),
-        (settings.WAREHOUSE_ENV, warehouse_from_env, settings.warehouse_options),
+def test_resources_and_command_line_build_the_same_settings(monkeypatch) -> None:
+    """A resource's fields are its store's settings fields, with the same defaults (but
+    ``create_database``: the resource writes), and the environment gives both the same values."""
+    assert RawStoreResource().settings() == RawStoreSettings(create_database=True)
+    assert WarehouseResource().settings() == WarehouseSettings()
+    for settings_class, resource_class, resource_from_env in [
+        (RawStoreSettings, RawStoreResource, raw_store_from_env),
+        (WarehouseSettings, WarehouseResource, warehouse_from_env),
     ]:
-        for name, _ in mapping.values():
+        assert [f.name for f in fields(settings_class)] == list(resource_class.model_fields)
+        variables = settings.variables(settings_class)
+        for name in variables.values():
             monkeypatch.delenv(name, raising=False)
-        unset = resource_from_env().process_config_and_initialize()
-        assert {key: getattr(unset, key) for key in mapping} == options()
-        for number, (name, _) in enumerate(mapping.values()):
+        unset = resource_from_env().process_config_and_initialize().settings()
+        from_env = settings_class.from_env()
+        assert {key: getattr(unset, key) for key in variables} == {
+            key: getattr(from_env, key) for key in variables
+        }
+        for number, name in enumerate(variables.values()):
             monkeypatch.setenv(name, f"value-{number}")
-        set_ = resource_from_env().process_config_and_initialize()
-        assert {key: getattr(set_, key) for key in mapping} == options()
-        assert all(str(value).startswith("value-") for value in options().values())
+        set_ = resource_from_env().process_config_and_initialize().settings()
+        from_env = settings_class.from_env()
+        values = {key: getattr(from_env, key) for key in variables}
+        assert {key: getattr(set_, key) for key in variables} == values
+        assert all(str(value).startswith("value-") for value in values.values())
 
 
 def test_dagster_cli_validates_definitions() -> None:

@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 
 from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
@@ -198,14 +199,14 @@ def test_migration_of_the_demo_history_lands_every_reading(
         },
     )
     assert result.success
-    store = open_raw_store(data_dir=str(data_dir))
+    store = open_raw_store(RawStoreSettings(data_dir=str(data_dir)))
     for text, expected in manifest.readings_per_day.items():
         start, end = days.day_window(days.parse_day(text), TZ)
         frame = store.read(start, end)
         assert len(frame) == expected, text
         assert set(frame[SOURCE]) == {SOURCE_LEGACY}
         assert set(frame["device_id"]) == {manifest.device_id}
-    warehouse = Warehouse.from_settings(url=None, data_dir=str(data_dir))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=str(data_dir)))
     try:
         rejected = warehouse.read_frame(
             "SELECT path, format FROM migration_files WHERE outcome = 'rejected'"
@@ -375,7 +376,7 @@ def test_demo_command_serves_live_readings_and_stops_cleanly(tmp_path: Path) -> 
 
 def _live_devices(data_dir: Path, timeout: float) -> set[str]:
     """Devices with readings in the demo's Parquet store, once both inverters are there."""
-    store = open_raw_store(data_dir=str(data_dir))
+    store = open_raw_store(RawStoreSettings(data_dir=str(data_dir)))
     now = datetime.now(UTC)
     deadline = time.monotonic() + timeout
     while True:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import yaml
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.defs.resources import raw_store_from_env
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
@@ -455,16 +456,18 @@ def test_every_dashboard_query_returns_rows(
     through the 2.x stand-in) are what Grafana's InfluxQL queries read from the bucket."""
     if api == "v2":
         front = request.getfixturevalue("influx_v2_front")
-        store = open_raw_store(
+        store = open_raw_store(RawStoreSettings(
             data_dir=tmp_path, influx_url=front.url, influx_org=front.org, influx_bucket=influx_db,
             influx_token=front.token(), influx_rp_duration="INF", create_database=True,
-        )  # fmt: skip
+        ))  # fmt: skip
     else:
         store = open_raw_store(
-            data_dir=tmp_path,
-            influx_url=influx_server.url,
-            influx_db=influx_db,
-            create_database=True,
+            RawStoreSettings(
+                data_dir=tmp_path,
+                influx_url=influx_server.url,
+                influx_db=influx_db,
+                create_database=True,
+            )
         )
     assert store.write(_canonical_readings()) == 40 * len(DEVICES)
     with Warehouse(grafana_warehouse.warehouse_url) as warehouse:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from goodwe_pipeline.commands.demo import terminal_backfill
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.demo.history import write_demo_history
 from goodwe_pipeline.demo.processes import pipeline_environment, write_instance_config
 from goodwe_pipeline.warehouse import Warehouse
@@ -65,7 +66,7 @@ def test_the_banner_and_readme_backfill_and_export_commands_work(tmp_path) -> No
     output = banner.stdout + banner.stderr
     assert " - DEBUG - " not in output and "SupersessionWarning" not in output, output[-3000:]
     assert "RUN_FAILURE" not in output
-    with Warehouse.from_settings(data_dir=demo / "store") as warehouse:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=demo / "store")) as warehouse:
         daily = warehouse.read_frame("SELECT day FROM daily_energy ORDER BY day")
         prices = warehouse.read_frame("SELECT DISTINCT partition_date FROM electricity_prices")
         sessions = warehouse.read_frame("SELECT count(*) AS n FROM battery_sessions")

@@ -22,6 +22,7 @@ from goodwe_pipeline.charts.prices import price_series
 from goodwe_pipeline.charts.sessions import session_bars
 from goodwe_pipeline.charts.trends import trend_bars
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.sessions.detection import planned_vs_actual
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import read_daily, read_prices, read_sessions
@@ -62,7 +63,9 @@ def test_grafana_panels_and_charts_agree_on_a_day(tmp_path: Path) -> None:
         with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
             ui_days = backfill_demo_days(tmp_path, instance, warehouse_url=databases.warehouse_url)
         devices = [ui_days.manifest.device_id]
-        with Warehouse.from_settings(url=databases.warehouse_url, data_dir=tmp_path) as wh:
+        with Warehouse.from_settings(
+            WarehouseSettings(url=databases.warehouse_url, data_dir=tmp_path)
+        ) as wh:
             prices = price_series(read_prices(wh, start, end), DAY, TZ)
             daily = read_daily(wh, ui_days.first, ui_days.last)
             sessions = read_sessions(wh, DAY, DAY)

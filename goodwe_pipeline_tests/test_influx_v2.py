@@ -15,6 +15,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from goodwe_pipeline.cli import main
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history.assets import legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.ingest.resources import InvertersResource
@@ -33,6 +34,20 @@ from goodwe_pipeline_tests.legacy_corpus import SERIAL, write_corpus
 from goodwe_pipeline_tests.test_raw_store_contract import T0, assert_same, make_readings
 
 END = T0 + timedelta(hours=1)
+
+
+def v2_store(front: InfluxV2Front, bucket: str, token: str | None = None, **settings):
+    """A store on ``front``'s v2 API, organisation ``home``, with a full-rights token unless
+    ``token`` is given; ``settings``: further ``RawStoreSettings`` fields."""
+    return InfluxV2RawStore(
+        RawStoreSettings(
+            influx_url=front.url,
+            influx_db=bucket,
+            influx_org="home",
+            influx_token=token or front.token(),
+            **settings,
+        )
+    )
 
 
 def v2_env(monkeypatch, front: InfluxV2Front, bucket: str, token: str, **more: str) -> None:
@@ -85,14 +100,7 @@ def test_the_front_refuses_what_influxdb_2_refuses(influx_v2_front, influx_db):
 
 
 def test_a_malformed_line_is_refused_with_its_number(influx_v2_front, influx_db):
-    store = InfluxV2RawStore(
-        influx_v2_front.url,
-        influx_db,
-        "home",
-        influx_v2_front.token(),
-        True,
-        retention_duration="INF",
-    )
+    store = v2_store(influx_v2_front, influx_db, create_database=True, influx_rp_duration="INF")
     store.write(make_readings(["GW0001"], periods=2))
     with pytest.raises(InfluxRefusedError, match=r"HTTP 400 .*\(line 2\)") as caught:
         store._write_body(b"inverter_readings,device_id=x pv_power_w=1 1\nbroken\n", 2)
@@ -105,7 +113,7 @@ def test_a_malformed_line_is_refused_with_its_number(influx_v2_front, influx_db)
 def test_the_bucket_is_created_with_thirty_days_retention_by_default(
     influx_v2_front, influx_server, influx_db
 ):
-    store = InfluxV2RawStore(influx_v2_front.url, influx_db, "home", influx_v2_front.token(), True)
+    store = v2_store(influx_v2_front, influx_db, create_database=True)
     recent = pd.Timestamp.now(tz="UTC").floor("s") - timedelta(hours=1)
     frame = make_readings(["GW0001"], start=recent, periods=3)
     assert store.write(frame) == 3
@@ -118,21 +126,14 @@ def test_the_bucket_is_created_with_thirty_days_retention_by_default(
     with pytest.raises(InfluxRefusedError, match="HTTP 422.*beyond retention"):
         store.write(make_readings(["GW0001"], start=recent - timedelta(days=60), periods=2))
     # A second store finds the bucket and leaves it as it is.
-    again = InfluxV2RawStore(
-        influx_v2_front.url,
-        influx_db,
-        "home",
-        influx_v2_front.token(),
-        True,
-        retention_duration="1d",
-    )
+    again = v2_store(influx_v2_front, influx_db, create_database=True, influx_rp_duration="1d")
     assert_same(again.read(recent, recent + timedelta(hours=1)), frame)
     assert influx_v2_front.bucket_json(influx_db)["retentionRules"][0]["everySeconds"] == 2_592_000
 
 
 def test_a_token_that_may_not_create_the_bucket(influx_v2_front, influx_db, caplog):
     token = influx_v2_front.token(Grant(create_buckets=False))
-    store = InfluxV2RawStore(influx_v2_front.url, influx_db, "home", token, True, retries=0)
+    store = v2_store(influx_v2_front, influx_db, token=token, create_database=True, retries=0)
     with caplog.at_level("WARNING"), pytest.raises(InfluxRefusedError, match="HTTP 404") as caught:
         store.write(make_readings(["GW0001"], periods=2))
     assert f'bucket "{influx_db}" not found' in str(caught.value)
@@ -166,19 +167,23 @@ def test_the_environment_selects_the_v2_api(monkeypatch, influx_v2_front, influx
     frame = make_readings(["GW0001"], periods=3)
     assert store.write(frame) == 3
     # GOODWE_INFLUX_DB names the bucket when GOODWE_INFLUX_BUCKET is unset.
-    as_db = open_raw_store(
+    as_db = open_raw_store(RawStoreSettings(
         data_dir=tmp_path, influx_url=influx_v2_front.url, influx_db=influx_db, influx_org="home",
         influx_token=token,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert isinstance(as_db, InfluxV2RawStore) and as_db.bucket == influx_db
     assert_same(as_db.read(T0, END), frame)
-    v1 = open_raw_store(data_dir=tmp_path, influx_url=influx_v2_front.url, influx_token=token)
+    v1 = open_raw_store(
+        RawStoreSettings(data_dir=tmp_path, influx_url=influx_v2_front.url, influx_token=token)
+    )
     assert type(v1) is InfluxRawStore and v1.api == "v1"
     for wrong in ({"influx_username": "me", "influx_password": "pw"}, {"influx_token": None}):
         options = {"influx_token": token, **wrong}
         with pytest.raises(ValueError, match="token|TOKEN"):
             open_raw_store(
-                data_dir=tmp_path, influx_url=influx_v2_front.url, influx_org="home", **options
+                RawStoreSettings(
+                    data_dir=tmp_path, influx_url=influx_v2_front.url, influx_org="home", **options
+                )
             )
 
 
@@ -253,13 +258,13 @@ def test_whether_a_token_may_create_buckets_is_asked_without_creating_one(influx
     front = InfluxV2Front(influx_server).start()
     try:
         full, limited = front.token(), front.token(Grant(create_buckets=False))
-        store = InfluxV2RawStore(front.url, influx_db, "home", full)
+        store = v2_store(front, influx_db, token=full)
         assert store.may_create_buckets() is None  # no other bucket to ask with
         assert "may create buckets" in store.access_check()[1]
         front.add_bucket("_monitoring")
         front.add_bucket(f"{influx_db}_other")
         assert store.may_create_buckets() is True
-        assert InfluxV2RawStore(front.url, influx_db, "home", limited).may_create_buckets() is False
+        assert v2_store(front, influx_db, token=limited).may_create_buckets() is False
         assert sorted(front.buckets) == ["_monitoring", f"{influx_db}_other"]
         # A server without /ready (InfluxDB Cloud) is healthy when it answers the ping.
         front.serves_ready = False
@@ -319,7 +324,7 @@ def test_migration_and_daily_report_work_unchanged_on_the_v2_api(
                 [asset], instance=dg.DagsterInstance.ephemeral(), resources=resources, tags=tags
             )
             assert result.success, name
-        with Warehouse.from_settings(url=None, data_dir=data) as warehouse:
+        with Warehouse.from_settings(WarehouseSettings(data_dir=data)) as warehouse:
             figures[name] = warehouse.read_frame(
                 "SELECT day, device_id, pv_kwh, load_kwh, grid_import_kwh, grid_export_kwh, "
                 "battery_charge_kwh, coverage_pct FROM daily_energy ORDER BY day, device_id"

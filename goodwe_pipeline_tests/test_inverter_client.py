@@ -19,7 +19,6 @@ from goodwe_pipeline.emulator import (
 from goodwe_pipeline.ingest.inverters import (
     InverterPoller,
     SyncInverterPoller,
-    budget_for_interval,
     close_shared_pollers,
     shared_poller,
 )
@@ -189,9 +188,3 @@ def test_duplicate_addresses_are_polled_once():
             poller.close()
     assert [r.address for r in results] == [address]
     assert emulator.stats.by_block[35100] == 1
-
-
-def test_budget_fits_the_sensor_tick():
-    assert budget_for_interval(10) == 8
-    assert budget_for_interval(30) == 24
-    assert budget_for_interval(3600) == 45

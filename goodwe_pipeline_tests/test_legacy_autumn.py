@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.history.mapping import NAN
 from goodwe_pipeline.history.placement import Timeline
 from goodwe_pipeline.history.readings_migration import migrate_readings
@@ -37,8 +38,8 @@ COMPARED = ("battery_soc_pct", "load_power_w", "load_energy_total_kwh", "grid_im
 
 
 def migrate(root: Path, data: Path):
-    store = open_raw_store(data_dir=data)
-    warehouse = Warehouse.from_settings(None, data)
+    store = open_raw_store(RawStoreSettings(data_dir=data))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=data))
     try:
         result = migrate_readings(LegacySettings(root, timezone=TZ), store, warehouse, DAY, DAY)
         files = warehouse.read_frame("SELECT * FROM migration_files").set_index("path")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.history import decode
 from goodwe_pipeline.history.decisions_migration import migrate_decisions
 from goodwe_pipeline.history.readings_migration import migrate_readings
@@ -40,8 +41,8 @@ def write_day(root: Path) -> Path:
 
 def migrate(root: Path, data: Path, **settings) -> tuple[object, pd.DataFrame, pd.DataFrame]:
     """Readings of ``DAY`` in a thread that must end within a minute (a FIFO must not hang it)."""
-    store = open_raw_store(data_dir=data)
-    warehouse = Warehouse.from_settings(None, data)
+    store = open_raw_store(RawStoreSettings(data_dir=data))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=data))
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -86,7 +87,7 @@ def test_a_fifo_named_like_a_data_file_is_reported_not_read(tmp_path):
     assert "out/energy_data/current_data_20250918_140000.json" in {
         e.path for e in result.rejected_files()
     }
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     try:
         decisions = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
     finally:
@@ -156,7 +157,7 @@ def test_record_times_beyond_the_calendar_reject_only_that_record(tmp_path):
     assert result.rejected_records == 2
     reason = files.loc[f"out/energy_data/energy_data_{DAY}.json", "reason"]
     assert "before 2010" in reason and "in the future" in reason
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     try:
         outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
     finally:
@@ -225,7 +226,9 @@ def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, privat
     (energy / "charging_decision_20250918_140000.json").write_text(
         json.dumps(decision), encoding="utf-8"
     )
-    warehouse = Warehouse.from_settings(private_postgres_url, tmp_path / "data")
+    warehouse = Warehouse.from_settings(
+        WarehouseSettings(url=private_postgres_url, data_dir=tmp_path / "data")
+    )
     try:
         outcome = migrate_decisions(LegacySettings(root, timezone=TZ), warehouse, DAY, DAY)
         rows = warehouse.read_frame(
@@ -269,7 +272,7 @@ def test_a_decision_in_the_repeated_hour_is_placed_by_its_file_or_rejected(tmp_p
     lone = energy / "charging_decision_20251026_023000.json"
     lone.write_text(json.dumps({"timestamp": "2025-10-26T02:30:00", "action": "charge"}))
     os.utime(lone, (1_800_000_000, 1_800_000_000))
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     day = date(2025, 10, 26)
     try:
         outcome = migrate_decisions(

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
@@ -225,8 +226,8 @@ def settings_for(corpus: Corpus, **kwargs) -> LegacySettings:
 
 def test_a_day_reads_only_its_own_files_and_rescans_only_changes(tmp_path):
     corpus = small_corpus(tmp_path / "optimiser")
-    store = open_raw_store(data_dir=tmp_path / "data")
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     day = corpus.days[1]
     try:
         result = migrate_readings(settings_for(corpus), store, warehouse, day, day)
@@ -270,8 +271,8 @@ def datetime_of(reading: dict, corpus: Corpus):
 @pytest.mark.parametrize("policy", ["reject", "shift_forward"])
 def test_spring_gap_reading_is_rejected_or_shifted(policy, tmp_path):
     corpus = write_spring_corpus(tmp_path / "optimiser")
-    store = open_raw_store(data_dir=tmp_path / "data")
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     try:
         result = migrate_readings(
             settings_for(corpus, nonexistent=policy), store, warehouse, corpus.first, corpus.last
@@ -299,8 +300,8 @@ def test_fifty_megabyte_file_migrates_and_a_size_limit_rejects_it(tmp_path):
     big = write_big_file(corpus.root, corpus, day, megabytes=50)
     assert big.stat().st_size > 45_000_000
     relative = big.relative_to(corpus.root).as_posix()
-    store = open_raw_store(data_dir=tmp_path / "data")
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     try:
         result = migrate_readings(settings_for(corpus), store, warehouse, day, day)
         assert result.readings_written == corpus.expected[day]
@@ -329,8 +330,8 @@ def test_configured_device_id_names_records_without_a_serial(tmp_path):
     (energy / "current_data_20250918_122000.json").write_text(
         json.dumps(nested(reading_at("2025-09-18T12:20:00")), indent=2)
     )
-    store = open_raw_store(data_dir=tmp_path / "data")
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     day = date(2025, 9, 18)
     try:
         settings = LegacySettings(root, timezone=TZ, device_id="MY-INVERTER")

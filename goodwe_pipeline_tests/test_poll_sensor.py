@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,11 @@ from dagster import DagsterInstance
 
 from goodwe_pipeline.common import settings
 from goodwe_pipeline.common.days import local_date
-from goodwe_pipeline.defs.ingest.resources import InvertersResource, inverters_from_env
+from goodwe_pipeline.defs.ingest.resources import (
+    TICK_DEADLINE_S,
+    InvertersResource,
+    inverters_from_env,
+)
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
@@ -73,12 +78,12 @@ def test_resource_reads_the_environment(monkeypatch):
     monkeypatch.setenv("GOODWE_POLL_CONCURRENCY", "4")
     with dg.build_resources({"inverters": inverters_from_env()}) as built:
         resource = built.inverters
-    assert [a.label for a in resource.addresses()] == ["192.168.1.50:8899", "192.168.1.51:502"]
+    plan = resource.plan()
+    assert [a.label for a in plan.addresses] == ["192.168.1.50:8899", "192.168.1.51:502"]
     assert resource.poll_seconds == 12
-    assert resource.budget_s < 12
-    fitted = resource.poll_settings()
-    assert (fitted.timeout_s, fitted.retries, fitted.max_concurrency) == (0.5, 2, 4)
-    assert fitted.warnings == ()
+    assert plan.budget.poll_s < 12
+    assert (plan.timeout_s, plan.retries, plan.max_concurrency) == (0.5, 2, 4)
+    assert plan.warnings == ()
 
     monkeypatch.setenv("GOODWE_INVERTER_TIMEOUT_S", "soon")
     assert inverters_from_env().timeout_s == DEFAULT_TIMEOUT_S, "loads; the sensor reports it"
@@ -86,22 +91,25 @@ def test_resource_reads_the_environment(monkeypatch):
         settings.require("GOODWE_INVERTER_TIMEOUT_S")
 
 
+def plan(poll_seconds: int, **settings) -> poll_tick.PollPlan:
+    return poll_tick.plan_poll([], poll_seconds, timezone=TZ, tick_s=TICK_DEADLINE_S, **settings)
+
+
 def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
-    fitted = poll_tick.poll_settings(30, timeout_s=20.0, retries=3, max_concurrency=8)
-    assert fitted.budget_s == 24.0
+    fitted = plan(30, timeout_s=20.0, retries=3, max_concurrency=8)
+    assert fitted.budget.poll_s == 24.0
     assert (fitted.timeout_s, fitted.retries) == (12.0, 0)
     (warning,) = fitted.warnings
     assert "GOODWE_INVERTER_TIMEOUT_S=20 with GOODWE_INVERTER_RETRIES=3" in warning
     assert "using 12 s and 0 retries" in warning
-    fewer = poll_tick.poll_settings(30, timeout_s=5.0, retries=3, max_concurrency=8)
+    fewer = plan(30, timeout_s=5.0, retries=3, max_concurrency=8)
     assert (fewer.timeout_s, fewer.retries) == (5.0, 1) and fewer.warnings
 
     # However long the interval, the poll leaves the tick time to replay and to write.
-    slow = poll_tick.poll_settings(3600, timeout_s=1.0, retries=3, max_concurrency=8)
-    assert slow.budget_s == poll_tick.MAX_POLL_BUDGET_S
-    budget = poll_tick.TickBudget(poll_s=slow.budget_s)
-    assert budget.replay_until(0.0) >= poll_tick.REPLAY_WINDOW_S
-    assert poll_tick.TICK_DEADLINE_S < 60
+    slow = plan(3600, timeout_s=1.0, retries=3, max_concurrency=8).budget
+    assert slow.replay_until(0.0) == poll_tick.REPLAY_WINDOW_S
+    assert plan(10, timeout_s=1.0, retries=3, max_concurrency=8).budget.poll_s == 8.0
+    assert slow.total_s == TICK_DEADLINE_S < 60
 
     for kwargs, name in [
         ({"timeout_s": 0.0, "retries": 1, "max_concurrency": 1}, "GOODWE_INVERTER_TIMEOUT_S"),
@@ -109,7 +117,7 @@ def test_request_settings_that_cannot_fit_the_tick_are_reduced_with_a_warning():
         ({"timeout_s": 1.0, "retries": 1, "max_concurrency": 0}, "GOODWE_POLL_CONCURRENCY"),
     ]:
         with pytest.raises(ValueError, match=name):
-            poll_tick.poll_settings(30, **kwargs)
+            plan(30, **kwargs)
 
 
 def test_nonsense_poll_settings_are_the_skip_reason(tmp_path: Path):
@@ -297,7 +305,7 @@ def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
         for _ in range(2):  # the fresh write hangs; then the replay of the spool hangs
             started = time.monotonic()
             results.append(tick(resources, results[-1].cursor if results else None, instance))
-            assert time.monotonic() - started < poll_tick.TICK_DEADLINE_S
+            assert time.monotonic() - started < TICK_DEADLINE_S
             assert hung.url in results[-1].skip_message
     assert "1 spooled" in results[0].skip_message
     assert "replaying the spool" in results[1].skip_message
@@ -310,14 +318,10 @@ def test_with_no_time_left_readings_are_spooled_and_the_next_tick_lands_them(tmp
     raw_store = RawStoreResource(data_dir=str(tmp_path))
     spool = Spool(spool_dir(tmp_path))
     with EmulatorThread(emulator):
-        inverters = inverters_for(emulator)
-        no_time = poll_tick.TickBudget(poll_s=inverters.budget_s, total_s=0.0)
-        late = [
-            poll_tick.run_tick(inverters.poll, raw_store.get_store, spool, no_time) for _ in "ab"
-        ]
-        on_time = poll_tick.run_tick(
-            inverters.poll, raw_store.get_store, spool, poll_tick.TickBudget(inverters.budget_s)
-        )
+        fitted = inverters_for(emulator).plan()
+        no_time = replace(fitted.budget, total_s=0.0)
+        late = [poll_tick.run_tick(fitted.poll, raw_store.get_store, spool, no_time) for _ in "ab"]
+        on_time = poll_tick.run_tick(fitted.poll, raw_store.get_store, spool, fitted.budget)
     for outcome in late:
         assert (outcome.written, outcome.replayed, outcome.spooled) == (0, 0, 1)
         assert any("no time left in the 0 s tick" in p for p in outcome.problems)
@@ -422,20 +426,17 @@ def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path
     store = RawStoreResource(data_dir=str(tmp_path)).get_store()
     spool = Spool(spool_dir(tmp_path))
 
-    def poll_with_a_wrong_clock(inverters: InvertersResource):
-        results = inverters.poll()
+    def poll_with_a_wrong_clock(fitted: poll_tick.PollPlan):
+        results = fitted.poll()
         for result in results:
             if result.device_id == "9010KETU23EM1302":
                 result.reading["time"] = datetime(2300, 1, 1, tzinfo=UTC)
         return results
 
     with EmulatorThread(healthy, doomed):
-        inverters = inverters_for(healthy, doomed)
+        fitted = inverters_for(healthy, doomed).plan()
         outcome = poll_tick.run_tick(
-            lambda: poll_with_a_wrong_clock(inverters),
-            lambda: store,
-            spool,
-            poll_tick.TickBudget(poll_s=inverters.budget_s),
+            lambda: poll_with_a_wrong_clock(fitted), lambda: store, spool, fitted.budget
         )
     assert outcome.written == 1 and outcome.spooled == 0 and outcome.set_aside == 1
     assert store.read(*recent_window())["device_id"].tolist() == ["9010KETU23EM1301"]
@@ -459,21 +460,18 @@ def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Pat
     spool = Spool(spool_dir(tmp_path))
     too_long = "Y" * 300
 
-    def poll_with_a_long_id(inverters: InvertersResource):
-        results = inverters.poll()
+    def poll_with_a_long_id(fitted: poll_tick.PollPlan):
+        results = fitted.poll()
         for result in results:
             if result.device_id == "9010KETU23EM1402":
                 result.reading["device_id"] = too_long
         return results
 
     with EmulatorThread(healthy, odd):
-        inverters = inverters_for(healthy, odd)
+        fitted = inverters_for(healthy, odd).plan()
         outcomes = [
             poll_tick.run_tick(
-                lambda: poll_with_a_long_id(inverters),
-                lambda: store,
-                spool,
-                poll_tick.TickBudget(poll_s=inverters.budget_s),
+                lambda: poll_with_a_long_id(fitted), lambda: store, spool, fitted.budget
             )
             for _ in range(2)
         ]

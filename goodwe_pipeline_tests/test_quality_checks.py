@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.history.checks import last_migration
 from goodwe_pipeline.defs.partitions import RECENT_DAYS, checked_days, recent_days
@@ -124,7 +125,7 @@ def legacy_checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 
 
 def rows_of(table: str) -> int:
-    with Warehouse.from_settings(None, os.environ["GOODWE_DATA_DIR"]) as wh:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=os.environ["GOODWE_DATA_DIR"])) as wh:
         return int(
             wh.read_frame(
                 f"SELECT COUNT(*) AS n FROM {table} WHERE device_id = :d",  # noqa: S608 - fixed names

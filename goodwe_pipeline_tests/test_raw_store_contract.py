@@ -27,6 +27,7 @@ import pytest
 from goodwe_pipeline import readings
 from goodwe_pipeline.common.days import day_window
 from goodwe_pipeline.common.pipeline_config import pipeline_config
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.common.url_credentials import url_secrets
 from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
 from goodwe_pipeline.raw_store.base import RawStore
@@ -93,22 +94,33 @@ def assert_same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     )
 
 
+STORE_OPTIONS = {"batch_lines", "backoff", "workers", "read_format"}
+"""The stores' own keywords; every other option is a ``RawStoreSettings`` field."""
+
+
 def make_influx(server: InfluxServer, database: str, **options) -> InfluxRawStore:
-    options.setdefault("retries", 1)
-    options.setdefault("backoff", 0.05)
-    options.setdefault("create_database", True)
-    return InfluxRawStore(server.url, database, **options)
+    options = {"retries": 1, "backoff": 0.05, "create_database": True, **options}
+    own = {key: options.pop(key) for key in STORE_OPTIONS & options.keys()}
+    settings = RawStoreSettings(influx_url=server.url, influx_db=database, **options)
+    return InfluxRawStore(settings, **own)
 
 
 def make_influx_v2(front: InfluxV2Front, bucket: str, **options) -> InfluxV2RawStore:
     """A v2 store with a full-rights token; its bucket keeps readings forever (the tests'
-    readings are from 2025), unless ``retention_duration`` says otherwise."""
-    options.setdefault("retries", 1)
-    options.setdefault("backoff", 0.05)
-    options.setdefault("create_bucket", True)
-    options.setdefault("retention_duration", "INF")
-    token = options.pop("token", None) or front.token()
-    return InfluxV2RawStore(front.url, bucket, front.org, token, **options)
+    readings are from 2025), unless ``influx_rp_duration`` says otherwise."""
+    options = {
+        "retries": 1,
+        "backoff": 0.05,
+        "create_database": True,
+        "influx_rp_duration": "INF",
+        "influx_token": front.token(),
+        **options,
+    }
+    own = {key: options.pop(key) for key in STORE_OPTIONS & options.keys()}
+    settings = RawStoreSettings(
+        influx_url=front.url, influx_db=bucket, influx_org=front.org, **options
+    )
+    return InfluxV2RawStore(settings, **own)
 
 
 @pytest.fixture(
@@ -383,24 +395,24 @@ def _down_stores(tmp_path: Path) -> list[tuple[RawStore, list[str]]]:
     port = free_port()
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the store's root should be")
-    options = {"retries": 1, "backoff": 0.01, "timeout": 2.0}
+    down = f"http://127.0.0.1:{port}"
+
+    def influx(store_class, url: str = down, **fields) -> RawStore:
+        settings = RawStoreSettings(
+            influx_url=url, influx_db="db", retries=1, timeout_s=2.0, **fields
+        )
+        return store_class(settings, backoff=0.01)
+
+    with_password = {"influx_username": "goodwe", "influx_password": PASSWORD}
     return [
+        (influx(InfluxRawStore, **with_password), [PASSWORD]),
+        (influx(InfluxRawStore, influx_token=TOKEN), [TOKEN]),
+        (influx(InfluxRawStore, f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/"), [PASSWORD]),
         (
-            InfluxRawStore(
-                f"http://127.0.0.1:{port}", "db", username="goodwe", password=PASSWORD, **options
-            ),
-            [PASSWORD],
-        ),
-        (InfluxRawStore(f"http://127.0.0.1:{port}", "db", token=TOKEN, **options), [TOKEN]),
-        (
-            InfluxRawStore(f"http://goodwe:{PASSWORD}@127.0.0.1:{port}/", "db", **options),
-            [PASSWORD],
-        ),
-        (
-            InfluxRawStore(f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}", "db", **options),
+            influx(InfluxRawStore, f"http://goodwe:{URL_PASSWORD}@127.0.0.1:{port}"),
             URL_PASSWORD_PIECES,
         ),
-        (InfluxV2RawStore(f"http://127.0.0.1:{port}", "db", "home", TOKEN, **options), [TOKEN]),
+        (influx(InfluxV2RawStore, influx_org="home", influx_token=TOKEN), [TOKEN]),
         (ParquetRawStore(blocker / "raw"), []),
         (ParquetRawStore(blocker), []),
     ]
@@ -428,7 +440,7 @@ def test_a_store_that_is_down_raises_one_typed_error_without_secrets(tmp_path):
 def test_stopped_influx_server_raises_typed_error(tmp_path):
     server = InfluxServer(tmp_path / "influxd")
     server.start()
-    store = make_influx(server, "goodwe", password=PASSWORD, username="goodwe")
+    store = make_influx(server, "goodwe", influx_password=PASSWORD, influx_username="goodwe")
     store.write(make_readings(["GW0001"], periods=2))
     server.stop()
     with pytest.raises(StoreUnavailableError, match="after 2 attempts") as caught:
@@ -444,7 +456,10 @@ def test_influx_user_and_password(tmp_path, caplog):
     server.start()
     try:
         good = make_influx(
-            server, "goodwe", username=server.admin_user, password=server.admin_password
+            server,
+            "goodwe",
+            influx_username=server.admin_user,
+            influx_password=server.admin_password,
         )
         frame = make_readings(["GW0001"], periods=5)
         assert good.write(frame) == 5
@@ -462,7 +477,7 @@ def test_influx_user_and_password(tmp_path, caplog):
         assert sorted(row[0] for row in users) == [server.admin_user, "writer"]
         with pytest.raises(urllib.error.HTTPError, match="401"):
             server.query("SHOW USERS", auth=False)
-        writer = make_influx(server, "shared", username="writer", password=PASSWORD)
+        writer = make_influx(server, "shared", influx_username="writer", influx_password=PASSWORD)
         with caplog.at_level("WARNING"):
             assert writer.write(frame) == 5
         assert "could not create InfluxDB database shared" in caplog.text
@@ -477,19 +492,29 @@ def test_influx_user_and_password(tmp_path, caplog):
         assert b"error" not in answer, answer
         address = server.url.partition("://")[2]
         for password in (URL_PASSWORD, quote(URL_PASSWORD, safe="")):
-            in_url = InfluxRawStore(f"http://url%20user:{password}@{address}", "shared")
+            in_url = InfluxRawStore(
+                RawStoreSettings(
+                    influx_url=f"http://url%20user:{password}@{address}", influx_db="shared"
+                )
+            )
             assert in_url.url == server.url
             assert_same(in_url.read(T0, T0 + timedelta(hours=1)), frame)
-        refused = InfluxRawStore(f"http://url%20user:{URL_PASSWORD}x@{address}", "shared")
+        refused = InfluxRawStore(
+            RawStoreSettings(
+                influx_url=f"http://url%20user:{URL_PASSWORD}x@{address}", influx_db="shared"
+            )
+        )
         with caplog.at_level("DEBUG"), pytest.raises(InfluxRefusedError) as caught:
             refused.write(frame)
         assert "authentication failed" in str(caught.value)
         for piece in URL_PASSWORD_PIECES:
             assert piece not in str(caught.value) and piece not in caplog.text
 
-        wrong = make_influx(server, "goodwe", username=server.admin_user, password=PASSWORD)
+        wrong = make_influx(
+            server, "goodwe", influx_username=server.admin_user, influx_password=PASSWORD
+        )
         anonymous = make_influx(server, "goodwe")
-        token = make_influx(server, "goodwe", token=TOKEN)
+        token = make_influx(server, "goodwe", influx_token=TOKEN)
         for store, secret in ((wrong, PASSWORD), (anonymous, None), (token, TOKEN)):
             with pytest.raises(InfluxRefusedError, match="authentication failed") as caught:
                 store.read(T0, T0 + timedelta(hours=1))
@@ -524,7 +549,7 @@ def test_influx_url_credentials_with_reserved_characters_never_leak(monkeypatch)
     assert url_secrets("http://me@h") == url_secrets(None) == []
     for url in MALFORMED_URLS:
         with pytest.raises(ValueError, match="InfluxDB URL") as caught:
-            InfluxRawStore(url, "db")
+            InfluxRawStore(RawStoreSettings(influx_url=url, influx_db="db"))
         message = "".join(traceback.format_exception(caught.value))
         assert all(piece not in message for piece in URL_PASSWORD_PIECES), message
         assert url_secrets(url) == [URL_PASSWORD]
@@ -540,7 +565,7 @@ def test_influx_url_credentials_with_reserved_characters_never_leak(monkeypatch)
 
 
 def test_influx_creates_database_and_retention_policy(influx_server, influx_db):
-    options = {"retention_policy": "thirty days", "retention_duration": "30d"}
+    options = {"influx_rp": "thirty days", "influx_rp_duration": "30d"}
     store = make_influx(influx_server, influx_db, **options)
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     frame = make_readings(["GW0001"], start=recent, periods=4)
@@ -577,7 +602,7 @@ def test_influx_missing_database_is_reported_not_retried(influx_server, influx_d
 
 @pytest.mark.parametrize("gzip", [True, False])
 def test_influx_batches_with_and_without_gzip(influx_server, influx_db, gzip):
-    store = make_influx(influx_server, influx_db, gzip=gzip, batch_lines=97, workers=3)
+    store = make_influx(influx_server, influx_db, influx_gzip=gzip, batch_lines=97, workers=3)
     frame = make_readings(["GW0001", "GW0002", "GW0003"], periods=400)
     assert store.write(frame) == 1200
     assert_same(store.read(T0, T0 + timedelta(days=1)), frame)
@@ -614,9 +639,11 @@ def test_influx_write_waits_for_a_server_coming_back(tmp_path):
 
 
 def test_open_raw_store_picks_the_implementation(tmp_path, influx_server):
-    influx = open_raw_store(data_dir=tmp_path, influx_url=influx_server.url, influx_db="x")
+    influx = open_raw_store(
+        RawStoreSettings(data_dir=tmp_path, influx_url=influx_server.url, influx_db="x")
+    )
     assert isinstance(influx, InfluxRawStore) and influx.url == influx_server.url
-    parquet = open_raw_store(data_dir=tmp_path)
+    parquet = open_raw_store(RawStoreSettings(data_dir=tmp_path))
     assert isinstance(parquet, ParquetRawStore) and parquet.root == tmp_path / "raw"
 
 
@@ -861,8 +888,8 @@ def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path)
     ]
     (energy / f"energy_data_{day}.json").write_text(json.dumps(records))
     odd = "GW-LEGACY\\"
-    store = open_raw_store(data_dir=tmp_path / "data")
-    warehouse = Warehouse.from_settings(None, tmp_path / "data")
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     try:
         migrate_readings(
             LegacySettings(tmp_path / "optimiser", device_id=odd), store, warehouse, day, day

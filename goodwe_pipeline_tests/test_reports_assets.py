@@ -18,6 +18,7 @@ import pytest
 
 from goodwe_pipeline.archive.daily_files import Archive, archive_root
 from goodwe_pipeline.common import days
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.health.sensors import storage_health
 from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends
@@ -75,7 +76,9 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def warehouse(data_dir) -> Iterator[Warehouse]:
-    wh = Warehouse.from_settings(url=os.environ.get("GOODWE_WAREHOUSE_URL"), data_dir=data_dir)
+    wh = Warehouse.from_settings(
+        WarehouseSettings(url=os.environ.get("GOODWE_WAREHOUSE_URL"), data_dir=data_dir)
+    )
     yield wh
     wh.dispose()
 

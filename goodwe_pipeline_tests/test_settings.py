@@ -213,3 +213,53 @@ def test_a_binary_tariff_file_is_named_in_one_line(tmp_path) -> None:
     assert doctor.returncode != 0
     naming = [line for line in doctor.stdout.splitlines() if "GOODWE_TARIFF_FILE" in line]
     assert naming == [f"FAIL GOODWE_TARIFF_FILE: {caught.value}"]
+
+
+# -- each store's settings object ---------------------------------------------------------
+
+
+def test_store_settings_come_from_the_environment_and_never_show_their_secrets(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GOODWE_INFLUX_URL", f"http://me:{SECRET}-url@influx:8086")
+    monkeypatch.setenv("GOODWE_INFLUX_TOKEN", f"{SECRET}-token")
+    monkeypatch.setenv("GOODWE_INFLUX_ORG", "home")
+    monkeypatch.delenv("GOODWE_INFLUX_BUCKET", raising=False)
+    monkeypatch.setenv("GOODWE_WAREHOUSE_URL", f"postgresql://me:{SECRET}-wh@db/goodwe")
+    raw = settings.RawStoreSettings.from_env(create_database=True)
+    warehouse = settings.WarehouseSettings.from_env()
+    assert raw.data_dir == warehouse.data_dir == tmp_path
+    assert (raw.kind, raw.influx_org, raw.influx_bucket, raw.create_database) == (
+        "influxdb",
+        "home",
+        None,
+        True,
+    )
+    assert warehouse.kind == "postgres"
+    assert {f"{SECRET}-url", f"{SECRET}-token"} <= set(raw.secrets)
+    assert warehouse.secrets == [f"{SECRET}-wh"]
+    for shown in (repr(raw), repr(warehouse), str(raw)):
+        assert SECRET not in shown
+    with pytest.raises(AttributeError):
+        raw.influx_db = "elsewhere"  # type: ignore[misc]
+
+
+def test_an_unparseable_warehouse_url_is_a_secret_as_a_whole(tmp_path) -> None:
+    url = BAD["GOODWE_WAREHOUSE_URL"][0]
+    assert settings.WarehouseSettings(url=url).secrets == [url]
+    assert settings.WarehouseSettings(data_dir=tmp_path).kind == "sqlite"
+    assert settings.WarehouseSettings(data_dir=tmp_path).secrets == []
+
+
+def test_the_resources_produce_the_settings_the_environment_gives(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GOODWE_INFLUX_URL", "http://influx:8086")
+    monkeypatch.setenv("GOODWE_INFLUX_PASSWORD", SECRET)
+    monkeypatch.setenv("GOODWE_INFLUX_USERNAME", "me")
+    definitions = load_defs()
+    raw_store = definitions.resources["raw_store"]
+    assert isinstance(raw_store.influx_password, dg.EnvVar)
+    produced = raw_store.process_config_and_initialize().settings()
+    assert produced == settings.RawStoreSettings.from_env(create_database=True)
+    assert produced.secrets == [SECRET]

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from goodwe_pipeline import readings
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.ingest.spool import Spool, refused_for_content
 from goodwe_pipeline.raw_store import StoreUnavailableError
 from goodwe_pipeline.raw_store.influx import InfluxRawStore
@@ -132,7 +133,10 @@ def test_processes_appending_to_a_new_spool_at_once_each_keep_their_entry(tmp_pa
 def test_replay_after_an_outage_writes_each_reading_once_in_order(private_influx_server, tmp_path):
     influx_server, influx_db = private_influx_server, "goodwe"
     store = InfluxRawStore(
-        influx_server.url, influx_db, create_database=True, retries=1, backoff=0.05
+        RawStoreSettings(
+            influx_url=influx_server.url, influx_db=influx_db, create_database=True, retries=1
+        ),
+        backoff=0.05,
     )
     spool = Spool(tmp_path / "spool")
     polls = [poll(seq) for seq in range(8)]
@@ -203,7 +207,9 @@ def test_replay_into_parquet_and_backlog_reporting(tmp_path):
 def test_a_store_that_refuses_keeps_the_entries(influx_server, influx_db, tmp_path):
     spool = Spool(tmp_path / "spool")
     spool.append(poll(0))
-    missing_database = InfluxRawStore(influx_server.url, influx_db, retries=0)
+    missing_database = InfluxRawStore(
+        RawStoreSettings(influx_url=influx_server.url, influx_db=influx_db, retries=0)
+    )
     result = spool.replay(missing_database)
     assert result.written == 0 and result.remaining == 10
     assert "database not found" in (result.error or "")
@@ -241,7 +247,11 @@ def _influx_write(server, db: str, line: str) -> None:
 def test_an_entry_refused_for_its_content_is_set_aside_and_the_rest_lands(
     influx_server, influx_db, tmp_path
 ):
-    store = InfluxRawStore(influx_server.url, influx_db, create_database=True, retries=0)
+    store = InfluxRawStore(
+        RawStoreSettings(
+            influx_url=influx_server.url, influx_db=influx_db, create_database=True, retries=0
+        )
+    )
     store.ensure_database()
     # Another program wrote pv_power_w as a string in January 2024: InfluxDB now refuses
     # float pv_power_w there (HTTP 400, field type conflict), and only there.
@@ -325,9 +335,7 @@ def test_health_reports_dead_letters_as_unhealthy(tmp_path):
 
 
 def test_health_masks_a_password_inside_the_influx_url():
-    from goodwe_pipeline.health.checkup import secrets_of
-
-    secrets = secrets_of(None, None, None, "http://admin:s3cr#t@influx:8086")
+    secrets = RawStoreSettings(influx_url="http://admin:s3cr#t@influx:8086").secrets
     assert "s3cr#t" in secrets
 
 

@@ -21,6 +21,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migrate, schema
 from goodwe_pipeline.warehouse.reads import read_priced_quarter_starts, read_reports
 from goodwe_pipeline.warehouse.store import config_version
@@ -399,7 +400,7 @@ def test_a_warehouse_that_is_down_raises_a_typed_error_without_the_password():
 
 
 def test_from_settings_defaults_to_sqlite_in_the_data_dir(tmp_path):
-    wh = Warehouse.from_settings(None, tmp_path / "new" / "dir")
+    wh = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "new" / "dir"))
     try:
         assert wh.dialect == "sqlite"
         assert wh.url.endswith(f"{tmp_path}/new/dir/warehouse.sqlite")

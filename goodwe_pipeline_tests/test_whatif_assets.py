@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.reports.tariff_advice import tariff_advice
@@ -54,7 +55,7 @@ def test_comparison_and_advice_match_the_daily_report_and_rerun_without_duplicat
 ) -> None:
     data_dir = Path(os.environ["GOODWE_DATA_DIR"])
     ParquetRawStore(data_dir / "raw").write(readings(lifetime_counters=True))
-    wh = Warehouse.from_settings(url=warehouse_url, data_dir=data_dir)
+    wh = Warehouse.from_settings(WarehouseSettings(url=warehouse_url, data_dir=data_dir))
     price_frame = prices()
     price_frame["source"] = "fixed:test"
     price_frame["partition_date"] = price_frame["time_start"].dt.tz_convert("Europe/Warsaw").dt.date

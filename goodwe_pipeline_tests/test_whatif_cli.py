@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
@@ -33,7 +34,7 @@ def test_whatif_prints_the_table_and_writes_the_csv(tmp_path) -> None:
     price_frame = prices()
     price_frame["source"] = "fixed:test"
     price_frame["partition_date"] = price_frame["time_start"].dt.tz_convert(TZ).dt.date
-    with Warehouse.from_settings(data_dir=data_dir) as wh:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=data_dir)) as wh:
         wh.upsert("electricity_prices", price_frame)
     out = tmp_path / "whatif.csv"
 

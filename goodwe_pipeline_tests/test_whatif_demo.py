@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.defs.history.assets import legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.prices.assets import electricity_prices
@@ -57,7 +58,7 @@ def test_advice_on_the_demo_history_names_the_cheapest_offer_and_the_battery_val
         result = dg.materialize(assets, instance=instance, resources=resources, tags=tags)
         assert result.success
 
-    with Warehouse.from_settings(data_dir=data_dir) as wh:
+    with Warehouse.from_settings(WarehouseSettings(data_dir=data_dir)) as wh:
         rows = wh.read_frame("SELECT * FROM tariff_comparison")
         daily = wh.read_frame("SELECT day, net_cost_pln FROM daily_energy")
         advice = wh.read_frame(

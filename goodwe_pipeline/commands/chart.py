@@ -21,16 +21,15 @@ from goodwe_pipeline.charts.prices import price_series, prices_figure
 from goodwe_pipeline.charts.render import png_bytes
 from goodwe_pipeline.charts.sessions import session_bars, sessions_figure
 from goodwe_pipeline.charts.trends import PANELS, trend_bars, trends_figure
-from goodwe_pipeline.commands._stores import (
-    raw_store_from_env,
-    redact,
-    secret_values,
-    warehouse_from_env,
-)
+from goodwe_pipeline.commands._stores import secret_values
 from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
+from goodwe_pipeline.health import checkup
+from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, TIME
 from goodwe_pipeline.reports.daily import READING_FIELDS, daily_energy
 from goodwe_pipeline.sessions.detection import planned_vs_actual
+from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import read_daily, read_prices, read_sessions
 
 HELP = "Draw a day's or a month's chart as a PNG file (the pictures the Dagster UI shows)."
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             figure = _month_chart(args.month, tz)
         data = png_bytes(figure)
     except (LookupError, ValueError, OSError) as exc:
-        print(f"error: {redact(str(exc), secret_values())}", file=sys.stderr)
+        print(f"error: {checkup.mask(str(exc), secret_values())}", file=sys.stderr)
         return 1
     out = args.out or Path(f"chart-{name}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _day_chart(day: date, kind: str, device: str | None, tz: str):
     start, end = days.day_window(day, tz)
-    warehouse = warehouse_from_env()
+    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
     try:
         prices = read_prices(warehouse, start - READ_MARGIN, end + READ_MARGIN)
         if kind == "prices":
@@ -104,7 +103,7 @@ def _day_chart(day: date, kind: str, device: str | None, tz: str):
         return sessions_figure(
             session_bars(mine, planned_vs_actual(plans, mine), day, tz, label=label)
         )
-    with raw_store_from_env() as store:
+    with open_raw_store(RawStoreSettings.from_env()) as store:
         readings = store.read(start - READ_MARGIN, end + READ_MARGIN, fields=READING_FIELDS)
     result = daily_energy(readings, prices, [day], tz, now=datetime.now(UTC))
     rows = result.days
@@ -127,7 +126,7 @@ def _month_chart(month: date, tz: str):
     last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     today = days.local_date(datetime.now(UTC), tz)
     end = min(last, today)
-    warehouse = warehouse_from_env()
+    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
     try:
         daily = read_daily(warehouse, end - timedelta(days=max(PANELS) - 1), end)
     finally:

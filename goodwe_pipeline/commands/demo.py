@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.common import days
 from goodwe_pipeline.demo.history import Manifest, default_end, read_manifest, write_demo_history
 from goodwe_pipeline.demo.inverters import DemoInverters, start_demo_inverters
 from goodwe_pipeline.demo.processes import (
@@ -55,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "second demo needs another address, e.g. 127.0.0.2)",
     )
     parser.add_argument(
-        "--poll-seconds", type=int, default=10, help="GOODWE_POLL_SECONDS of the demo (min 10)"
+        "--poll-seconds",
+        type=int,
+        default=10,
+        help="GOODWE_POLL_SECONDS of the demo (below 10 counts as 10)",
     )
     parser.add_argument(
         "--ready-timeout", type=float, default=300, help="seconds to wait for the UI to come up"
@@ -206,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
             legacy_dir=manifest.legacy_dir,
             price_csv=manifest.price_csv,
             timezone=manifest.timezone,
-            poll_seconds=max(args.poll_seconds, settings.MIN_POLL_SECONDS),
+            poll_seconds=args.poll_seconds,
         )
         dev = DagsterDev(
             port=args.port,

@@ -9,20 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from goodwe_pipeline.commands._stores import (
-    raw_store_from_env,
-    redact,
-    secret_values,
-    warehouse_from_env,
-)
+from goodwe_pipeline.commands._stores import secret_values
 from goodwe_pipeline.common import settings
-from goodwe_pipeline.common.url_credentials import url_secrets
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.health import checkup
 from goodwe_pipeline.ingest.inverters import InverterPoller, PollResult
 from goodwe_pipeline.ingest.spool import spool_dir
 from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
-from goodwe_pipeline.raw_store import RawStore
+from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
+from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = (
@@ -150,10 +146,11 @@ def store_lines(inverters_configured: bool) -> list[Line]:
     """Raw store, warehouse, spool, disk and the newest reading, creating nothing: an embedded
     store that does not exist yet is a warning saying what will create it."""
     lines: list[Line] = []
-    data_dir = settings.data_dir()
+    raw_settings = RawStoreSettings.from_env()
+    data_dir = raw_settings.data_dir
     readable: RawStore | None = None
-    parquet_root = data_dir / "raw"
-    if not settings.env("GOODWE_INFLUX_URL") and not parquet_root.is_dir():
+    parquet_root = raw_settings.parquet_root
+    if raw_settings.kind == "parquet" and not parquet_root.is_dir():
         lines.append(
             Line(
                 WARNING,
@@ -164,7 +161,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
         )
     else:
         try:
-            store = raw_store_from_env()
+            store = open_raw_store(raw_settings)
         except Exception as exc:  # a malformed URL is a failed check, not a crash
             lines.append(
                 Line(
@@ -178,7 +175,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
             lines += raw_lines
             readable = store if all(line.status == OK for line in raw_lines) else None
     sqlite = data_dir / SQLITE_FILE
-    if not settings.env("GOODWE_WAREHOUSE_URL") and not sqlite.is_file():
+    if not WarehouseSettings.from_env().url and not sqlite.is_file():
         lines.append(
             Line(
                 WARNING,
@@ -238,7 +235,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
 def warehouse_line() -> Line | None:
     """The warehouse's answer; None when its setting is not allowed (``setting_lines`` says so)."""
     try:
-        warehouse = warehouse_from_env()
+        warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
     except settings.SettingError:
         return None
     except Exception as exc:  # a malformed URL is a failed check, not a crash
@@ -260,12 +257,12 @@ def checks(args: argparse.Namespace) -> list[Line]:
 
 
 def run(args: argparse.Namespace) -> int:
-    secrets = [*secret_values(), *url_secrets(settings.env("GOODWE_INFLUX_URL"))]
+    secrets = secret_values()
     results = checks(args)
     for line in results:
-        print(f"{LABELS[line.status]} {redact(line.text, secrets)}")
+        print(f"{LABELS[line.status]} {checkup.mask(line.text, secrets)}")
         if line.fix:
-            print(f"     fix: {redact(line.fix, secrets)}")
+            print(f"     fix: {checkup.mask(line.fix, secrets)}")
     errors = sum(line.status == ERROR for line in results)
     warnings = sum(line.status == WARNING for line in results)
     print(f"{errors} error(s), {warnings} warning(s)")

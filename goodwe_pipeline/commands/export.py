@@ -12,9 +12,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
-from goodwe_pipeline.commands._stores import warehouse_from_env
 from goodwe_pipeline.common import settings
-from goodwe_pipeline.warehouse import WarehouseUnavailableError, schema
+from goodwe_pipeline.common.settings import WarehouseSettings
+from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, schema
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = "Write battery sessions and daily energy reports of a date range as CSV files."
@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
     except RangeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sqlite = settings.data_dir() / SQLITE_FILE
-    if not settings.env("GOODWE_WAREHOUSE_URL") and not sqlite.is_file():
+    where = WarehouseSettings.from_env()
+    sqlite = where.data_dir / SQLITE_FILE
+    if not where.url and not sqlite.is_file():
         print(
             f"error: no warehouse at {sqlite.absolute()}: nothing to export (set "
             "GOODWE_DATA_DIR, or GOODWE_WAREHOUSE_URL, to where the pipeline writes)",
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         sessions_query = sessions_query.where(schema.battery_sessions.c.device_id == args.device)
         daily_query = daily_query.where(schema.daily_energy.c.device_id == args.device)
-    warehouse = warehouse_from_env()
+    warehouse = Warehouse.from_settings(where)
     try:
         sessions = warehouse.read_frame(
             sessions_query.order_by(

@@ -7,9 +7,8 @@ import sys
 
 from goodwe_pipeline.archive.daily_files import Archive, archive_root, restore
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
-from goodwe_pipeline.commands._stores import raw_store_from_env
-from goodwe_pipeline.common import settings
-from goodwe_pipeline.raw_store import StoreUnavailableError
+from goodwe_pipeline.common.settings import RawStoreSettings
+from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
 
 HELP = "Write archived days (GOODWE_DATA_DIR/archive) back into the raw store; safe to repeat."
 EPILOG = (
@@ -29,11 +28,12 @@ def run(args: argparse.Namespace) -> int:
     except RangeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    archive = Archive(archive_root(settings.data_dir()))
+    store_settings = RawStoreSettings.from_env(create_database=True)
+    archive = Archive(archive_root(store_settings.data_dir))
     if not archive.days(start, end):
         print(f"error: nothing archived from {start} to {end} in {archive.root}", file=sys.stderr)
         return 1
-    store = raw_store_from_env(create_database=True)
+    store = open_raw_store(store_settings)
     try:
         restored = restore(store, archive, start, end)
     except StoreUnavailableError as exc:

@@ -13,13 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
-from goodwe_pipeline.commands._stores import raw_store_from_env, warehouse_from_env
 from goodwe_pipeline.commands.export import write_csv
 from goodwe_pipeline.common import days, settings
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
+from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.base import StoreUnavailableError
 from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
-from goodwe_pipeline.warehouse import WarehouseUnavailableError
+from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS
 from goodwe_pipeline.whatif.history import what_if
@@ -71,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_days = list(days.iter_days(start, end))
-    warehouse = warehouse_from_env()
+    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
     try:
-        with raw_store_from_env() as store:
+        with open_raw_store(RawStoreSettings.from_env()) as store:
             found = what_if(
                 store,
                 warehouse,

@@ -1,9 +1,11 @@
 """Configuration from the environment (every variable is listed in docs/configuration.md), with no Dagster import.
 
-Dagster resources read the same variables through ``EnvVar``; this module is
-for the CLI, the emulator and anything that runs outside Dagster, and for the
-few values that must be known when definitions load (the timezone of the
-partitions).
+Each store has one settings object, ``RawStoreSettings`` and ``WarehouseSettings``:
+its fields name their variables, ``from_env`` reads them for the commands, and the
+Dagster resources feed the same fields through ``EnvVar`` (``variables``) and produce
+the same object. The rest is for the CLI, the emulator and anything that runs outside
+Dagster, and for the few values that must be known when definitions load (the
+timezone of the partitions).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date
 from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from goodwe_pipeline.common.url_credentials import url_secrets
 
 DEFAULT_TIMEZONE = "Europe/Warsaw"
 DEFAULT_POLL_SECONDS = 30
@@ -107,31 +111,109 @@ def positive_number(name: str, default: float | None) -> float | None:
     return value
 
 
-RAW_STORE_ENV: dict[str, tuple[str, str | None]] = {
-    "data_dir": ("GOODWE_DATA_DIR", "./data"),
-    "influx_url": ("GOODWE_INFLUX_URL", None),
-    "influx_db": ("GOODWE_INFLUX_DB", "goodwe"),
-    "influx_rp": ("GOODWE_INFLUX_RP", None),
-    "influx_rp_duration": ("GOODWE_INFLUX_RP_DURATION", None),
-    "influx_token": ("GOODWE_INFLUX_TOKEN", None),
-    "influx_username": ("GOODWE_INFLUX_USERNAME", None),
-    "influx_password": ("GOODWE_INFLUX_PASSWORD", None),
-    "influx_org": ("GOODWE_INFLUX_ORG", None),
-    "influx_bucket": ("GOODWE_INFLUX_BUCKET", None),
-}
-"""The one mapping from the environment to the raw store: ``open_raw_store`` keyword (also
-the ``RawStoreResource`` field) -> (variable, value when unset). ``create_database`` is not
-a setting: writers (the Dagster resource, ``restore``) create it, probes (``doctor``) do not."""
+def _variable(name: str, default: Any = None, *, secret: bool = False) -> Any:
+    """A settings field read from the environment variable ``name`` (``default`` when unset)."""
+    return field(default=default, repr=not secret, metadata={"env": name})
 
-WAREHOUSE_ENV: dict[str, tuple[str, str | None]] = {
-    "data_dir": ("GOODWE_DATA_DIR", "./data"),
-    "url": ("GOODWE_WAREHOUSE_URL", None),
-}
-"""``Warehouse.from_settings`` keyword (also the ``WarehouseResource`` field) -> (variable,
-value when unset)."""
 
-SECRET_ENV = ("GOODWE_INFLUX_TOKEN", "GOODWE_INFLUX_PASSWORD")
-"""Variables holding secrets outright (``GOODWE_WAREHOUSE_URL`` may hold a password too)."""
+def variables(settings_class: type) -> dict[str, str]:
+    """Field name -> environment variable, for the fields of ``settings_class`` the environment
+    sets (``RawStoreSettings``, ``WarehouseSettings``): the Dagster resources use it for
+    ``EnvVar``, ``from_env`` for the values."""
+    return {f.name: f.metadata["env"] for f in fields(settings_class) if "env" in f.metadata}
+
+
+def _from_env(settings_class: type) -> dict[str, str]:
+    return {
+        name: value
+        for name, variable in variables(settings_class).items()
+        if (value := env(variable)) is not None
+    }
+
+
+@dataclass(frozen=True)
+class RawStoreSettings:
+    """Everything the raw store is opened with, secrets included (``repr`` leaves them out).
+
+    InfluxDB when ``influx_url`` is set (with ``influx_org`` its v2 API: bucket
+    ``influx_bucket``, default ``influx_db``, and ``influx_token``), else Parquet files under
+    ``data_dir/raw``. ``influx_rp_duration`` (e.g. ``400d``) is the retention of a retention
+    policy (1.x) or bucket (v2) the pipeline creates. ``create_database`` is not read from the
+    environment: writers (the Dagster resource, ``restore``) create the database, probes
+    (``doctor``) do not. ``timeout_s`` (per request) and ``retries`` (after a connection
+    error or 5xx answer) bound how long a call to InfluxDB may take.
+    """
+
+    data_dir: Path = _variable("GOODWE_DATA_DIR", Path("./data"))
+    influx_url: str | None = _variable("GOODWE_INFLUX_URL", secret=True)
+    """May carry a user name and password."""
+    influx_db: str = _variable("GOODWE_INFLUX_DB", "goodwe")
+    influx_rp: str | None = _variable("GOODWE_INFLUX_RP")
+    influx_rp_duration: str | None = _variable("GOODWE_INFLUX_RP_DURATION")
+    influx_token: str | None = _variable("GOODWE_INFLUX_TOKEN", secret=True)
+    influx_username: str | None = _variable("GOODWE_INFLUX_USERNAME")
+    influx_password: str | None = _variable("GOODWE_INFLUX_PASSWORD", secret=True)
+    influx_org: str | None = _variable("GOODWE_INFLUX_ORG")
+    influx_bucket: str | None = _variable("GOODWE_INFLUX_BUCKET")
+    influx_gzip: bool = True
+    create_database: bool = False
+    timeout_s: float = 30.0
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @classmethod
+    def from_env(cls, **others: Any) -> RawStoreSettings:
+        """The settings the environment gives; ``others`` for those it does not
+        (``create_database``, ``timeout_s``, ...)."""
+        return cls(**_from_env(cls), **others)
+
+    @property
+    def kind(self) -> str:
+        return "influxdb" if self.influx_url else "parquet"
+
+    @property
+    def parquet_root(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The token and password, also those inside the URL, to mask in anything reported."""
+        found = [self.influx_token, self.influx_password, *url_secrets(self.influx_url)]
+        return [s for s in dict.fromkeys(found) if s]
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where the warehouse is: ``url`` (PostgreSQL; ``repr`` leaves it out, it may hold a
+    password), else a SQLite file in ``data_dir``."""
+
+    data_dir: Path = _variable("GOODWE_DATA_DIR", Path("./data"))
+    url: str | None = _variable("GOODWE_WAREHOUSE_URL", secret=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+
+    @classmethod
+    def from_env(cls) -> WarehouseSettings:
+        return cls(**_from_env(cls))
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if not self.url or self.url.startswith("sqlite") else "postgres"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The URL's passwords, to mask in anything reported; the whole URL when it does not
+        parse (a password may be anywhere in it)."""
+        if not self.url:
+            return []
+        try:
+            check_warehouse_url(self.url)
+        except SettingError:
+            return [self.url]
+        return url_secrets(self.url)
 
 
 def warehouse_url() -> str | None:
@@ -159,16 +241,6 @@ def check_warehouse_url(raw: str) -> str:
             "(the value is not shown: it may hold a password)",
         ) from None
     return raw
-
-
-def raw_store_options() -> dict[str, Any]:
-    """``open_raw_store`` keywords from the environment, for code that runs outside Dagster."""
-    return {key: env(name, default) for key, (name, default) in RAW_STORE_ENV.items()}
-
-
-def warehouse_options() -> dict[str, Any]:
-    """``Warehouse.from_settings`` keywords from the environment, outside Dagster."""
-    return {key: env(name, default) for key, (name, default) in WAREHOUSE_ENV.items()}
 
 
 POLL_SECONDS_ALLOWED = (

@@ -1,18 +1,20 @@
 """Resources shared by every domain: the raw store and the warehouse.
 
-Each setting comes from the environment (``EnvVar``, so secrets stay out of the
-UI and logs); an unset optional variable selects the embedded default. Which
-variable feeds which field is ``settings.RAW_STORE_ENV`` / ``WAREHOUSE_ENV``,
-the mapping the command line uses too.
+Each produces its store's settings object (``RawStoreSettings``,
+``WarehouseSettings``), the one the command line builds from the
+environment too. Here every setting the environment sets comes in as ``EnvVar``, so
+secrets stay out of the UI and logs; an unset optional variable selects the
+embedded default.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 
 import dagster as dg
 
-from goodwe_pipeline.common import settings
+from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings, variables
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.warehouse import Warehouse
 
@@ -31,91 +33,83 @@ def env_int_or(name: str, default: int) -> int:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
+def _set_variables(settings_class: type) -> dict[str, dg.EnvVar]:
+    """An ``EnvVar`` for each field of ``settings_class`` whose variable is set."""
+    return {
+        name: dg.EnvVar(variable)
+        for name, variable in variables(settings_class).items()
+        if os.environ.get(variable)
+    }
+
+
+def _settings(resource: dg.ConfigurableResource, settings_class: type, **overrides):
+    """``settings_class`` from the resource's fields of the same names."""
+    values = {f.name: getattr(resource, f.name) for f in fields(settings_class)}
+    return settings_class(**{**values, **overrides})
+
+
 class RawStoreResource(dg.ConfigurableResource):
-    """Where readings live: InfluxDB when ``influx_url`` is set, else Parquet in ``data_dir``."""
+    """Where readings live: InfluxDB when ``influx_url`` is set, else Parquet in ``data_dir``.
+    Each field is the ``RawStoreSettings`` field of its name."""
 
     data_dir: str = "./data"
     influx_url: str | None = None
     influx_db: str = "goodwe"
     influx_rp: str | None = None
+    influx_rp_duration: str | None = None
     influx_token: str | None = None
     influx_username: str | None = None
     influx_password: str | None = None
     influx_org: str | None = None
-    """Set: InfluxDB's v2 API (2.x/Cloud) through ``influxdb-client``, with a token."""
     influx_bucket: str | None = None
-    """The v2 bucket (default: ``influx_db``)."""
-    influx_rp_duration: str | None = None
-    """Duration of ``influx_rp`` (1.x) or of the bucket (v2; default 30d) when the pipeline
-    creates it, e.g. ``400d``."""
     influx_gzip: bool = True
     create_database: bool = True
-    timeout_s: float | None = None
-    """Seconds per request to InfluxDB (None: the store's default, 30 s)."""
-    retries: int | None = None
-    """Attempts after a connection error or 5xx answer (None: the store's default, 3)."""
+    timeout_s: float = RawStoreSettings.timeout_s
+    retries: int = RawStoreSettings.retries
 
-    @property
-    def kind(self) -> str:
-        return "influxdb" if self.influx_url else "parquet"
+    def settings(self, **overrides) -> RawStoreSettings:
+        """The store's settings; ``overrides`` replace fields for a caller on a deadline (the
+        ``poll_inverters`` sensor's ``timeout_s`` and ``retries``)."""
+        return _settings(self, RawStoreSettings, **overrides)
 
-    def get_store(self, *, timeout_s: float | None = None, retries: int | None = None) -> RawStore:
-        """The configured store; ``timeout_s`` / ``retries`` override the resource's for a
-        caller on a deadline (the ``poll_inverters`` sensor)."""
-        return open_raw_store(
-            data_dir=self.data_dir,
-            influx_url=self.influx_url,
-            influx_db=self.influx_db,
-            influx_rp=self.influx_rp,
-            influx_token=self.influx_token,
-            influx_username=self.influx_username,
-            influx_password=self.influx_password,
-            influx_org=self.influx_org,
-            influx_bucket=self.influx_bucket,
-            create_database=self.create_database,
-            influx_rp_duration=self.influx_rp_duration,
-            influx_gzip=self.influx_gzip,
-            timeout_s=self.timeout_s if timeout_s is None else timeout_s,
-            retries=self.retries if retries is None else retries,
-        )
+    def get_store(self, **overrides) -> RawStore:
+        """The configured store (``overrides``: as for ``settings``)."""
+        return open_raw_store(self.settings(**overrides))
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Prices, sessions, reports: PostgreSQL when ``url`` is set, else SQLite in ``data_dir``."""
+    """Prices, sessions, reports: PostgreSQL when ``url`` is set, else SQLite in ``data_dir``.
+    Each field is the ``WarehouseSettings`` field of its name."""
 
     data_dir: str = "./data"
     url: str | None = None
 
-    @property
-    def kind(self) -> str:
-        return "sqlite" if not self.url or self.url.startswith("sqlite") else "postgres"
+    def settings(self) -> WarehouseSettings:
+        return _settings(self, WarehouseSettings)
 
     def get_warehouse(self) -> Warehouse:
-        """The warehouse; ``settings.SettingError`` (one line) for a URL that cannot be parsed."""
-        url = settings.check_warehouse_url(self.url) if self.url else None
-        return Warehouse.from_settings(url=url, data_dir=self.data_dir)
+        """The warehouse; ``SettingError`` (one line) for a URL that cannot be parsed."""
+        return Warehouse.from_settings(self.settings())
 
 
 def raw_store_from_env() -> RawStoreResource:
-    return RawStoreResource(
-        **{key: env_or(name, default) for key, (name, default) in settings.RAW_STORE_ENV.items()}
-    )
+    """The resource of the variables the environment sets."""
+    return RawStoreResource(**_set_variables(RawStoreSettings))
 
 
 def warehouse_from_env() -> WarehouseResource:
-    return WarehouseResource(
-        **{key: env_or(name, default) for key, (name, default) in settings.WAREHOUSE_ENV.items()}
-    )
+    """The resource of the variables the environment sets."""
+    return WarehouseResource(**_set_variables(WarehouseSettings))
 
 
 def raw_store_kind() -> str:
     """``influxdb`` or ``parquet``, for asset ``kinds`` at load time."""
-    return "influxdb" if os.environ.get("GOODWE_INFLUX_URL") else "parquet"
+    return RawStoreSettings.from_env().kind
 
 
 def warehouse_kind() -> str:
-    url = os.environ.get("GOODWE_WAREHOUSE_URL") or ""
-    return "postgres" if url.startswith("postgres") else "sqlite"
+    """``postgres`` or ``sqlite``, for asset ``kinds`` at load time."""
+    return WarehouseSettings.from_env().kind
 
 
 @dg.definitions

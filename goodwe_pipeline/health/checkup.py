@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from goodwe_pipeline.common.url_credentials import url_secrets
 from goodwe_pipeline.ingest.spool import Spool, spool_dir
 from goodwe_pipeline.raw_store.base import RawStore
-from goodwe_pipeline.warehouse import Warehouse, warehouse_secrets
+from goodwe_pipeline.warehouse import Warehouse
 
 MIN_FREE_BYTES = 1_000_000_000
 """Below 1 GB free the data dir is reported unhealthy: the archive and spool need room."""
@@ -246,16 +245,3 @@ def _dispose(warehouse: Warehouse) -> None:
         warehouse.dispose()
     except Exception:  # closing the pool of a dead server has nothing left to report
         return
-
-
-def secrets_of(
-    influx_token: str | None,
-    influx_password: str | None,
-    warehouse_url: str | None,
-    influx_url: str | None = None,
-) -> list[str]:
-    """The secrets in the store settings, to mask in anything reported: the InfluxDB token
-    and password (also one inside its URL), and the warehouse URL's password (the whole URL
-    when it cannot be parsed)."""
-    found = [influx_token, influx_password, *url_secrets(influx_url)]
-    return [s for s in (*found, *warehouse_secrets(warehouse_url)) if s]

@@ -32,8 +32,6 @@ DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_CONCURRENCY = 64
 DEFAULT_BUDGET_S = 30.0
-MAX_BUDGET_S = 45.0
-"""A Dagster sensor tick has 60 s in all; the store write and spool need the rest."""
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,6 @@ class PollResult:
     @property
     def device_id(self) -> str | None:
         return self.reading[DEVICE_ID] if self.reading else None
-
-
-def budget_for_interval(poll_seconds: float) -> float:
-    """How long a poll may take when it runs every ``poll_seconds``: most of the interval,
-    never more than ``MAX_BUDGET_S``."""
-    return max(5.0, min(MAX_BUDGET_S, 0.8 * poll_seconds))
 
 
 class InverterPoller:

@@ -6,12 +6,11 @@ cursor (consecutive failures per inverter, when the last summary event was
 emitted). Nothing here raises for an inverter, store or spool failure: every
 problem ends up in ``TickOutcome.problems``.
 
-A tick ends within ``TICK_DEADLINE_S`` whatever the store or the inverters do
-(Dagster cancels a sensor evaluation after 60 s): the sensor's store handle
-gives up on a request after ``STORE_TIMEOUT_S``, the poll has its own budget,
-replaying only starts a write while the poll and the fresh write still fit,
-and fresh readings go straight to the spool when no time is left to write
-them. See ``TickBudget``.
+A tick ends within the seconds its caller gives it (``plan_poll``'s ``tick_s``)
+whatever the store or the inverters do: the sensor's store handle gives up on a
+request after ``STORE_TIMEOUT_S``, the poll has its own budget, replaying only
+starts a write while the poll and the fresh write still fit, and fresh readings
+go straight to the spool when no time is left to write them. See ``TickBudget``.
 """
 
 from __future__ import annotations
@@ -28,15 +27,14 @@ import pandas as pd
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.common.days import local_date
-from goodwe_pipeline.ingest.inverters import PollResult, budget_for_interval
+from goodwe_pipeline.common.settings import InverterAddress
+from goodwe_pipeline.ingest.inverters import PollResult, shared_poller
 from goodwe_pipeline.ingest.spool import DeadLetter, ReplayResult, refused_for_content
 from goodwe_pipeline.raw_store import RawStore
 from goodwe_pipeline.raw_store.prepare import safe_device_id
 
 REPLAY_ROWS_PER_TICK = 20_000
-"""Bounded so a long backlog drains over several ticks, each well inside 60 s."""
-TICK_DEADLINE_S = 45.0
-"""A whole tick (replay, poll, write or spool) ends within this; Dagster allows 60 s."""
+"""Bounded so a long backlog drains over several ticks, each well inside its deadline."""
 STORE_TIMEOUT_S = 5.0
 STORE_RETRIES = 0
 """The sensor's own store handle: a hung store costs one timeout, not minutes. No retry:
@@ -46,9 +44,8 @@ STORE_CALL_S = STORE_TIMEOUT_S * (STORE_RETRIES + 1) + 1.0 * STORE_RETRIES
 store's backoff of under 1 s between attempts)."""
 REPLAY_WINDOW_S = 10.0
 """Time a tick always has for replaying the spool, however long the poll may take."""
-MAX_POLL_BUDGET_S = TICK_DEADLINE_S - REPLAY_WINDOW_S - 2 * STORE_CALL_S
-"""The poll's share: what is left after the replay window, one replay write that started
-at its end, and the fresh write."""
+POLL_SHARE = 0.8
+"""Of the interval between polls, the share one poll may take."""
 REQUESTS_PER_POLL = 2
 """A poll of a device not connected yet reads its device info, then its runtime data."""
 EVENT_INTERVAL = timedelta(minutes=5)
@@ -104,23 +101,65 @@ class TickState:
 
 
 @dataclass(frozen=True)
-class PollSettings:
-    """How patiently inverters are polled, after ``poll_settings`` fitted it into the tick."""
+class TickBudget:
+    """How a tick shares its ``total_s`` seconds: replay first, then the poll
+    (``poll_s``), then the fresh write (``store_call_s``, the longest a write may take)."""
 
+    poll_s: float
+    total_s: float
+    store_call_s: float = STORE_CALL_S
+
+    def replay_until(self, start: float) -> float:
+        """The last moment a replay write may start: it, the poll and the fresh write fit."""
+        return start + self.total_s - self.poll_s - 2 * self.store_call_s
+
+    def write_until(self, start: float) -> float:
+        """The last moment the fresh write may start; after it readings are spooled."""
+        return start + self.total_s - self.store_call_s
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    """What a tick polls and how patiently, worked out once by ``plan_poll``."""
+
+    addresses: tuple[InverterAddress, ...]
     timeout_s: float
     retries: int
     max_concurrency: int
-    budget_s: float
+    timezone: str
+    budget: TickBudget
     warnings: tuple[str, ...] = ()
 
+    def poll(self) -> list[PollResult]:
+        """Read every inverter once through the process-wide poller (connected inverters are
+        kept between ticks); failures are results, not exceptions."""
+        if not self.addresses:
+            return []
+        poller = shared_poller(
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            max_concurrency=self.max_concurrency,
+            budget_s=self.budget.poll_s,
+            timezone=self.timezone,
+        )
+        return poller.poll(self.addresses)
 
-def poll_settings(
-    poll_seconds: int, timeout_s: float, retries: int, max_concurrency: int
-) -> PollSettings:
-    """The poll budget for this interval (at most ``MAX_POLL_BUDGET_S``) and request settings
-    that fit it.
 
-    One request may take ``timeout_s * (1 + retries)``; a poll of a device that must be
+def plan_poll(
+    addresses: Sequence[InverterAddress],
+    poll_seconds: int,
+    *,
+    timeout_s: float,
+    retries: int,
+    max_concurrency: int,
+    timezone: str,
+    tick_s: float,
+) -> PollPlan:
+    """The plan of a tick that must end within ``tick_s``, polling every ``poll_seconds``.
+
+    The poll may take ``POLL_SHARE`` of the interval, at most what the tick leaves after the
+    replay window, one replay write that started at its end, and the fresh write. One
+    request may take ``timeout_s * (1 + retries)``; a poll of a device that must be
     connected first makes ``REQUESTS_PER_POLL`` of them. Settings that could not fit are
     reduced (fewer retries first, then a shorter timeout) and say so in ``warnings``.
     Nonsense (no time, negative retries, no concurrency) raises ``ValueError`` naming the
@@ -132,8 +171,8 @@ def poll_settings(
         raise ValueError(f"GOODWE_INVERTER_RETRIES must be 0 or more, not {retries}")
     if max_concurrency < 1:
         raise ValueError(f"GOODWE_POLL_CONCURRENCY must be 1 or more, not {max_concurrency}")
-    budget_s = min(budget_for_interval(poll_seconds), MAX_POLL_BUDGET_S)
-    per_request = budget_s / REQUESTS_PER_POLL
+    poll_s = min(POLL_SHARE * poll_seconds, tick_s - REPLAY_WINDOW_S - 2 * STORE_CALL_S)
+    per_request = poll_s / REQUESTS_PER_POLL
     fitted_timeout, fitted_retries = timeout_s, retries
     if timeout_s * (1 + retries) > per_request:
         fitted_timeout = min(timeout_s, per_request)
@@ -143,28 +182,18 @@ def poll_settings(
         warnings = (
             f"GOODWE_INVERTER_TIMEOUT_S={timeout_s:g} with GOODWE_INVERTER_RETRIES={retries} "
             f"allows {timeout_s * (1 + retries):g} s per request, more than the "
-            f"{per_request:g} s a request may take in the {budget_s:g} s poll budget: "
+            f"{per_request:g} s a request may take in the {poll_s:g} s poll budget: "
             f"using {fitted_timeout:g} s and {fitted_retries} retries",
         )
-    return PollSettings(fitted_timeout, fitted_retries, max_concurrency, budget_s, warnings)
-
-
-@dataclass(frozen=True)
-class TickBudget:
-    """How a tick shares its ``total_s`` seconds: replay first, then the poll
-    (``poll_s``), then the fresh write (``store_call_s``, the longest a write may take)."""
-
-    poll_s: float
-    total_s: float = TICK_DEADLINE_S
-    store_call_s: float = STORE_CALL_S
-
-    def replay_until(self, start: float) -> float:
-        """The last moment a replay write may start: it, the poll and the fresh write fit."""
-        return start + self.total_s - self.poll_s - 2 * self.store_call_s
-
-    def write_until(self, start: float) -> float:
-        """The last moment the fresh write may start; after it readings are spooled."""
-        return start + self.total_s - self.store_call_s
+    return PollPlan(
+        tuple(addresses),
+        fitted_timeout,
+        fitted_retries,
+        max_concurrency,
+        timezone,
+        TickBudget(poll_s=poll_s, total_s=tick_s),
+        warnings,
+    )
 
 
 @dataclass

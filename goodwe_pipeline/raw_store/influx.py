@@ -11,7 +11,7 @@ the Parquet store.
 
 Writes go in gzip-compressed batches of ``batch_lines`` (5,000) lines, as
 InfluxDB recommends. Line protocol for the next batch is produced (column-wise,
-by ``line_protocol``) while earlier batches are being compressed and sent, over one keep-alive session. ``gzip=False`` sends
+by ``line_protocol``) while earlier batches are being compressed and sent, over one keep-alive session. ``influx_gzip=False`` sends
 plain bodies (and asks for plain answers): on loopback compression only costs
 CPU on both ends. Connection errors and 5xx answers are retried with
 exponential backoff; 4xx answers are not (they will not change).
@@ -43,7 +43,8 @@ import pyarrow.csv as pa_csv
 import requests
 
 from goodwe_pipeline import readings
-from goodwe_pipeline.common.url_credentials import credentials, url_secrets, user_part
+from goodwe_pipeline.common.settings import RawStoreSettings
+from goodwe_pipeline.common.url_credentials import credentials, user_part
 from goodwe_pipeline.raw_store import arrow
 from goodwe_pipeline.raw_store.base import Health, RawStore, StoreUnavailableError, field_selection
 from goodwe_pipeline.raw_store.prepare import MAX_NS, MIN_NS, prepare
@@ -197,19 +198,20 @@ class InfluxRefusedError(StoreUnavailableError):
 class InfluxRawStore(RawStore):
     """Canonical readings in InfluxDB's measurement ``inverter_readings``.
 
-    Auth: none, ``username``/``password`` (HTTP Basic; 1.x users, or a 2.x
-    username with a token as password), or ``token`` (``Authorization: Token``,
-    2.x/3.x). Credentials may also come in the URL's user part; they never
-    appear in ``url``, errors or logs.
+    Everything comes from ``settings`` (``common.settings.RawStoreSettings``). Auth: none,
+    ``influx_username``/``influx_password`` (HTTP Basic; 1.x users, or a 2.x username with a
+    token as password), or ``influx_token`` (``Authorization: Token``, 2.x/3.x). Credentials
+    may also come in the URL's user part; they never appear in ``url``, errors or logs.
 
-    With ``create_database`` the database (and ``retention_policy``, with
-    ``retention_duration``, default infinite) is created on first use where the
-    server supports it (1.x); on 2.x/3.x buckets are made by the server's setup.
+    With ``create_database`` the database (and ``influx_rp``, with ``influx_rp_duration``,
+    default infinite) is created on first use where the server supports it (1.x); on
+    2.x/3.x buckets are made by the server's setup.
 
-    ``gzip``: compress request bodies and accept compressed answers (default).
-    ``workers``: batches in flight while the next one is serialised.
-    ``read_format``: ``csv`` (fast) or ``json`` (for a server whose CSV answers
-    misbehave; a JSON answer to a CSV request is handled either way).
+    ``influx_gzip``: compress request bodies and accept compressed answers (default).
+    ``timeout_s`` bounds each request; ``retries`` follow a connection error or a 5xx answer,
+    with exponential backoff from ``backoff``. ``workers``: batches in flight while the next
+    one is serialised. ``read_format``: ``csv`` (fast) or ``json`` (for a server whose CSV
+    answers misbehave; a JSON answer to a CSV request is handled either way).
     """
 
     kind = "influxdb"
@@ -219,56 +221,53 @@ class InfluxRawStore(RawStore):
 
     def __init__(
         self,
-        url: str,
-        database: str,
-        retention_policy: str | None = None,
-        token: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        create_database: bool = False,
+        settings: RawStoreSettings,
         *,
-        retention_duration: str | None = None,
         batch_lines: int = 5000,
-        timeout: float = 30.0,
-        retries: int = 3,
         backoff: float = 0.5,
-        gzip: bool = True,
         workers: int = 2,
         read_format: str = "csv",
     ):
+        url = settings.influx_url or ""
+        username, password, token = (
+            settings.influx_username,
+            settings.influx_password,
+            settings.influx_token,
+        )
         address = split_url(url)
         if address.username and not (username or token):
             username, password = address.username, address.password or password
         self._url = address.url
-        if not database:
+        if not settings.influx_db:
             raise ValueError("an InfluxDB database name is required")
         if token and (username or password):
             raise ValueError("give either an InfluxDB token or a username/password, not both")
+        retention_duration = settings.influx_rp_duration
         if retention_duration and not _DURATION.fullmatch(retention_duration):
             raise ValueError(f"retention duration {retention_duration!r} is not like 30d or INF")
         if read_format not in ("csv", "json"):
             raise ValueError("read_format must be 'csv' or 'json'")
         if batch_lines < 1:
             raise ValueError("batch_lines must be at least 1")
-        self.database = database
-        self.retention_policy = retention_policy or None
-        self.create_database = create_database
+        self.database = settings.influx_db
+        self.retention_policy = settings.influx_rp or None
+        self.create_database = settings.create_database
         self.retention_duration = retention_duration
         self.batch_lines = batch_lines
         self.read_format = read_format
-        self.gzip = gzip
-        self._timeout = timeout
-        self._retries = max(0, retries)
+        self.gzip = settings.influx_gzip
+        self._timeout = settings.timeout_s
+        self._retries = max(0, settings.retries)
         self._backoff = backoff
         self._workers = max(1, workers)
-        self._secrets = [s for s in (password, token, *url_secrets(url)) if s]
+        self._secrets = settings.secrets
         self._session = requests.Session()
         self._session.headers["Accept-Encoding"] = "gzip" if self.gzip else "identity"
         if token:
             self._session.headers["Authorization"] = f"Token {token}"
         elif username:
             self._session.auth = (username, password or "")
-        self._database_ready = not create_database
+        self._database_ready = not settings.create_database
         self._database_lock = threading.Lock()
 
     @property

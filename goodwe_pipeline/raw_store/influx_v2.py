@@ -13,11 +13,11 @@ store's (``raw_store.influx``); this store changes the parts the v2 API owns:
   (``retries`` after a connection error, a 5xx or a 429 answer, exponential
   backoff from ``backoff``), not the client's ``WritesRetry``, whose
   ``max_retry_time`` clock starts when the client is created, so a long-lived
-  store would stop retrying; each request is bounded by ``timeout``. A call
+  store would stop retrying; each request is bounded by ``timeout_s``. A call
   therefore takes at most what it takes on the v1 path: the sensor's deadline holds.
-- **the bucket** is created, with its retention (``retention_duration``,
+- **the bucket** is created, with its retention (``influx_rp_duration``,
   default 30 days), through the client's buckets API when it is missing and the
-  store is a writer (``create_bucket``); a token that may not create it is
+  store is a writer (``create_database``); a token that may not create it is
   logged, and the write that follows says what is wrong.
 - **reads** are InfluxQL on the v1-compatible ``/query`` endpoint, database =
   bucket (InfluxDB 2.4+ maps every bucket to a database by itself): the same
@@ -34,6 +34,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import urllib3
@@ -42,6 +43,7 @@ from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.raw_store.base import Health
 from goodwe_pipeline.raw_store.influx import (
     WRITE_PRECISION,
@@ -95,43 +97,56 @@ def api_message(exc: ApiException) -> str:
 
 
 class InfluxV2RawStore(InfluxRawStore):
-    """Canonical readings in bucket ``bucket`` of organisation ``org``, with an API token.
+    """Canonical readings in bucket ``influx_bucket`` (default: ``influx_db``) of organisation
+    ``influx_org``, with the API token ``influx_token``.
 
-    ``url`` may not carry credentials (a token is the v2 credential). The other
-    options are ``InfluxRawStore``'s (``gzip`` compresses writes, and read answers).
+    The URL may not carry credentials (a token is the v2 credential), nor may the settings
+    name a user, a password or a 1.x retention policy: the bucket's retention is
+    ``influx_rp_duration`` (default 30 days) when the store creates it
+    (``create_database``). The other options are ``InfluxRawStore``'s (``influx_gzip``
+    compresses writes, and read answers).
     """
 
     api = "v2"
 
-    def __init__(
-        self,
-        url: str,
-        bucket: str,
-        org: str,
-        token: str,
-        create_bucket: bool = False,
-        *,
-        retention_duration: str | None = None,
-        **options: Any,
-    ):
-        if not org:
+    def __init__(self, settings: RawStoreSettings, **options: Any):
+        if settings.influx_username or settings.influx_password:
+            raise ValueError(
+                "GOODWE_INFLUX_ORG selects the v2 API, which takes GOODWE_INFLUX_TOKEN, "
+                "not GOODWE_INFLUX_USERNAME/PASSWORD"
+            )
+        if settings.influx_rp:
+            raise ValueError(
+                "GOODWE_INFLUX_RP names a 1.x retention policy; with GOODWE_INFLUX_ORG the "
+                "bucket's retention is GOODWE_INFLUX_RP_DURATION: unset GOODWE_INFLUX_RP"
+            )
+        if not settings.influx_org:
             raise ValueError("an InfluxDB organisation is required for the v2 API")
-        if not token:
+        if not settings.influx_token:
             raise ValueError(
                 "the InfluxDB v2 API needs a token (GOODWE_INFLUX_TOKEN) with the organisation"
             )
-        if split_url(url).username is not None:
+        if split_url(settings.influx_url or "").username is not None:
             raise ValueError(
                 "the InfluxDB v2 API takes a token: remove the user name and password from the URL"
             )
-        super().__init__(url, bucket, token=token, create_database=create_bucket, **options)
-        self.org = org
-        self.bucket = bucket
-        self.retention_every_seconds = retention_seconds(retention_duration or DEFAULT_RETENTION)
-        settings = {"url": self.url, "token": token, "org": org, "retries": False}
-        self._client = InfluxDBClient(**settings, timeout=int(self._timeout * 1000))
+        self.org = settings.influx_org
+        self.bucket = settings.influx_bucket or settings.influx_db
+        self.retention_every_seconds = retention_seconds(
+            settings.influx_rp_duration or DEFAULT_RETENTION
+        )
+        super().__init__(
+            replace(settings, influx_db=self.bucket, influx_rp_duration=None), **options
+        )
+        client = {
+            "url": self.url,
+            "token": settings.influx_token,
+            "org": self.org,
+            "retries": False,
+        }
+        self._client = InfluxDBClient(**client, timeout=int(self._timeout * 1000))
         # Writes have a client of their own: its every request carries the gzip header.
-        self._write_client = InfluxDBClient(**settings, timeout=int(self._timeout * 1000))
+        self._write_client = InfluxDBClient(**client, timeout=int(self._timeout * 1000))
         if self.gzip:
             self._write_client.api_client.set_default_header("Content-Encoding", "gzip")
         self._write_api = self._write_client.write_api(write_options=SYNCHRONOUS)

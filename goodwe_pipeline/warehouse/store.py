@@ -21,13 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
+from goodwe_pipeline.common.settings import WarehouseSettings, check_warehouse_url
 from goodwe_pipeline.common.sqlite_wal import enable_wal
-from goodwe_pipeline.common.url_credentials import (
-    QUERY_SECRETS,
-    credentials,
-    url_secrets,
-    user_part,
-)
+from goodwe_pipeline.common.url_credentials import QUERY_SECRETS, credentials, user_part
 from goodwe_pipeline.raw_store.base import Health
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
@@ -86,18 +82,6 @@ def _normalise_url(url: str | sa.URL) -> sa.URL:
     return parsed
 
 
-def warehouse_secrets(url: str | None) -> list[str]:
-    """The passwords in a warehouse URL, to mask in anything reported (the whole URL when it
-    does not parse: a password may be anywhere in it). Never raises."""
-    if not url:
-        return []
-    try:
-        _normalise_url(url)
-    except Exception:  # noqa: BLE001 - any parse failure: mask the whole text
-        return [url]
-    return url_secrets(url)
-
-
 def _sqlite_path(url: sa.URL) -> Path | None:
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -120,11 +104,12 @@ class Warehouse:
         self._engine = self._create_engine()
 
     @classmethod
-    def from_settings(cls, url: str | None = None, data_dir: str | Path = "./data") -> Warehouse:
-        """``url`` when given, else a SQLite file ``<data_dir>/warehouse.sqlite``."""
-        if url:
-            return cls(url)
-        directory = Path(data_dir).resolve()
+    def from_settings(cls, settings: WarehouseSettings) -> Warehouse:
+        """``settings.url`` when given, else a SQLite file ``<data_dir>/warehouse.sqlite``;
+        ``SettingError`` (one line, without the URL) for a URL that cannot be parsed."""
+        if settings.url:
+            return cls(check_warehouse_url(settings.url))
+        directory = settings.data_dir.resolve()
         directory.mkdir(parents=True, exist_ok=True)
         return cls(sa.URL.create("sqlite", database=str(directory / SQLITE_FILE)))
 

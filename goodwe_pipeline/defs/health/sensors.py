@@ -24,17 +24,16 @@ def check_storage(
     except ValueError as exc:
         poll_seconds = settings.DEFAULT_POLL_SECONDS
         log.warning(f"GOODWE_POLL_SECONDS: {exc}; judging reading age by {poll_seconds} s")
+    store_settings = raw_store.settings()
     return checkup.check_and_record(
         raw_store.get_store,
-        raw_store.kind,
+        store_settings.kind,
         warehouse.get_warehouse,
         raw_store.data_dir,
         now=datetime.now(UTC),
         inverters_configured=bool(settings.env("GOODWE_INVERTERS")),
         poll_seconds=poll_seconds,
-        secrets=checkup.secrets_of(
-            raw_store.influx_token, raw_store.influx_password, warehouse.url, raw_store.influx_url
-        ),
+        secrets=[*store_settings.secrets, *warehouse.settings().secrets],
     )
 
 

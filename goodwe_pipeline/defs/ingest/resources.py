@@ -12,22 +12,25 @@ from goodwe_pipeline.ingest.inverters import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT_S,
-    PollResult,
-    shared_poller,
 )
+
+TICK_DEADLINE_S = 45.0
+"""A whole ``poll_inverters`` tick (replay, poll, write or spool) ends within this: Dagster
+cancels a sensor evaluation after 60 s."""
 
 
 class InvertersResource(dg.ConfigurableResource):
     """Inverters from ``GOODWE_INVERTERS`` (``host[:port][/family]``, comma-separated).
 
-    Connected inverters are kept between sensor ticks in a process-wide poller.
-    One poll takes at most ``budget_s`` seconds; request settings that would not
-    fit it are reduced (``poll_tick.poll_settings``).
+    ``plan`` works out, once per sensor tick, what to poll and how patiently: request
+    settings that would not fit the tick are reduced (``poll_tick.plan_poll``).
     """
 
     inverters: str = Field(default="", description="GOODWE_INVERTERS")
     poll_seconds: int = Field(
-        default=settings.DEFAULT_POLL_SECONDS, description="GOODWE_POLL_SECONDS"
+        default=settings.DEFAULT_POLL_SECONDS,
+        ge=settings.MIN_POLL_SECONDS,
+        description="GOODWE_POLL_SECONDS",
     )
     timezone: str = Field(default=settings.DEFAULT_TIMEZONE, description="GOODWE_TIMEZONE")
     timeout_s: float = Field(
@@ -42,38 +45,22 @@ class InvertersResource(dg.ConfigurableResource):
         description="GOODWE_POLL_CONCURRENCY: inverters read at once",
     )
 
-    def addresses(self) -> list[settings.InverterAddress]:
-        """The configured inverters; ``ValueError`` names a malformed entry."""
-        return settings.parse_inverters(self.inverters)
-
-    def poll_settings(self) -> poll_tick.PollSettings:
-        """Timeout, retries, concurrency and budget fitted into a sensor tick; ``ValueError``
-        names a setting that makes no sense."""
-        return poll_tick.poll_settings(
-            max(self.poll_seconds, settings.MIN_POLL_SECONDS),
-            self.timeout_s,
-            self.retries,
-            self.max_concurrency,
-        )
-
-    @property
-    def budget_s(self) -> float:
-        return self.poll_settings().budget_s
-
-    def poll(self) -> list[PollResult]:
-        """Read every configured inverter once; failures are results, not exceptions."""
-        addresses = self.addresses()
-        if not addresses:
-            return []
-        fitted = self.poll_settings()
-        poller = shared_poller(
-            timeout_s=fitted.timeout_s,
-            retries=fitted.retries,
-            max_concurrency=fitted.max_concurrency,
-            budget_s=fitted.budget_s,
+    def plan(self) -> poll_tick.PollPlan:
+        """The addresses and poll settings of one tick, fitted into ``TICK_DEADLINE_S``;
+        ``ValueError`` names a malformed entry or a setting that makes no sense."""
+        try:
+            addresses = settings.parse_inverters(self.inverters)
+        except ValueError as exc:
+            raise ValueError(f"GOODWE_INVERTERS: {exc}") from None
+        return poll_tick.plan_poll(
+            addresses,
+            self.poll_seconds,
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            max_concurrency=self.max_concurrency,
             timezone=self.timezone,
+            tick_s=TICK_DEADLINE_S,
         )
-        return poller.poll(addresses)
 
 
 def inverters_from_env() -> InvertersResource:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from goodwe_pipeline.common import settings
 from goodwe_pipeline.defs.ingest.assets import inverter_readings
-from goodwe_pipeline.defs.ingest.resources import InvertersResource
+from goodwe_pipeline.defs.ingest.resources import TICK_DEADLINE_S, InvertersResource
 from goodwe_pipeline.defs.partitions import PARTITION_SETTINGS, daily_partitions
 from goodwe_pipeline.defs.resources import RawStoreResource
 from goodwe_pipeline.ingest import poll_tick
@@ -24,8 +24,8 @@ from goodwe_pipeline.ingest.spool import Spool, spool_dir
         "readings to the raw store. When the store is down the readings wait in a local "
         "spool and are written, oldest first, once it is back. Records an "
         "`inverter_readings` event for today at most every 5 minutes, and one when a "
-        "spooled backlog has been written. A tick ends within 45 s even when the store "
-        "hangs: what it cannot write waits in the spool."
+        f"spooled backlog has been written. A tick ends within {TICK_DEADLINE_S:g} s even "
+        "when the store hangs: what it cannot write waits in the spool."
     ),
 )
 def poll_inverters(
@@ -55,26 +55,22 @@ def _tick(
     if notice:
         context.log.warning(notice)
     try:
-        addresses = inverters.addresses()
-    except ValueError as exc:
-        return dg.SensorResult(skip_reason=f"GOODWE_INVERTERS: {exc}", cursor=state.to_cursor())
-    try:
-        fitted = inverters.poll_settings()
+        plan = inverters.plan()
     except ValueError as exc:
         return dg.SensorResult(skip_reason=str(exc), cursor=state.to_cursor())
-    for warning in fitted.warnings:
+    for warning in plan.warnings:
         context.log.warning(warning)
     outcome = poll_tick.run_tick(
-        inverters.poll,
+        plan.poll,
         lambda: raw_store.get_store(
             timeout_s=poll_tick.STORE_TIMEOUT_S, retries=poll_tick.STORE_RETRIES
         ),
         Spool(spool_dir(raw_store.data_dir)),
-        poll_tick.TickBudget(poll_s=fitted.budget_s),
+        plan.budget,
     )
     state = poll_tick.advance_state(state, outcome)
     summary = poll_tick.tick_summary(outcome)
-    if not addresses:
+    if not plan.addresses:
         summary = f"GOODWE_INVERTERS is empty: {summary}"
     for problem in outcome.problems:
         context.log.warning(problem)
