@@ -1,4 +1,5 @@
-"""Write weeks of the optimiser's history, in every format it left on disk (docs/migration.md lists them).
+"""Decide weeks of the optimiser's history, in every format it left on disk (docs/migration.md lists
+them), and write it through ``demo.legacy_files``.
 
 The days are split between three versions of the optimiser, as on a real
 install that was upgraded twice:

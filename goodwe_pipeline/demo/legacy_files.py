@@ -93,21 +93,26 @@ class LegacyFolder:
             self.counts[kind] += 1
         return relative
 
+    def _stamped(
+        self, kind: str, content: Content, named: datetime, written: datetime | None
+    ) -> str:
+        """``out/energy_data/<kind>_YYYYMMDD_HHMMSS.json``, laid out with ``indent=2``."""
+        name = f"{ENERGY_DIR}/{kind}_{self.stamp(named)}.json"
+        return self.write(name, _indented(content), written, kind)
+
     # -- readings --
 
     def current_data(
         self, reading: Content, named: datetime, written: datetime | None = None
     ) -> str:
         """``current_data_YYYYMMDD_HHMMSS.json``: the standalone collector's latest reading."""
-        name = f"{ENERGY_DIR}/current_data_{self.stamp(named)}.json"
-        return self.write(name, _indented(reading), written, "current_data")
+        return self._stamped("current_data", reading, named, written)
 
     def historical_data(
         self, readings: Content, named: datetime, written: datetime | None = None
     ) -> str:
         """``historical_data_*.json``: the collector's snapshot of its last readings (a list)."""
-        name = f"{ENERGY_DIR}/historical_data_{self.stamp(named)}.json"
-        return self.write(name, _indented(readings), written, "historical_data")
+        return self._stamped("historical_data", readings, named, written)
 
     def coordinator_log(
         self, day: date, states: Iterable[dict | str], written: datetime | None = None
@@ -163,15 +168,13 @@ class LegacyFolder:
         self, decision: Content, named: datetime, written: datetime | None = None
     ) -> str:
         """``charging_decision_YYYYMMDD_HHMMSS.json`` (variant a with a timestamp, b without)."""
-        name = f"{ENERGY_DIR}/charging_decision_{self.stamp(named)}.json"
-        return self.write(name, _indented(decision), written, "charging_decision")
+        return self._stamped("charging_decision", decision, named, written)
 
     def selling_decision(
         self, decision: Content, named: datetime, written: datetime | None = None
     ) -> str:
         """``battery_selling_decision_YYYYMMDD_HHMMSS.json``."""
-        name = f"{ENERGY_DIR}/battery_selling_decision_{self.stamp(named)}.json"
-        return self.write(name, _indented(decision), written, "battery_selling_decision")
+        return self._stamped("battery_selling_decision", decision, named, written)
 
     def daily_plan(self, day: date, plan: Content, written: datetime | None = None) -> str:
         """``out/multi_session_data/daily_plan_YYYYMMDD.json``: the day's charging sessions."""
