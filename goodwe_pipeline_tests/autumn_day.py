@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from goodwe_pipeline.demo.legacy_files import LegacyFolder
 from goodwe_pipeline_tests.legacy_corpus import SERIAL
 
 TZ = "Europe/Warsaw"
@@ -35,18 +35,6 @@ NEVER_RECORDED = frozenset({735, 736})
 INVALID = 123
 """02:03 local, first occurrence (00:03 UTC)."""
 SOURCES = ("daily", "coordinator", "sqlite")
-FLAT_COLUMNS = (
-    "timestamp",
-    "battery_soc",
-    "pv_power",
-    "grid_power",
-    "house_consumption",
-    "battery_power",
-    "grid_import_total_kwh",
-    "grid_export_total_kwh",
-    "house_consumption_total_kwh",
-    "pv_generation_total_kwh",
-)
 
 
 @dataclass(frozen=True)
@@ -138,27 +126,19 @@ def write_autumn_day(
     """Write the three sources under ``root`` (created); ``drop[source]``: indexes left out."""
     drop = drop or {}
     recorded = [n for n in range(len(readings)) if n not in NEVER_RECORDED]
-    energy = root / "out" / "energy_data"
-    energy.mkdir(parents=True)
-    (root / "data").mkdir()
+    folder = LegacyFolder(root, TZ)
     daily = [flat(readings[n], n == INVALID) for n in recorded if n not in drop.get("daily", ())]
-    (energy / f"energy_data_{DAY}.json").write_text(json.dumps(daily, indent=2))
+    folder.daily_array(DAY, daily)
     lines = [
         state_line(readings[n])
         for n in recorded
         if n % 2 == 0 and n not in drop.get("coordinator", ())
     ]
-    (root / "out" / f"coordinator_state_{DAY:%Y%m%d}.json").write_text("\n".join(lines) + "\n")
-    connection = sqlite3.connect(root / "data" / "goodwe_energy.db")
-    columns = ", ".join(FLAT_COLUMNS)
-    connection.execute(
-        f"CREATE TABLE energy_data (timestamp TEXT PRIMARY KEY, {columns[len('timestamp, ') :]})"
+    folder.coordinator_log(DAY, lines)
+    database = folder.database(applied_at=DAY.isoformat())
+    database.readings(
+        [flat(readings[n], n == INVALID) for n in recorded if n not in drop.get("sqlite", ())],
+        on_conflict="REPLACE",
     )
-    insert = f"INSERT OR REPLACE INTO energy_data ({columns}) VALUES ({', '.join('?' * len(FLAT_COLUMNS))})"  # noqa: S608, E501
-    for n in recorded:
-        if n not in drop.get("sqlite", ()):
-            record = flat(readings[n], n == INVALID)
-            connection.execute(insert, [record[c] for c in FLAT_COLUMNS])
-    connection.commit()
-    connection.close()
+    database.close()
     return root

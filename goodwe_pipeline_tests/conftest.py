@@ -1,13 +1,19 @@
-"""Shared fixtures: real servers (influxd, PostgreSQL) and a clean environment."""
+"""Shared fixtures: a clean environment, real servers (influxd, PostgreSQL), the store pairs
+every asset test runs on (embedded or real servers), and emulated inverters."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.emulator import Emulator, EmulatorConfig, Faults
+from goodwe_pipeline.warehouse.store import SQLITE_FILE
 from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import (
     InfluxServer,
@@ -88,6 +94,58 @@ def private_postgres_url() -> Iterator[str]:
     url = create_postgres_database()
     yield url
     drop_postgres_database(url)
+
+
+@dataclass(frozen=True)
+class StorePair:
+    """A raw store and a warehouse of one kind, over the test's data dir."""
+
+    raw_store: RawStoreResource
+    warehouse: WarehouseResource
+    data_dir: Path
+
+
+@pytest.fixture(params=["parquet+sqlite", "influxdb+postgres"])
+def stores(request) -> StorePair:
+    """The embedded stores (Parquet files, SQLite) or the real servers (influxd, PostgreSQL):
+    a test taking ``stores`` runs on both."""
+    data_dir = Path(os.environ["GOODWE_DATA_DIR"])
+    if request.param == "parquet+sqlite":
+        return StorePair(
+            RawStoreResource(data_dir=str(data_dir)),
+            WarehouseResource(data_dir=str(data_dir)),
+            data_dir,
+        )
+    raw_store = RawStoreResource(
+        data_dir=str(data_dir),
+        influx_url=request.getfixturevalue("influx_server").url,
+        influx_db=request.getfixturevalue("influx_db"),
+    )
+    return StorePair(
+        raw_store, WarehouseResource(url=request.getfixturevalue("postgres_url")), data_dir
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request) -> str:
+    """The warehouse alone, embedded or on a server: the SQLite file the embedded default uses
+    (under ``GOODWE_DATA_DIR``), or a PostgreSQL database of the test's own (empty: no other
+    test's rows, no schema yet)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("private_postgres_url")
+    return f"sqlite:///{Path(os.environ['GOODWE_DATA_DIR']) / SQLITE_FILE}"
+
+
+@pytest.fixture
+def tcp() -> Callable[..., Emulator]:
+    """Makes an emulated inverter answering on a free TCP port only: ``tcp(serial, silent=True)``
+    (keyword arguments are its ``Faults``); start it with ``EmulatorThread``."""
+
+    def emulator(serial: str, **faults) -> Emulator:
+        config = EmulatorConfig(udp_port=None, tcp_port=0, serial=serial)
+        return Emulator(config, faults=Faults(**faults))
+
+    return emulator
 
 
 SERVER_FIXTURES = frozenset(

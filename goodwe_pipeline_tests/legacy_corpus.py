@@ -20,17 +20,22 @@ Eras (by day position, for a 30-day corpus; shorter corpora get a prefix):
 
 from __future__ import annotations
 
-import gzip
+import hashlib
 import json
 import math
-import os
 import random
-import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from goodwe_pipeline.demo.legacy_files import (
+    LegacyFolder,
+    OptimiserDatabase,
+    array_element,
+    json_array,
+)
 
 SERIAL = "9010KETU000W0001"
 MODEL = "GW10KN-ET"
@@ -260,27 +265,6 @@ def flat(t: Truth, *, version: int = 4, unknown_pv: bool = False) -> dict:
     return record
 
 
-class _Writer:
-    def __init__(self, root: Path, tz: ZoneInfo):
-        self.root = root
-        self.tz = tz
-        self.energy = root / "out" / "energy_data"
-        self.energy.mkdir(parents=True, exist_ok=True)
-        (root / "data").mkdir(exist_ok=True)
-        (root / "out" / "multi_session_data").mkdir(exist_ok=True)
-        (root / "out" / "battery_selling_analytics").mkdir(exist_ok=True)
-
-    def name_stamp(self, moment: datetime) -> str:
-        return moment.astimezone(self.tz).strftime("%Y%m%d_%H%M%S")
-
-    def write(self, path: Path, data: bytes | str, mtime: datetime | None = None) -> str:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        if mtime is not None:
-            os.utime(path, (mtime.timestamp(), mtime.timestamp()))
-        return path.relative_to(self.root).as_posix()
-
-
 def write_corpus(
     root: Path,
     first: date = date(2025, 10, 10),
@@ -292,7 +276,7 @@ def write_corpus(
     """Write the corpus under ``root`` (created) and return what a migration must find."""
     zone = ZoneInfo(tz)
     root.mkdir(parents=True, exist_ok=True)
-    w = _Writer(root, zone)
+    w = LegacyFolder(root, tz)
     truth = _truth(first, count, zone, interval_minutes)
     days = [d for d, _, _ in _local_days(first, count, zone)]
     corpus = Corpus(root=root, tz=tz, days=days, expected={})
@@ -327,15 +311,9 @@ def write_corpus(
                 continue
             write_time = t.utc + timedelta(seconds=3)
             window = readings_all[max(0, index - 11) : index + 1]
-            text = json.dumps(
-                [nested(x, **quirks(x)) for x in window], indent=2, ensure_ascii=False
-            )
-            w.write(w.energy / f"historical_data_{w.name_stamp(write_time)}.json", text, write_time)
+            w.historical_data([nested(x, **quirks(x)) for x in window], write_time, write_time)
             written.update(x.utc for x in window)
-            current = json.dumps(nested(t, **quirks(t)), indent=2, ensure_ascii=False)
-            path = w.write(
-                w.energy / f"current_data_{w.name_stamp(write_time)}.json", current, write_time
-            )
+            path = w.current_data(nested(t, **quirks(t)), write_time, write_time)
             if t.invalid:
                 corpus.rejected_files[path] = "battery SOC 250"
 
@@ -373,12 +351,12 @@ def write_corpus(
             },
             "house_consumption": {"total_kwh": load, "peak_power": 2.3, "peak_time": "18:00:07"},
         }
-        w.write(w.energy / f"daily_stats_{day:%Y%m%d}.json", json.dumps(stats, indent=2))
+        w.daily_stats(day, stats)
 
     # coordinator JSON Lines: one state per reading (and a state before the first reading).
     for day in sorted(jsonl_days):
-        lines = [
-            json.dumps({"timestamp": f"{day}T00:00:01", "state": "starting", "current_data": {}})
+        lines: list[dict] = [
+            {"timestamp": f"{day}T00:00:01", "state": "starting", "current_data": {}}
         ]
         for t in by_day[day]:
             state = {
@@ -389,13 +367,13 @@ def write_corpus(
                 "performance_metrics": {"loops": 1},
                 "decision_count": 3,
             }
-            lines.append(json.dumps(state))
+            lines.append(state)
             written.add(t.utc)
         if day == days[12]:
             future = {"timestamp": "2099-01-01T00:00:00", "current_data": nested(by_day[day][5])}
             future["current_data"]["timestamp"] = "2099-01-01T00:00:00"
-            lines.append(json.dumps(future))
-        w.write(root / "out" / f"coordinator_state_{day:%Y%m%d}.json", "\n".join(lines) + "\n")
+            lines.append(future)
+        w.coordinator_log(day, lines)
 
     # daily flat arrays (written by the storage layer with indent=2).
     for day in sorted(flat_days):
@@ -409,94 +387,46 @@ def write_corpus(
             old = flat(by_day[day][6])
             old["timestamp"] = "1970-01-01T00:05:00"
             records.append(old)
-        w.write(w.energy / f"energy_data_{day.isoformat()}.json", json.dumps(records, indent=2))
+        w.daily_array(day, records)
 
     # the optimiser's SQLite database (WAL mode, closed cleanly: no -wal file left).
-    db_path = root / "data" / "goodwe_energy.db"
-    connection = sqlite3.connect(db_path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.executescript(
-        """
-        CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT, description TEXT);
-        INSERT INTO schema_version VALUES (4, '2025-10-01', 'v4');
-        CREATE TABLE energy_data (timestamp TEXT PRIMARY KEY, battery_soc REAL, pv_power INTEGER,
-            grid_power INTEGER, house_consumption INTEGER, battery_power INTEGER, grid_voltage REAL,
-            grid_frequency REAL, battery_voltage REAL, battery_current REAL, battery_temperature REAL,
-            price_pln REAL, created_at TEXT, grid_import_total_kwh REAL, grid_export_total_kwh REAL,
-            house_consumption_total_kwh REAL, pv_generation_total_kwh REAL, tariff_zone TEXT);
-        CREATE TABLE charging_sessions (session_id TEXT PRIMARY KEY, start_time TEXT NOT NULL,
-            end_time TEXT, target_soc INTEGER, energy_kwh REAL, cost_pln REAL, status TEXT,
-            avg_price REAL, created_at TEXT);
-        CREATE TABLE battery_selling_sessions (session_id TEXT PRIMARY KEY, start_time TEXT NOT NULL,
-            end_time TEXT, energy_sold_kwh REAL, revenue_pln REAL, avg_price REAL, status TEXT,
-            created_at TEXT);
-        CREATE TABLE coordinator_decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL,
-            decision_type TEXT, action TEXT, reason TEXT, parameters TEXT, source_module TEXT,
-            created_at TEXT);
-        CREATE TABLE system_state (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT, state TEXT);
-        """
-    )
-    columns = [
-        "timestamp",
-        "battery_soc",
-        "pv_power",
-        "grid_power",
-        "house_consumption",
-        "battery_power",
-        "grid_voltage",
-        "grid_frequency",
-        "battery_voltage",
-        "battery_current",
-        "battery_temperature",
-        "price_pln",
-        "grid_import_total_kwh",
-        "grid_export_total_kwh",
-        "house_consumption_total_kwh",
-        "pv_generation_total_kwh",
-        "tariff_zone",
-    ]
-    placeholders = ", ".join("?" * len(columns))
-    insert = f"INSERT INTO energy_data ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
+    database = w.database("2025-10-01")
     for day in sorted(db_days):
         for t in by_day[day]:
             record = flat(t, unknown_pv=t.utc in corpus.unknown_pv)
             if t.utc in corpus.string_soc:
                 record["battery_soc"] = str(record["battery_soc"])
-            connection.execute(insert, [record.get(c) for c in columns])
+            database.readings([record])
             written.add(t.utc)
-    connection.execute(
-        insert,
-        [
-            "1970-01-01T01:00:00",
-            50,
-            0,
-            0,
-            0,
-            0,
-            230,
-            50,
-            52,
-            0,
-            20,
-            None,
-            None,
-            None,
-            None,
-            None,
-            "T1",
-        ],
-    )
+    columns = list(flat(by_day[days[0]][0]))
+    values = [
+        "1970-01-01T01:00:00",
+        50,
+        0,
+        0,
+        0,
+        0,
+        230,
+        50,
+        52,
+        0,
+        20,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "T1",
+    ]
+    database.readings([dict(zip(columns, values, strict=True))])
 
     # roadmap snapshots, one file per reading, some gzipped.
     for day in sorted(roadmap_days):
         for n, t in enumerate(by_day[day]):
             write_time = t.utc + timedelta(seconds=1)
-            body = json.dumps(nested(t, **quirks(t))).encode()
-            name = f"energy_data_{w.name_stamp(write_time)}.json"
-            if n % 2:
-                path = w.write(w.energy / f"{name}.gz", gzip.compress(body), write_time)
-            else:
-                path = w.write(w.energy / name, body, write_time)
+            path = w.energy_snapshot(
+                nested(t, **quirks(t)), write_time, write_time, gzipped=bool(n % 2)
+            )
             if t.invalid:
                 corpus.rejected_files[path] = "battery SOC 250"
             written.add(t.utc)
@@ -513,15 +443,10 @@ def write_corpus(
             "performance_metrics": {},
             "decision_count": 12,
         }
-        w.write(
-            root / "out" / f"coordinator_state_{w.name_stamp(write_time)}.json",
-            json.dumps(state, indent=2, default=str),
-            write_time,
-        )
+        w.coordinator_snapshot(state, write_time, write_time)
 
-    _write_decisions(w, connection, corpus, days, by_day)
-    connection.commit()
-    connection.close()
+    _write_decisions(w, database, corpus, days, by_day)
+    database.close()
     _write_broken(w, corpus, days, by_day, quirks)
 
     for day in days:
@@ -530,7 +455,7 @@ def write_corpus(
     return corpus
 
 
-def _write_broken(w: _Writer, corpus: Corpus, days: list[date], by_day: dict, quirks) -> None:
+def _write_broken(w: LegacyFolder, corpus: Corpus, days: list[date], by_day: dict, quirks) -> None:
     """Broken files, none of which holds the only copy of a valid reading."""
     day = days[min(2, len(days) - 1)]
     readings = by_day[day]
@@ -542,44 +467,42 @@ def _write_broken(w: _Writer, corpus: Corpus, days: list[date], by_day: dict, qu
     at = noon.utc + timedelta(minutes=1)
     text = json.dumps(nested(noon), indent=2)
     reject(
-        w.write(w.energy / f"current_data_{w.name_stamp(at)}.json", text[: len(text) // 2], at),
+        w.current_data(text[: len(text) // 2], at, at),
         "truncated JSON",
     )
     at += timedelta(minutes=1)
-    reject(w.write(w.energy / f"current_data_{w.name_stamp(at)}.json", b"", at), "empty file")
+    reject(w.current_data(b"", at, at), "empty file")
     at += timedelta(minutes=1)
     junk = random.Random(7).randbytes(3000)
-    reject(w.write(w.energy / f"historical_data_{w.name_stamp(at)}.json", junk, at), "not JSON")
+    reject(w.historical_data(junk, at, at), "not JSON")
     at += timedelta(minutes=1)
     reject(
-        w.write(
-            w.energy / f"energy_data_{w.name_stamp(at)}.json.gz", b"\x1f\x8bnot really gzip", at
-        ),
+        w.energy_snapshot(b"\x1f\x8bnot really gzip", at, at, gzipped=True),
         "invalid gzip",
     )
     at += timedelta(minutes=1)
     reject(
-        w.write(w.energy / f"current_data_{w.name_stamp(at)}.json", '"hello"', at),
+        w.current_data('"hello"', at, at),
         "expected an object",
     )
     at += timedelta(minutes=1)
     soc_bad = nested(noon)
     soc_bad["battery"]["soc_percent"] = 250
     reject(
-        w.write(w.energy / f"current_data_{w.name_stamp(at)}.json", json.dumps(soc_bad), at),
+        w.current_data(json.dumps(soc_bad), at, at),
         "battery SOC 250",
     )
     at += timedelta(minutes=1)
     wrong = nested(noon)
     wrong["timestamp"] = ["not", "a", "time"]
     reject(
-        w.write(w.energy / f"current_data_{w.name_stamp(at)}.json", json.dumps(wrong), at),
+        w.current_data(json.dumps(wrong), at, at),
         "timestamp is list",
     )
     # a clock that was never set: name and content in 1970
     old = nested(noon)
     old["timestamp"] = "1970-01-01T00:05:12.000001"
-    reject(w.write(w.energy / "current_data_19700101_000512.json", json.dumps(old)), "before 2010")
+    reject(w.current_data(json.dumps(old), datetime(1970, 1, 1, 0, 5, 12)), "before 2010")
     # a truncated historical snapshot: its complete elements are recovered (all also elsewhere)
     hour_end = [t for t in readings if t.local.hour == 22 and t.local.minute < 10][0]
     index = readings.index(hour_end)
@@ -587,16 +510,16 @@ def _write_broken(w: _Writer, corpus: Corpus, days: list[date], by_day: dict, qu
     text = json.dumps([nested(x, **quirks(x)) for x in window], indent=2)
     cut = text[: int(len(text) * 0.6)]
     at = hour_end.utc + timedelta(seconds=30)
-    w.write(w.energy / f"historical_data_{w.name_stamp(at)}.json", cut, at)
+    w.historical_data(cut, at, at)
     # a truncated charging decision
     reject(
-        w.write(w.energy / f"charging_decision_{day:%Y%m%d}_235959.json", '{"timestamp": "20'),
+        w.charging_decision('{"timestamp": "20', datetime.combine(day, time(23, 59, 59))),
         "truncated JSON",
     )
 
 
 def _write_decisions(
-    w: _Writer, connection: sqlite3.Connection, corpus: Corpus, days, by_day
+    w: LegacyFolder, database: OptimiserDatabase, corpus: Corpus, days, by_day
 ) -> None:
     # (a) charging decisions, standalone era: two per day
     for day in days[0:10]:
@@ -620,15 +543,12 @@ def _write_decisions(
                 "cheapest_price": 0.38,
                 "cheapest_hour": 2,
             }
-            w.write(
-                w.energy / f"charging_decision_{day:%Y%m%d}_{hour:02d}0005.json",
-                json.dumps(decision, indent=2),
-            )
+            w.charging_decision(decision, datetime.combine(day, time(hour, 0, 5)))
             corpus.decisions += 1
     # one more with a clock-not-set timestamp: rejected record
-    path = w.write(
-        w.energy / f"charging_decision_{days[1]:%Y%m%d}_050000.json",
+    path = w.charging_decision(
         json.dumps({"timestamp": "1970-01-01T05:00:00", "action": "wait"}),
+        datetime.combine(days[1], time(5)),
     )
     corpus.rejected_files[path] = "before 2010"
     # (b) variant without timestamp: time from the file name
@@ -642,9 +562,7 @@ def _write_decisions(
             "pv_contribution_kwh": 0.0,
             "grid_contribution_kwh": 6.0,
         }
-        w.write(
-            w.energy / f"charging_decision_{day:%Y%m%d}_013000.json", json.dumps(decision, indent=2)
-        )
+        w.charging_decision(decision, datetime.combine(day, time(1, 30)))
         corpus.decisions += 1
     # selling decisions (no timestamp field)
     for day in days[15:20]:
@@ -665,10 +583,7 @@ def _write_decisions(
             "revenue_per_kwh_pln": 0.8,
             "safety_status": "ok",
         }
-        w.write(
-            w.energy / f"battery_selling_decision_{day:%Y%m%d}_190000.json",
-            json.dumps(decision, indent=2),
-        )
+        w.selling_decision(decision, datetime.combine(day, time(19)))
         corpus.decisions += 1
     # daily plans with two sessions each
     for day in days[10:20]:
@@ -715,10 +630,7 @@ def _write_decisions(
             "created_at": f"{day}T00:10:00",
             "status": "active",
         }
-        w.write(
-            w.root / "out" / "multi_session_data" / f"daily_plan_{day:%Y%m%d}.json",
-            json.dumps(plan, indent=2),
-        )
+        w.daily_plan(day, plan)
         corpus.planned += 2
     # selling session records (five in range, one before it)
     records = []
@@ -741,10 +653,7 @@ def _write_decisions(
         )
         if n:
             corpus.selling += 1
-    w.write(
-        w.root / "out" / "battery_selling_analytics" / "session_records.json",
-        json.dumps(records, indent=2),
-    )
+    w.selling_records(records)
     # SQLite: coordinator decisions (3 per day, days 20-29), charging sessions, selling sessions
     for day in days[20:30]:
         for hour in (3, 11, 19):
@@ -754,77 +663,54 @@ def _write_decisions(
                 "estimated_cost_pln": 1.0,
                 "battery_soc": 40,
             }
-            connection.execute(
-                "INSERT INTO coordinator_decisions (timestamp, decision_type, action, reason, "
-                "parameters, source_module) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    f"{day}T{hour:02d}:15:00.5",
-                    "charging",
-                    "charge" if hour == 3 else "wait",
-                    "cheap night price" if hour == 3 else "waiting",
-                    json.dumps(parameters),
-                    "master_coordinator",
-                ),
+            database.decision(
+                {
+                    "timestamp": f"{day}T{hour:02d}:15:00.5",
+                    "decision_type": "charging",
+                    "action": "charge" if hour == 3 else "wait",
+                    "reason": "cheap night price" if hour == 3 else "waiting",
+                    "parameters": json.dumps(parameters),
+                    "source_module": "master_coordinator",
+                }
             )
             corpus.decisions += 1
+
+    def charging(day: date, end: str, soc: int, energy, cost, price) -> dict:
+        return {
+            "session_id": f"{day:%Y%m%d}_1",
+            "start_time": f"{day}T02:00:00",
+            "end_time": f"{day}T{end}",
+            "target_soc": soc,
+            "energy_kwh": energy,
+            "cost_pln": cost,
+            "status": "completed",
+            "avg_price": price,
+        }
+
     for day in days[20:25]:
-        connection.execute(
-            "INSERT INTO charging_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f"{day:%Y%m%d}_1",
-                f"{day}T02:00:00",
-                f"{day}T03:30:00",
-                90,
-                None,
-                None,
-                "completed",
-                None,
-                f"{day}T01:59:00",
-            ),
-        )
+        database.charging_session(charging(day, "03:30:00", 90, None, None, None))
         corpus.planned += 1
     for same in days[15:16]:
-        connection.execute(
-            "INSERT INTO charging_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f"{same:%Y%m%d}_1",
-                f"{same}T02:00:00",
-                f"{same}T04:00:00",
-                95,
-                6.1,
-                2.5,
-                "completed",
-                0.41,
-                f"{same}T01:00:00",
-            ),
-        )
+        database.charging_session(charging(same, "04:00:00", 95, 6.1, 2.5, 0.41))
+
+    def selling(session_id: str, day: date, start: str, end: str, kwh, revenue, price) -> dict:
+        return {
+            "session_id": session_id,
+            "start_time": f"{day}T{start}",
+            "end_time": f"{day}T{end}",
+            "energy_sold_kwh": kwh,
+            "revenue_pln": revenue,
+            "avg_price": price,
+            "status": "completed",
+        }
+
     for day in days[20:22]:
-        connection.execute(
-            "INSERT INTO battery_selling_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f"sell_{day:%Y%m%d}",
-                f"{day}T19:00:00",
-                f"{day}T20:00:00",
-                3.0,
-                None,
-                0.9,
-                "completed",
-                f"{day}T20:00:01",
-            ),
+        database.selling_session(
+            selling(f"sell_{day:%Y%m%d}", day, "19:00:00", "20:00:00", 3.0, None, 0.9)
         )
     for day in days[26:27]:
-        connection.execute(
-            "INSERT INTO battery_selling_sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                f"db_sell_{day:%Y%m%d}",
-                f"{day}T18:00:00",
-                f"{day}T18:45:00",
-                2.0,
-                1.9,
-                0.95,
-                "completed",
-                None,
-            ),
+        database.selling_session(
+            selling(f"db_sell_{day:%Y%m%d}", day, "18:00:00", "18:45:00", 2.0, 1.9, 0.95)
         )
         corpus.selling += 1
 
@@ -833,7 +719,6 @@ def write_spring_corpus(root: Path, *, tz: str = "Europe/Warsaw") -> Corpus:
     """Three days around the spring DST change, with one reading stamped in the missing hour."""
     corpus = write_corpus(root, date(2025, 3, 29), 3, tz=tz)
     gap_day = date(2025, 3, 30)
-    path = root / "out" / "energy_data" / f"energy_data_{gap_day.isoformat()}.json"
     records = [
         {
             "timestamp": "2025-03-30T02:30:00",
@@ -844,7 +729,7 @@ def write_spring_corpus(root: Path, *, tz: str = "Europe/Warsaw") -> Corpus:
             "battery_power": 0,
         }
     ]
-    path.write_text(json.dumps(records, indent=2))
+    LegacyFolder(root, tz).daily_array(gap_day, records)
     corpus.gap_stamp = "2025-03-30T02:30:00"
     corpus.gap_day = gap_day
     return corpus
@@ -857,21 +742,14 @@ def write_big_file(root: Path, corpus: Corpus, day: date, megabytes: int = 50) -
     """
     zone = ZoneInfo(corpus.tz)
     truth = _truth(corpus.first, len(corpus.days), zone, 10)[corpus.days.index(day)]
-    body = ",\n".join(
-        json.dumps(flat(t), indent=2).replace("\n", "\n  ") for t in truth if not t.invalid
-    )
-    block = "  " + body
-    repeats = max(1, megabytes * 1_000_000 // (len(block) + 2))
-    text = "[\n" + ",\n".join([block] * repeats) + "\n]"
-    path = root / "out" / "energy_data" / f"energy_data_{day.isoformat()}.json"
-    path.write_text(text)
-    return path
+    elements = [array_element(flat(t)) for t in truth if not t.invalid]
+    block = len(",\n".join(elements))
+    repeats = max(1, megabytes * 1_000_000 // (block + 2))
+    return root / LegacyFolder(root, corpus.tz).daily_array(day, json_array(elements * repeats))
 
 
 def folder_digest(root: Path) -> dict[str, tuple[int, float, str]]:
     """Every file under ``root``: size, mtime and SHA-256 (to prove the folder was not touched)."""
-    import hashlib
-
     digest = {}
     for path in sorted(root.rglob("*")):
         if path.is_file():

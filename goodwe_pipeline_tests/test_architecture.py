@@ -47,6 +47,7 @@ LAYER_OF_PREFIX = {
     "prices.pse_client": "adapter",
     "prices.sources": "adapter",
     "common.pipeline_config": "adapter",
+    "demo.legacy_files": "adapter",
     # Dagster-free jobs that drive adapters: a poll tick, a migration, a health probe, the demo.
     "ingest": "job",
     "health": "job",

@@ -32,7 +32,8 @@ from goodwe_pipeline.emulator import protocol as wire
 from goodwe_pipeline.emulator.registers import encode_block, et_blocks, et_sensor_lists
 
 WARSAW = ZoneInfo("Europe/Warsaw")
-FAST = {"timeout": 1.0, "retries": 3}
+QUICK_CONNECT = {"timeout": 1.0, "retries": 3}
+"""``goodwe.connect`` options for an emulator on this machine: a silent one fails in seconds."""
 
 # Values on each sensor's own grid, covering every encoding the ET blocks use.
 SERVED = {
@@ -91,7 +92,7 @@ def run(coro):
 
 
 async def connect_and_read(host: str, port: int, family: str | None, **kwargs):
-    inverter = await goodwe.connect(host, port, family=family, **{**FAST, **kwargs})
+    inverter = await goodwe.connect(host, port, family=family, **{**QUICK_CONNECT, **kwargs})
     return inverter, await inverter.read_runtime_data()
 
 
@@ -227,7 +228,7 @@ def test_side_by_side_instances_answer_with_their_own_serials():
     async def read_all():
         addresses = [e.udp_address or e.tcp_address for e in emulators]
         inverters = await asyncio.gather(
-            *(goodwe.connect(h, p, family="ET", **FAST) for h, p in addresses)
+            *(goodwe.connect(h, p, family="ET", **QUICK_CONNECT) for h, p in addresses)
         )
         return [i.serial_number for i in inverters]
 

@@ -25,13 +25,8 @@ from goodwe_pipeline.ingest.inverters import (
 from goodwe_pipeline.readings import FIELD_NAMES
 from goodwe_pipeline_tests.servers import free_port
 
-FAST = {"timeout_s": 1.0, "retries": 2, "timezone": "Europe/Warsaw"}
-
-
-def tcp(serial: str, **faults) -> Emulator:
-    return Emulator(
-        EmulatorConfig(udp_port=None, tcp_port=0, serial=serial), faults=Faults(**faults)
-    )
+QUICK_POLLER = {"timeout_s": 1.0, "retries": 2, "timezone": "Europe/Warsaw"}
+"""Poller options for emulators on this machine: a silent one fails in seconds."""
 
 
 def address_of(emulator: Emulator, family: str | None = "ET") -> InverterAddress:
@@ -39,7 +34,7 @@ def address_of(emulator: Emulator, family: str | None = "ET") -> InverterAddress
     return InverterAddress(host, port, family)
 
 
-def test_polls_many_inverters_and_isolates_failures():
+def test_polls_many_inverters_and_isolates_failures(tcp):
     udp_host = free_loopback_udp_host()
     good = [
         tcp("9010KETU23EM0201"),
@@ -51,7 +46,7 @@ def test_polls_many_inverters_and_isolates_failures():
     with EmulatorThread(*good, silent):
         addresses = [address_of(e) for e in good]
         addresses += [address_of(silent), InverterAddress("127.0.0.1", free_port(), "ET")]
-        poller = SyncInverterPoller(**FAST, budget_s=20)
+        poller = SyncInverterPoller(**QUICK_POLLER, budget_s=20)
         try:
             first = poller.poll(addresses)
             second = poller.poll(addresses)
@@ -78,7 +73,7 @@ def test_connected_inverters_are_reused_and_reconnected_after_a_failure():
     address = InverterAddress("127.0.0.1", port, "ET")
 
     async def scenario():
-        poller = InverterPoller(**FAST)
+        poller = InverterPoller(**QUICK_POLLER)
         first = Emulator(config)
         async with first:
             ok = await poller.read(address)
@@ -99,7 +94,7 @@ def test_connected_inverters_are_reused_and_reconnected_after_a_failure():
     assert back.ok and back.consecutive_failures == 0
 
 
-def test_a_silent_inverter_fails_within_the_budget_while_others_are_read():
+def test_a_silent_inverter_fails_within_the_budget_while_others_are_read(tcp):
     good = tcp("9010KETU23EM0401")
     silent = tcp("9010KETU23EM0402", silent=True)
     with EmulatorThread(good, silent):
@@ -116,11 +111,11 @@ def test_a_silent_inverter_fails_within_the_budget_while_others_are_read():
     assert second[1].consecutive_failures == 2
 
 
-def test_sync_poller_works_from_inside_a_running_event_loop():
+def test_sync_poller_works_from_inside_a_running_event_loop(tcp):
     emulator = tcp("9010KETU23EM0501")
 
     async def from_async_code():
-        poller = SyncInverterPoller(**FAST)
+        poller = SyncInverterPoller(**QUICK_POLLER)
         try:
             return poller.read(address_of(emulator))
         finally:
@@ -131,7 +126,7 @@ def test_sync_poller_works_from_inside_a_running_event_loop():
     assert result.ok and result.device_id == "9010KETU23EM0501"
 
 
-def test_errors_say_what_to_check():
+def test_errors_say_what_to_check(tcp):
     udp_host = free_loopback_udp_host()
     emulators = [tcp("9010KETU23EM0601"), tcp("9010KETU23EM0602")]
     silent_udp = Emulator(EmulatorConfig(host=udp_host), faults=Faults(silent=True))
@@ -142,7 +137,7 @@ def test_errors_say_what_to_check():
             InverterAddress(udp_host, 8899, "ET"),
             InverterAddress(free_loopback_udp_host(), 8899, "ET"),
         ]
-        poller = SyncInverterPoller(**FAST)
+        poller = SyncInverterPoller(**QUICK_POLLER)
         try:
             wrong_family, unknown_family, silent, closed = poller.poll(cases)
         finally:
@@ -157,7 +152,7 @@ def test_clock_skew_is_kept():
     start = datetime.now(UTC) - timedelta(minutes=10)
     emulator = Emulator(EmulatorConfig(udp_port=None, tcp_port=0, start=start))
     with EmulatorThread(emulator):
-        poller = SyncInverterPoller(**FAST)
+        poller = SyncInverterPoller(**QUICK_POLLER)
         try:
             result = poller.read(address_of(emulator))
         finally:
@@ -177,11 +172,11 @@ def test_shared_poller_is_reused_for_the_same_settings():
         close_shared_pollers()
 
 
-def test_duplicate_addresses_are_polled_once():
+def test_duplicate_addresses_are_polled_once(tcp):
     emulator = tcp("9010KETU23EM0701")
     with EmulatorThread(emulator):
         address = address_of(emulator)
-        poller = SyncInverterPoller(**FAST)
+        poller = SyncInverterPoller(**QUICK_POLLER)
         try:
             results = poller.poll([address, InverterAddress(address.host, address.port, "EH")])
         finally:

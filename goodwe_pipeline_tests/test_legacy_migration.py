@@ -17,10 +17,12 @@ from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.demo.legacy_files import LegacyFolder
 from goodwe_pipeline.history.decisions_migration import migrate_decisions
 from goodwe_pipeline.history.readings_migration import migrate_readings
 from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.raw_store.prepare import safe_device_id
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline_tests.legacy_corpus import (
@@ -156,19 +158,8 @@ def assert_files(warehouse: Warehouse, corpus: Corpus) -> None:
     assert "1 row(s) with timestamps before 2010" in files.loc["data/goodwe_energy.db", "reason"]
 
 
-@pytest.mark.parametrize("backend", ["parquet+sqlite", "influxdb+postgresql"])
-def test_thirty_day_backfill_is_one_run_exact_and_idempotent(backend, corpus, tmp_path, request):
-    if backend == "parquet+sqlite":
-        raw_store = RawStoreResource(data_dir=str(tmp_path / "data"))
-        warehouse = WarehouseResource(data_dir=str(tmp_path / "data"))
-    else:
-        server = request.getfixturevalue("influx_server")
-        raw_store = RawStoreResource(
-            data_dir=str(tmp_path / "data"),
-            influx_url=server.url,
-            influx_db=request.getfixturevalue("influx_db"),
-        )
-        warehouse = WarehouseResource(url=request.getfixturevalue("postgres_url"))
+def test_thirty_day_backfill_is_one_run_exact_and_idempotent(stores, corpus):
+    raw_store, warehouse = stores.raw_store, stores.warehouse
     before = folder_digest(corpus.root)
     instance = dg.DagsterInstance.ephemeral()
 
@@ -362,3 +353,31 @@ def test_unset_legacy_folder_fails_with_a_clear_message(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "GOODWE_LEGACY_DIR is not set" in str(failure.step_failure_data.error)
+
+
+def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path):
+    """A legacy serial ending in a backslash (here the device id flat daily arrays get)
+    migrates under its safe form instead of failing the run; it shares ``prepare``."""
+    day = date(2025, 9, 17)
+    records = [
+        flat(
+            reading_at(
+                f"{day}T{h:02d}:{m:02d}:00", pv=0.0, load=500.0, battery=0.0, grid=-500.0, soc=50.0
+            )
+        )
+        for h in range(2)
+        for m in range(0, 60, 5)
+    ]
+    LegacyFolder(tmp_path / "optimiser", TZ).daily_array(day, records)
+    odd = "GW-LEGACY\\"
+    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
+    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
+    try:
+        migrate_readings(
+            LegacySettings(tmp_path / "optimiser", device_id=odd), store, warehouse, day, day
+        )
+    finally:
+        warehouse.dispose()
+    start, end = days.day_window(day, TZ)
+    assert store.devices(start, end) == [safe_device_id(odd)] == ["~GW-LEGACY%5C"]
+    assert len(store.read(start, end)) == len(records)

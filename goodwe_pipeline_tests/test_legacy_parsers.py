@@ -772,7 +772,10 @@ READINGISH = st.recursive(
     ),
     max_leaves=30,
 )
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+"""Hypothesis runs of the parsers: 60 examples each, no per-example deadline on a busy machine."""
 
 
 def _consistent(result) -> None:
@@ -784,13 +787,13 @@ def _consistent(result) -> None:
         assert isinstance(utc_us, int) and len(values) == len(FIELD_NAMES)
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(data=st.binary(max_size=400), fmt=st.sampled_from(FILE_READING_FORMATS))
 def test_reading_parsers_never_raise_on_arbitrary_bytes(data, fmt):
     _consistent(read_readings(fmt, data, clock(), chain=SnapshotChain()))
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(
     document=READINGISH | JSON,
     fmt=st.sampled_from(FILE_READING_FORMATS),
@@ -802,14 +805,14 @@ def test_reading_parsers_never_raise_on_arbitrary_json(document, fmt, indent):
     _consistent(read_readings(fmt, data[: len(data) // 2], clock(), chain=SnapshotChain()))
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(records=st.lists(READINGISH, max_size=6))
 def test_database_rows_never_raise(records):
     rows = [r for r in records if isinstance(r, dict)]
     _consistent(read_records(Format.OPTIMISER_DB, rows, clock()))
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(
     document=READINGISH | JSON | st.binary(max_size=200), fmt=st.sampled_from(FILE_DECISION_FORMATS)
 )
@@ -821,7 +824,7 @@ def test_decision_parsers_never_raise(document, fmt):
         json.dumps(row["details"], allow_nan=False)
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(
     stamps=st.lists(
         st.one_of(st.text(max_size=30), st.integers(), st.none(), st.datetimes().map(str)),
@@ -833,13 +836,13 @@ def test_clock_never_raises_and_decides_each_item(stamps):
         assert (utc_us is None) != (reason is None)
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(data=st.binary(max_size=200) | JSON.map(lambda d: json.dumps(d).encode()))
 def test_daily_stats_never_raise(data):
     assert isinstance(read_daily_stats(data), str | DailyStats)
 
 
-@FAST
+@FUZZ_SETTINGS
 @given(
     minutes=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=30, unique=True),
     window=st.integers(min_value=1, max_value=12),

@@ -25,7 +25,7 @@ from goodwe_pipeline.defs.ingest.resources import (
 )
 from goodwe_pipeline.defs.ingest.sensors import poll_inverters
 from goodwe_pipeline.defs.resources import RawStoreResource, raw_store_from_env
-from goodwe_pipeline.emulator import Emulator, EmulatorConfig, EmulatorThread, Faults
+from goodwe_pipeline.emulator import Emulator, EmulatorThread
 from goodwe_pipeline.health import checkup
 from goodwe_pipeline.ingest import poll_tick
 from goodwe_pipeline.ingest.inverters import DEFAULT_TIMEOUT_S, close_shared_pollers
@@ -40,12 +40,6 @@ TZ = settings.DEFAULT_TIMEZONE
 def _close_pollers():
     yield
     close_shared_pollers()
-
-
-def tcp(serial: str, **faults) -> Emulator:
-    return Emulator(
-        EmulatorConfig(udp_port=None, tcp_port=0, serial=serial), faults=Faults(**faults)
-    )
 
 
 def inverters_for(*emulators: Emulator, **kwargs) -> InvertersResource:
@@ -129,7 +123,7 @@ def test_nonsense_poll_settings_are_the_skip_reason(tmp_path: Path):
     assert result.skip_message == "GOODWE_INVERTER_RETRIES must be 0 or more, not -1"
 
 
-def test_ticks_write_readings_and_summarise_at_most_every_five_minutes(tmp_path: Path):
+def test_ticks_write_readings_and_summarise_at_most_every_five_minutes(tmp_path: Path, tcp):
     emulators = [tcp("9010KETU23EM0801"), tcp("9010KETU23EM0802")]
     emulators[0].set_values({"battery_soc": 77, "ppv1": 1000, "ppv2": 500})
     raw_store = RawStoreResource(data_dir=str(tmp_path))
@@ -159,7 +153,7 @@ def test_ticks_write_readings_and_summarise_at_most_every_five_minutes(tmp_path:
     assert json.loads(second.cursor)["written_since_event"] == 2
 
 
-def test_failing_inverter_is_counted_and_named_while_others_are_written(tmp_path: Path):
+def test_failing_inverter_is_counted_and_named_while_others_are_written(tmp_path: Path, tcp):
     good, silent = tcp("9010KETU23EM0901"), tcp("9010KETU23EM0902", silent=True)
     raw_store = RawStoreResource(data_dir=str(tmp_path))
     instance = DagsterInstance.ephemeral()
@@ -176,7 +170,7 @@ def test_failing_inverter_is_counted_and_named_while_others_are_written(tmp_path
     assert len(raw_store.get_store().read(*recent_window())) == 2
 
 
-def test_bad_configuration_and_broken_store_never_raise(tmp_path: Path):
+def test_bad_configuration_and_broken_store_never_raise(tmp_path: Path, tcp):
     instance = DagsterInstance.ephemeral()
     raw_store = RawStoreResource(data_dir=str(tmp_path))
     bad = {"inverters": InvertersResource(inverters="host:port"), "raw_store": raw_store}
@@ -204,7 +198,9 @@ def test_bad_configuration_and_broken_store_never_raise(tmp_path: Path):
     assert "spool failed too" in result.skip_message or "LOST" in result.skip_message
 
 
-def test_store_outage_spools_and_replays_exactly_once_in_order(tmp_path, private_influx_server):
+def test_store_outage_spools_and_replays_exactly_once_in_order(
+    tmp_path, private_influx_server, tcp
+):
     influx_server, influx_db = private_influx_server, "goodwe"
     emulators = [tcp("9010KETU23EM1101"), tcp("9010KETU23EM1102")]
     raw_store = RawStoreResource(
@@ -294,7 +290,7 @@ class HungServer:
         self._listener.close()
 
 
-def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
+def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch, tcp):
     emulator = tcp("9010KETU23EM1201")
     instance = DagsterInstance.ephemeral()
     spool = Spool(spool_dir(settings.data_dir()))
@@ -313,7 +309,7 @@ def test_a_hung_store_never_holds_a_tick_past_its_deadline(monkeypatch):
     assert spool.backlog_rows() == 2
 
 
-def test_with_no_time_left_readings_are_spooled_and_the_next_tick_lands_them(tmp_path: Path):
+def test_with_no_time_left_readings_are_spooled_and_the_next_tick_lands_them(tmp_path: Path, tcp):
     emulator = tcp("9010KETU23EM1401")
     raw_store = RawStoreResource(data_dir=str(tmp_path))
     spool = Spool(spool_dir(tmp_path))
@@ -341,7 +337,7 @@ def _refuse_float_soc_from_now_on(server, db: str) -> None:
 
 
 def test_refused_readings_are_set_aside_without_blocking_new_ones(
-    tmp_path, influx_server, influx_db
+    tmp_path, influx_server, influx_db, tcp
 ):
     emulator = tcp("9010KETU23EM1301")
     raw_store = RawStoreResource(
@@ -381,19 +377,12 @@ UTF16_SERIAL = "ET\x00\nSERIAL0001\x00\x01"
 ``'䕔\\n卅剉䅌〰〱\\x01'`` (a line feed and a control character in the serial)."""
 
 
-@pytest.mark.parametrize("store_kind", ["parquet", "influxdb"])
 @pytest.mark.parametrize("odd_serial", [UTF16_SERIAL, "9010KETU23EM12\\\\"])
-def test_an_odd_serial_lands_under_its_safe_id_and_loses_no_other_reading(
-    tmp_path, store_kind, odd_serial, request
-):
+def test_an_odd_serial_lands_under_its_safe_id_and_loses_no_other_reading(stores, odd_serial, tcp):
     """One inverter whose serial line protocol cannot carry (control characters, a trailing
     backslash) next to a healthy one: every reading of both lands, the odd one under its
     safe id, named in the tick summary; nothing is spooled or set aside."""
-    options = {}
-    if store_kind == "influxdb":
-        server = request.getfixturevalue("influx_server")
-        options = {"influx_url": server.url, "influx_db": request.getfixturevalue("influx_db")}
-    raw_store = RawStoreResource(data_dir=str(tmp_path), **options)
+    raw_store = stores.raw_store
     healthy, odd = tcp("9010KETU23EM1201"), tcp(odd_serial)
     instance = DagsterInstance.ephemeral()
     results = []
@@ -410,15 +399,15 @@ def test_an_odd_serial_lands_under_its_safe_id_and_loses_no_other_reading(
 
     frame = raw_store.get_store().read(*recent_window())
     assert frame.groupby("device_id").size().to_dict() == {"9010KETU23EM1201": 2, safe: 2}
-    assert Spool(spool_dir(tmp_path)).backlog_rows() == 0
-    assert Spool(spool_dir(tmp_path)).dead_letter_count() == 0
+    assert Spool(spool_dir(stores.data_dir)).backlog_rows() == 0
+    assert Spool(spool_dir(stores.data_dir)).dead_letter_count() == 0
     summary = results[0].asset_events[0].description or ""
     assert "2 reading(s) written" in summary and "LOST" not in summary
     assert f"device {reported!r} stored as {safe!r}" in summary
     assert f"{safe}/battery_soc_pct" in results[0].asset_events[0].metadata
 
 
-def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path: Path):
+def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path: Path, tcp):
     """A device whose readings neither the store nor the spool can keep (here a time past
     2262, what a wrong clock gives) costs only its own readings: they are set aside as a
     dead letter, named in the tick summary and in health; the healthy device's land."""
@@ -451,7 +440,7 @@ def test_readings_refused_everywhere_go_to_dead_letters_alone_and_named(tmp_path
     assert spool.backlog_rows() == 1
 
 
-def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Path):
+def test_a_batch_the_store_refuses_for_one_device_lands_the_others(tmp_path: Path, tcp):
     """The Parquet store refuses a batch holding an id too long for a file name: the other
     inverter's reading is written at once; the refused one is spooled, and its replay sets
     only it aside as a dead letter."""

@@ -26,8 +26,7 @@ import pytest
 
 from goodwe_pipeline import readings
 from goodwe_pipeline.common.days import day_window
-from goodwe_pipeline.common.pipeline_config import pipeline_config
-from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
+from goodwe_pipeline.common.settings import RawStoreSettings
 from goodwe_pipeline.common.url_credentials import url_secrets
 from goodwe_pipeline.raw_store import StoreUnavailableError, open_raw_store
 from goodwe_pipeline.raw_store.base import RawStore
@@ -536,7 +535,7 @@ MALFORMED_URLS = [
 ]
 
 
-def test_influx_url_credentials_with_reserved_characters_never_leak(monkeypatch):
+def test_influx_url_credentials_with_reserved_characters_never_leak():
     good = split_url(f" https://me:{URL_PASSWORD}@Influx.example:8086/prefix/?db=x#top ")
     assert (good.url, good.username, good.password) == (
         "https://influx.example:8086/prefix",
@@ -553,15 +552,6 @@ def test_influx_url_credentials_with_reserved_characters_never_leak(monkeypatch)
         message = "".join(traceback.format_exception(caught.value))
         assert all(piece not in message for piece in URL_PASSWORD_PIECES), message
         assert url_secrets(url) == [URL_PASSWORD]
-
-        monkeypatch.setenv("GOODWE_INFLUX_URL", url)
-        config = pipeline_config(raw_store_kind="influxdb", warehouse_dialect="sqlite", report={})
-        assert config["influx_url"].startswith("invalid: the InfluxDB URL")
-        text = json.dumps(config)
-        assert all(piece not in text for piece in URL_PASSWORD_PIECES), text
-    monkeypatch.setenv("GOODWE_INFLUX_URL", f"http://admin:{URL_PASSWORD}@127.0.0.1:8086/")
-    config = pipeline_config(raw_store_kind="influxdb", warehouse_dialect="sqlite", report={})
-    assert config["influx_url"] == "http://127.0.0.1:8086"
 
 
 def test_influx_creates_database_and_retention_policy(influx_server, influx_db):
@@ -862,40 +852,3 @@ def test_a_temporary_file_left_by_a_kill_during_compaction_is_removed(tmp_path):
     assert ParquetRawStore(root, delta_rows=1).write(frame) == 10, "a compacting write"
     assert not again.exists()
     assert_same(store.read(T0, T0 + timedelta(hours=1)), frame)
-
-
-def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path):
-    """A legacy serial ending in a backslash (here the device id flat daily arrays get)
-    migrates under its safe form instead of failing the run; it shares ``prepare``."""
-    import json
-
-    from goodwe_pipeline.history.readings_migration import migrate_readings
-    from goodwe_pipeline.history.settings import LegacySettings
-    from goodwe_pipeline.warehouse import Warehouse
-    from goodwe_pipeline_tests.legacy_corpus import flat, reading_at
-
-    day = date(2025, 9, 17)
-    energy = tmp_path / "optimiser" / "out" / "energy_data"
-    energy.mkdir(parents=True)
-    records = [
-        flat(
-            reading_at(
-                f"{day}T{h:02d}:{m:02d}:00", pv=0.0, load=500.0, battery=0.0, grid=-500.0, soc=50.0
-            )
-        )
-        for h in range(2)
-        for m in range(0, 60, 5)
-    ]
-    (energy / f"energy_data_{day}.json").write_text(json.dumps(records))
-    odd = "GW-LEGACY\\"
-    store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
-    warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
-    try:
-        migrate_readings(
-            LegacySettings(tmp_path / "optimiser", device_id=odd), store, warehouse, day, day
-        )
-    finally:
-        warehouse.dispose()
-    start, end = day_window(day, "Europe/Warsaw")
-    assert store.devices(start, end) == [safe_device_id(odd)] == ["~GW-LEGACY%5C"]
-    assert len(store.read(start, end)) == len(records)

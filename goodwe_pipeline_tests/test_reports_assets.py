@@ -36,7 +36,6 @@ from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.reports.daily import daily_energy
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline_tests.servers import create_postgres_database, drop_postgres_database
 from goodwe_pipeline_tests.synthetic_days import (
     constant,
     flat_prices,
@@ -54,19 +53,13 @@ RANGE_TAGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def module_postgres() -> Iterator[str]:
-    """A PostgreSQL database of this module's own, so its days do not meet other tests' rows."""
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request, monkeypatch) -> str:
-    if request.param == "postgres":
-        monkeypatch.setenv("GOODWE_WAREHOUSE_URL", request.getfixturevalue("module_postgres"))
-    return request.param
+@pytest.fixture
+def backend(warehouse_url, monkeypatch) -> str:
+    """The shared ``warehouse_url``: PostgreSQL through the environment, SQLite as the default."""
+    if warehouse_url.startswith("sqlite"):
+        return "sqlite"
+    monkeypatch.setenv("GOODWE_WAREHOUSE_URL", warehouse_url)
+    return "postgres"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -23,6 +22,7 @@ from goodwe_pipeline.defs.sessions import checks
 from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.sessions.detection import session_id
+from goodwe_pipeline_tests.conftest import StorePair
 from goodwe_pipeline_tests.session_days import TZ, Segment, at, next_day, readings
 
 DAY = date(2025, 6, 10)
@@ -34,12 +34,8 @@ SESSION_CHECKS = [
 ]
 
 
-@dataclass
-class Stores:
-    raw_store: RawStoreResource
-    warehouse: WarehouseResource
-    data_dir: Path
-
+@dataclass(frozen=True)
+class Stores(StorePair):
     def write(self, frame: pd.DataFrame) -> None:
         assert self.raw_store.get_store().write(frame) == len(frame)
 
@@ -62,24 +58,10 @@ class Stores:
                 )
 
 
-@pytest.fixture(params=["parquet+sqlite", "influxdb+postgres"])
-def stores(request, tmp_path) -> Stores:
-    if request.param == "parquet+sqlite":
-        return Stores(
-            RawStoreResource(data_dir=str(tmp_path)),
-            WarehouseResource(data_dir=str(tmp_path)),
-            tmp_path,
-        )
-    influx = request.getfixturevalue("influx_server")
-    return Stores(
-        RawStoreResource(
-            data_dir=str(tmp_path),
-            influx_url=influx.url,
-            influx_db=request.getfixturevalue("influx_db"),
-        ),
-        WarehouseResource(url=request.getfixturevalue("postgres_url")),
-        tmp_path,
-    )
+@pytest.fixture
+def stores(stores: StorePair) -> Stores:
+    """The shared store pair (``conftest.stores``), with this module's helpers."""
+    return Stores(stores.raw_store, stores.warehouse, stores.data_dir)
 
 
 @pytest.fixture

@@ -263,3 +263,9 @@ def test_the_resources_produce_the_settings_the_environment_gives(monkeypatch, t
     produced = raw_store.process_config_and_initialize().settings()
     assert produced == settings.RawStoreSettings.from_env(create_database=True)
     assert produced.secrets == [SECRET]
+
+
+def test_a_password_inside_the_influx_url_counts_as_a_secret():
+    raw = settings.RawStoreSettings(influx_url="http://admin:s3cr#t@influx:8086")
+    assert "s3cr#t" in raw.secrets
+    assert "s3cr#t" not in repr(raw)

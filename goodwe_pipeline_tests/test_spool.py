@@ -319,26 +319,6 @@ def test_which_refusals_are_about_content():
     assert not refused_for_content(refusal("ConnectionError: refused (after 4 attempts)"))
 
 
-def test_health_reports_dead_letters_as_unhealthy(tmp_path):
-    from goodwe_pipeline.health.checkup import spool_health
-    from goodwe_pipeline.ingest.spool import spool_dir
-
-    data_dir = tmp_path / "data"
-    assert spool_health(data_dir).ok
-    spool = Spool(spool_dir(data_dir))
-    spool.append(poll(0))
-    add_undecodable_entry(spool)
-    spool.replay(ParquetRawStore(tmp_path / "raw"))
-    health = spool_health(data_dir)
-    assert not health.ok
-    assert "1 entries set aside as dead letters" in health.detail
-
-
-def test_health_masks_a_password_inside_the_influx_url():
-    secrets = RawStoreSettings(influx_url="http://admin:s3cr#t@influx:8086").secrets
-    assert "s3cr#t" in secrets
-
-
 def test_a_refused_entry_sets_aside_only_the_device_at_fault(tmp_path):
     """An entry spooled while the store was down holds every inverter's readings; when
     the store refuses it for one device's (here an id too long for a Parquet file name),

@@ -26,24 +26,12 @@ from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migr
 from goodwe_pipeline.warehouse.reads import read_priced_quarter_starts, read_reports
 from goodwe_pipeline.warehouse.store import config_version
 from goodwe_pipeline_tests.servers import (
-    create_postgres_database,
-    drop_postgres_database,
     free_port,
 )
 from goodwe_pipeline_tests.together import run_together
 
 T0 = datetime(2025, 10, 5, 22, 0, tzinfo=UTC)
 DAY = date(2025, 10, 6)
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def warehouse_url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'wh' / 'warehouse.sqlite'}"
-        return
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 @pytest.fixture

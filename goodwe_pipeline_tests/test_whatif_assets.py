@@ -4,7 +4,6 @@ on the same data: Parquet readings, SQLite or PostgreSQL warehouse."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from goodwe_pipeline.defs.sessions.assets import battery_sessions
 from goodwe_pipeline.defs.sessions.resources import SessionsResource
 from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline_tests.servers import create_postgres_database, drop_postgres_database
 from goodwe_pipeline_tests.test_whatif_costs import prices, readings
 
 FIRST, LAST = date(2025, 6, 9), date(2025, 6, 10)
@@ -32,18 +30,6 @@ TAGS = {
     "dagster/asset_partition_range_end": LAST.isoformat(),
 }
 OFFERS = 6
-
-
-@pytest.fixture(scope="module")
-def module_postgres() -> Iterator[str]:
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def warehouse_url(request) -> str | None:
-    return request.getfixturevalue("module_postgres") if request.param == "postgres" else None
 
 
 def _count(wh: Warehouse, sql: str) -> int:

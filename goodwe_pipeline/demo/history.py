@@ -1,4 +1,5 @@
-"""Write weeks of the optimiser's history, in every format it left on disk (docs/migration.md lists them).
+"""Decide weeks of the optimiser's history, in every format it left on disk (docs/migration.md lists
+them), and write it through ``demo.legacy_files``.
 
 The days are split between three versions of the optimiser, as on a real
 install that was upgraded twice:
@@ -22,12 +23,9 @@ says what was written and what a migration must find.
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import random
 import shutil
-import sqlite3
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +35,14 @@ from zoneinfo import ZoneInfo
 
 from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.demo import records
+from goodwe_pipeline.demo.legacy_files import (
+    SCHEMA_VERSION,
+    LegacyFolder,
+    OptimiserDatabase,
+    array_element,
+    gzipped_json,
+    json_array,
+)
 from goodwe_pipeline.demo.optimiser import (
     Day,
     Sample,
@@ -134,37 +140,6 @@ def read_manifest(directory: Path) -> Manifest | None:
 # -- the writer ----------------------------------------------------------------------------
 
 
-class _Folder:
-    """The optimiser's working directory: writes files with their original modification times.
-
-    A name written twice (the repeated autumn hour) is overwritten, as it was on the real disk.
-    """
-
-    def __init__(self, root: Path, tz: str):
-        self.root = root
-        self.zone = ZoneInfo(tz)
-        self.counts: Counter[str] = Counter()
-        self.written: set[str] = set()
-
-    def write(self, relative: str, data: bytes | str, written: datetime, kind: str) -> Path:
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        self.touch(path, written)
-        if relative not in self.written:
-            self.written.add(relative)
-            self.counts[kind] += 1
-        return path
-
-    def touch(self, path: Path, written: datetime) -> None:
-        epoch = written.replace(tzinfo=self.zone).timestamp()
-        os.utime(path, (epoch, epoch))
-
-
-def _stamp(local: datetime) -> str:
-    return local.strftime("%Y%m%d_%H%M%S")
-
-
 def _iso(local: datetime | None) -> str | None:
     return local.isoformat() if local is not None else None
 
@@ -196,7 +171,7 @@ class HistoryWriter:
     def __init__(
         self, root: Path, tz: str, serial: str, model: str, seed: int, eras: tuple[int, int, int]
     ):
-        self.folder = _Folder(root, tz)
+        self.folder = LegacyFolder(root, tz)
         self.tz = tz
         self.serial = serial
         self.model = model
@@ -210,7 +185,7 @@ class HistoryWriter:
         self.sales: list[Session] = []
         self.planned = 0
         self.charging_rows = 0
-        self.db: sqlite3.Connection | None = None
+        self.db: OptimiserDatabase | None = None
         self.day_index = 0
         self.uptime_start: datetime | None = None
         self.decision_count = 0
@@ -241,17 +216,16 @@ class HistoryWriter:
         index_in_era = self.day_index
         for sample in day.samples:
             reading = records.nested_reading(sample, 1, self.serial, self.model, self.seed)
-            self.snapshot.append(records.indented(reading))
+            self.snapshot.append(array_element(reading))
             local = sample.local
             if local.minute % CURRENT_EVERY_MIN == 0:
                 text = json.dumps(reading, indent=2)
-                name = f"out/energy_data/current_data_{_stamp(local)}.json"
                 broken = self._broken_current(index_in_era, local)
                 if broken == "truncated":
                     text = text[: len(text) * 3 // 5]
                 elif broken == "empty":
                     text = ""
-                self.folder.write(name, text, _after(local), "current_data")
+                name = self.folder.current_data(text, local, _after(local))
                 if broken:
                     reason = "truncated JSON" if broken == "truncated" else "empty file"
                     self.broken.append({"path": name, "problem": reason})
@@ -267,10 +241,8 @@ class HistoryWriter:
         return None
 
     def _write_snapshot(self, local: datetime) -> None:
-        name = f"out/energy_data/historical_data_{_stamp(_after(local, 1))}.json"
-        self.folder.write(
-            name, records.json_array(list(self.snapshot)), _after(local, 1), "historical_data"
-        )
+        written = _after(local, 1)
+        self.folder.historical_data(json_array(self.snapshot), written, written)
 
     def _collector_shutdown(self) -> None:
         if self.last_sample is not None and self.snapshot:
@@ -310,29 +282,18 @@ class HistoryWriter:
                 if first_era2_day and position == 3:
                     lines.append(self._unset_clock_state(sample))
             else:
-                record = records.flat_record(sample, records.SCHEMA_VERSION, self.seed)
+                record = records.flat_record(sample, SCHEMA_VERSION, self.seed)
                 rows.append(record)
                 if sample.local.minute == 30:
                     self._roadmap_snapshot(sample)
             if version.flat_arrays:
-                schema = records.SCHEMA_VERSION if version.era == 3 else 3
-                flat.append(records.indented(records.flat_record(sample, schema, self.seed)))
+                schema = SCHEMA_VERSION if version.era == 3 else 3
+                flat.append(array_element(records.flat_record(sample, schema, self.seed)))
             self.last_sample = sample
         if lines:
-            written = _after(day.samples[-1].local)
-            self.folder.write(
-                f"out/coordinator_state_{day.day:%Y%m%d}.json",
-                "\n".join(lines) + "\n",
-                written,
-                "coordinator_state_log",
-            )
+            self.folder.coordinator_log(day.day, lines, _after(day.samples[-1].local))
         if flat:
-            self.folder.write(
-                f"out/energy_data/energy_data_{day.day.isoformat()}.json",
-                records.json_array(flat),
-                _after(day.samples[-1].local, 30),
-                "energy_data_daily",
-            )
+            self.folder.daily_array(day.day, json_array(flat), _after(day.samples[-1].local, 30))
         if rows:
             self._db_readings(rows)
 
@@ -370,65 +331,34 @@ class HistoryWriter:
             "performance_metrics": {"poll_duration_s": 0.8, "decisions_made": self.decision_count},
             "decision_count": self.decision_count,
         }
-        self.folder.write(
-            f"out/coordinator_state_{_stamp(local)}.json",
-            json.dumps(state, indent=2),
-            local,
-            "coordinator_state",
-        )
+        self.folder.coordinator_snapshot(state, local, local)
 
     def _roadmap_snapshot(self, sample: Sample) -> None:
         """The storage roadmap's one-reading files, every hour, half of them gzipped."""
-        reading = json.dumps(
-            records.nested_reading(sample, 2, self.serial, self.model, self.seed), indent=2
-        )
+        reading = records.nested_reading(sample, 2, self.serial, self.model, self.seed)
         local = sample.local
-        name = f"out/energy_data/energy_data_{_stamp(_after(local, 1))}.json"
-        if local.hour % 2:
-            data = gzip.compress(reading.encode(), mtime=0)
-            name += ".gz"
-            if not self.broken_gzip_done and local.hour == 13:
-                junk = random.Random(self.seed)
-                data = data[:10] + bytes(junk.randrange(256) for _ in range(200))
-                self.broken.append({"path": name, "problem": "invalid gzip"})
-                self.broken_gzip_done = True
-            self.folder.write(name, data, _after(local, 1), "energy_data_snapshot")
+        written = _after(local, 1)
+        if local.hour % 2 and not self.broken_gzip_done and local.hour == 13:
+            junk = random.Random(self.seed)
+            valid = gzipped_json(reading)
+            data = valid[:10] + bytes(junk.randrange(256) for _ in range(200))
+            name = self.folder.energy_snapshot(data, written, written, gzipped=True)
+            self.broken.append({"path": name, "problem": "invalid gzip"})
+            self.broken_gzip_done = True
         else:
-            self.folder.write(name, reading, _after(local, 1), "energy_data_snapshot")
+            self.folder.energy_snapshot(reading, written, written, gzipped=bool(local.hour % 2))
 
     # -- the optimiser's SQLite database --
 
-    def _database(self) -> sqlite3.Connection:
+    def _database(self) -> OptimiserDatabase:
         if self.db is None:
-            path = self.folder.root / "data" / "goodwe_energy.db"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(records.DATABASE_SCHEMA)
-            self.db.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                (records.SCHEMA_VERSION, str(self.last_sample.local if self.last_sample else "")),
-            )
+            applied = str(self.last_sample.local if self.last_sample else "")
+            self.db = self.folder.database(applied)
         return self.db
 
     def _db_readings(self, rows: list[dict]) -> None:
-        db = self._database()
-        columns = list(rows[0])
-        statement = (
-            f"INSERT OR IGNORE INTO energy_data ({', '.join(columns)}) "  # noqa: S608 - fixed names
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        db.executemany(
-            statement,
-            [
-                tuple(
-                    str(datetime.fromisoformat(r["timestamp"])) if c == "timestamp" else r[c]
-                    for c in columns
-                )
-                for r in rows
-            ],
-        )
-        db.commit()
+        stored = [{**r, "timestamp": str(datetime.fromisoformat(r["timestamp"]))} for r in rows]
+        self._database().readings(stored, on_conflict="IGNORE")
 
     # -- decisions, plans, sessions --
 
@@ -437,35 +367,25 @@ class HistoryWriter:
             self.decision_count += 1
             if decision.kind == "charging":
                 payload = records.charging_a(decision) if era < 3 else records.charging_b(decision)
-                self.folder.write(
-                    f"out/energy_data/charging_decision_{_stamp(decision.local)}.json",
-                    json.dumps(payload, indent=2),
-                    _after(decision.local),
-                    "charging_decision",
-                )
+                self.folder.charging_decision(payload, decision.local, _after(decision.local))
                 self.decisions["charging"] += 1
             elif era >= 2:
-                self.folder.write(
-                    f"out/energy_data/battery_selling_decision_{_stamp(decision.local)}.json",
-                    json.dumps(records.selling(decision), indent=2),
-                    _after(decision.local),
-                    "battery_selling_decision",
+                self.folder.selling_decision(
+                    records.selling(decision), decision.local, _after(decision.local)
                 )
                 self.decisions["selling"] += 1
             else:
                 continue
             if era == 3:
-                self._database().execute(
-                    "INSERT INTO coordinator_decisions (timestamp, decision_type, action, reason, "
-                    "parameters, source_module) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        str(decision.local),
-                        decision.kind,
-                        decision.action,
-                        decision.reason,
-                        json.dumps(records.parameters(decision)),
-                        "master_coordinator",
-                    ),
+                self._database().decision(
+                    {
+                        "timestamp": str(decision.local),
+                        "decision_type": decision.kind,
+                        "action": decision.action,
+                        "reason": decision.reason,
+                        "parameters": json.dumps(records.parameters(decision)),
+                        "source_module": "master_coordinator",
+                    }
                 )
                 self.decisions["coordinator_rows"] += 1
                 if _repeated_local_time(decision.local, self.folder.zone):
@@ -508,12 +428,7 @@ class HistoryWriter:
             "status": "completed" if sessions else "no_sessions",
         }
         updated = max([day.plan_created, *(s.completed_local or s.start_local for s in sessions)])
-        self.folder.write(
-            f"out/multi_session_data/daily_plan_{day.day:%Y%m%d}.json",
-            json.dumps(document, indent=2),
-            _after(updated),
-            "daily_plan",
-        )
+        self.folder.daily_plan(day.day, document, _after(updated))
         self.planned += len(sessions)
 
     def _db_sessions(self, day: Day) -> None:
@@ -521,25 +436,30 @@ class HistoryWriter:
         for s in day.plan:
             if s.status != "completed":
                 continue
-            db.execute(
-                "INSERT INTO charging_sessions (session_id, start_time, end_time, target_soc, "
-                "energy_kwh, cost_pln, status, avg_price) VALUES (?, ?, ?, ?, NULL, NULL, ?, NULL)",
-                (s.session_id, str(s.started_local), str(s.completed_local), 85.0, "completed"),
+            db.charging_session(
+                {
+                    "session_id": s.session_id,
+                    "start_time": str(s.started_local),
+                    "end_time": str(s.completed_local),
+                    "target_soc": 85.0,
+                    "energy_kwh": None,
+                    "cost_pln": None,
+                    "status": "completed",
+                    "avg_price": None,
+                }
             )
             self.charging_rows += 1
         for s in day.sales:
-            db.execute(
-                "INSERT INTO battery_selling_sessions (session_id, start_time, end_time, "
-                "energy_sold_kwh, revenue_pln, avg_price, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    s.session_id,
-                    str(s.started_local),
-                    str(s.completed_local),
-                    s.actual_energy_kwh,
-                    s.actual_cost_pln,
-                    s.avg_price_pln_kwh,
-                    s.status,
-                ),
+            db.selling_session(
+                {
+                    "session_id": s.session_id,
+                    "start_time": str(s.started_local),
+                    "end_time": str(s.completed_local),
+                    "energy_sold_kwh": s.actual_energy_kwh,
+                    "revenue_pln": s.actual_cost_pln,
+                    "avg_price": s.avg_price_pln_kwh,
+                    "status": s.status,
+                }
             )
         db.commit()
 
@@ -547,12 +467,7 @@ class HistoryWriter:
         written = datetime.combine(day.day + timedelta(days=1), datetime.min.time()).replace(
             minute=5, second=3
         )
-        self.folder.write(
-            f"out/energy_data/daily_stats_{day.day:%Y%m%d}.json",
-            json.dumps(day.stats, indent=2),
-            written,
-            "daily_stats",
-        )
+        self.folder.daily_stats(day.day, day.stats, written)
 
     def finish(self) -> None:
         if self.version_of(self.day_index - 1).era == 1:
@@ -560,20 +475,11 @@ class HistoryWriter:
         if self.sales:
             sold = [records.sale_record(s) for s in self.sales]
             last = max(s.completed_local or s.start_local for s in self.sales)
-            self.folder.write(
-                "out/battery_selling_analytics/session_records.json",
-                json.dumps(sold, indent=2),
-                _after(last),
-                "selling_session_records",
-            )
+            self.folder.selling_records(sold, _after(last))
         if self.db is not None:
-            self.db.commit()
-            self.db.close()
+            last_written = _after(self.last_sample.local) if self.last_sample else None
+            self.db.close(last_written)
             self.db = None
-            path = self.folder.root / "data" / "goodwe_energy.db"
-            self.folder.counts["optimiser_db"] += 1
-            if self.last_sample is not None:
-                self.folder.touch(path, _after(self.last_sample.local))
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -9,14 +9,12 @@ them; a missing sensor reads ``"Unknown"`` (its ``*_kw`` copy then ``0.0``).
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import datetime
 from typing import Any
 
+from goodwe_pipeline.demo.legacy_files import SCHEMA_VERSION
 from goodwe_pipeline.demo.optimiser import Decision, Sample, Session
-
-SCHEMA_VERSION = 4
 
 
 def _r(value: float, digits: int) -> float:
@@ -185,15 +183,6 @@ def flat_record(sample: Sample, version: int, seed: int) -> dict:
     return record
 
 
-def indented(obj: Any) -> str:
-    """``obj`` as ``json.dump(indent=2)`` lays out an element of a top-level list."""
-    return "\n".join("  " + line for line in json.dumps(obj, indent=2).splitlines())
-
-
-def json_array(elements: list[str]) -> str:
-    return "[\n" + ",\n".join(elements) + "\n]" if elements else "[]"
-
-
 def hours(session: Session) -> float:
     return (session.end - session.start).total_seconds() / 3600
 
@@ -291,35 +280,3 @@ def sale_record(s: Session) -> dict:
         "safety_checks_passed": True,
         "risk_level": "low",
     }
-
-
-DATABASE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT);
-CREATE TABLE IF NOT EXISTS energy_data (
-    timestamp TEXT PRIMARY KEY,
-    battery_soc REAL, pv_power REAL, grid_power REAL, house_consumption REAL,
-    battery_power REAL, grid_voltage REAL, grid_frequency REAL, battery_voltage REAL,
-    battery_current REAL, battery_temperature REAL, price_pln REAL,
-    grid_import_total_kwh REAL, grid_export_total_kwh REAL,
-    house_consumption_total_kwh REAL, pv_generation_total_kwh REAL, tariff_zone TEXT
-);
-CREATE TABLE IF NOT EXISTS charging_sessions (
-    session_id TEXT PRIMARY KEY, start_time TEXT, end_time TEXT, target_soc REAL,
-    energy_kwh REAL, cost_pln REAL, status TEXT, avg_price REAL
-);
-CREATE TABLE IF NOT EXISTS battery_selling_sessions (
-    session_id TEXT PRIMARY KEY, start_time TEXT, end_time TEXT, energy_sold_kwh REAL,
-    revenue_pln REAL, avg_price REAL, status TEXT
-);
-CREATE TABLE IF NOT EXISTS coordinator_decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT, decision_type TEXT, action TEXT,
-    reason TEXT, parameters TEXT, source_module TEXT
-);
-CREATE TABLE IF NOT EXISTS system_state (timestamp TEXT PRIMARY KEY, state TEXT, details TEXT);
-CREATE TABLE IF NOT EXISTS weather_data (timestamp TEXT PRIMARY KEY, temperature REAL,
-    cloud_cover REAL, solar_irradiance REAL, source TEXT);
-CREATE TABLE IF NOT EXISTS price_forecasts (forecast_date TEXT, hour INTEGER, price_pln REAL,
-    source TEXT, PRIMARY KEY (forecast_date, hour, source));
-CREATE TABLE IF NOT EXISTS pv_forecasts (forecast_date TEXT, hour INTEGER, power_kw REAL,
-    source TEXT, PRIMARY KEY (forecast_date, hour, source));
-"""
