@@ -30,7 +30,12 @@ from goodwe_pipeline.readings import DEVICE_ID, TIME
 from goodwe_pipeline.reports.daily import READING_FIELDS, daily_energy
 from goodwe_pipeline.sessions.detection import planned_vs_actual
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline.warehouse.reads import read_daily, read_prices, read_sessions
+from goodwe_pipeline.warehouse.reads import (
+    read_daily,
+    read_planned_sessions,
+    read_prices,
+    read_sessions,
+)
 
 HELP = "Draw a day's or a month's chart as a PNG file (the pictures the Dagster UI shows)."
 KINDS = ("day", "sessions", "prices")
@@ -84,17 +89,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _day_chart(day: date, kind: str, device: str | None, tz: str):
     start, end = days.day_window(day, tz)
-    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
-    try:
+    with Warehouse.from_settings(WarehouseSettings.from_env()) as warehouse:
         prices = read_prices(warehouse, start - READ_MARGIN, end + READ_MARGIN)
         if kind == "prices":
             return prices_figure(price_series(prices, day, tz))
         sessions = read_sessions(warehouse, day, day)
-        plans = warehouse.read_frame(
-            "SELECT * FROM legacy_planned_sessions WHERE plan_date = :day", {"day": day}
-        )
-    finally:
-        warehouse.dispose()
+        plans = read_planned_sessions(warehouse, day, day)
     if kind == "sessions":
         devices = sorted(sessions[DEVICE_ID].unique())
         chosen = device or (devices[0] if devices else "")
@@ -103,8 +103,8 @@ def _day_chart(day: date, kind: str, device: str | None, tz: str):
         return sessions_figure(
             session_bars(mine, planned_vs_actual(plans, mine), day, tz, label=label)
         )
-    with open_raw_store(RawStoreSettings.from_env()) as store:
-        readings = store.read(start - READ_MARGIN, end + READ_MARGIN, fields=READING_FIELDS)
+    with open_raw_store(RawStoreSettings.from_env()) as raw_store:
+        readings = raw_store.read(start - READ_MARGIN, end + READ_MARGIN, fields=READING_FIELDS)
     result = daily_energy(readings, prices, [day], tz, now=datetime.now(UTC))
     rows = result.days
     if rows.empty:
@@ -126,11 +126,8 @@ def _month_chart(month: date, tz: str):
     last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
     today = days.local_date(datetime.now(UTC), tz)
     end = min(last, today)
-    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
-    try:
+    with Warehouse.from_settings(WarehouseSettings.from_env()) as warehouse:
         daily = read_daily(warehouse, end - timedelta(days=max(PANELS) - 1), end)
-    finally:
-        warehouse.dispose()
     if daily.empty:
         raise LookupError(f"no daily reports in the {max(PANELS)} days to {end}")
     return trends_figure(trend_bars(daily, end))

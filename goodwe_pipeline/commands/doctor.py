@@ -119,20 +119,42 @@ def inverter_lines(args: argparse.Namespace) -> tuple[list[Line], bool]:
     return [_inverter_line(result) for result in results], True
 
 
-def raw_store_lines(store: RawStore) -> list[Line]:
+def raw_store_lines(raw_store: RawStore) -> list[Line]:
     """The raw store's answer (InfluxDB: reachable, which API and server version; Parquet: its
     folder), and on InfluxDB's v2 API what would keep writes from working, with its fix."""
-    raw = checkup.raw_store_health(store)
+    raw = checkup.raw_store_health(raw_store)
     text = f"{raw.component}: {raw.detail} ({raw.latency_ms or 0:.0f} ms)"
     if raw.component == "parquet" and raw.value is not None:
-        text = f"{raw.component}: {store.url}, {human_bytes(raw.value)} free ({raw.latency_ms or 0:.0f} ms)"
+        text = f"{raw.component}: {raw_store.url}, {human_bytes(raw.value)} free ({raw.latency_ms or 0:.0f} ms)"
     lines = [Line(OK if raw.ok else ERROR, text, None if raw.ok else RAW_STORE_FIX)]
-    if raw.ok and isinstance(store, InfluxV2RawStore):
-        access = store.access_check()
+    if raw.ok and isinstance(raw_store, InfluxV2RawStore):
+        access = raw_store.access_check()
         if access:
             ok, detail = access
             lines.append(Line(OK if ok else ERROR, f"{raw.component}: {detail}"))
     return lines
+
+
+def readings_line(raw_store: RawStore, inverters_configured: bool) -> Line:
+    """How old the newest reading is; without inverters configured, none is only a warning."""
+    recent = checkup.last_reading_health(
+        raw_store,
+        now=datetime.now(UTC),
+        inverters_configured=inverters_configured,
+        poll_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
+    )
+    if not inverters_configured and recent.ok:
+        status = WARNING if "no reading" in recent.detail else OK
+    else:
+        status = OK if recent.ok else ERROR
+    return Line(
+        status,
+        f"readings: {recent.detail}",
+        None
+        if status == OK
+        else "is `dagster dev` (or the daemon) running with the "
+        "poll_inverters sensor on? See Automation > poll_inverters in the UI",
+    )
 
 
 def _existing_parent(path: Path) -> Path:
@@ -148,7 +170,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
     lines: list[Line] = []
     raw_settings = RawStoreSettings.from_env()
     data_dir = raw_settings.data_dir
-    readable: RawStore | None = None
+    newest: Line | None = None
     parquet_root = raw_settings.parquet_root
     if raw_settings.kind == "parquet" and not parquet_root.is_dir():
         lines.append(
@@ -161,7 +183,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
         )
     else:
         try:
-            store = open_raw_store(raw_settings)
+            raw_store = open_raw_store(raw_settings)
         except Exception as exc:  # a malformed URL is a failed check, not a crash
             lines.append(
                 Line(
@@ -171,9 +193,11 @@ def store_lines(inverters_configured: bool) -> list[Line]:
                 )
             )
         else:
-            raw_lines = raw_store_lines(store)
-            lines += raw_lines
-            readable = store if all(line.status == OK for line in raw_lines) else None
+            with raw_store:
+                raw_lines = raw_store_lines(raw_store)
+                lines += raw_lines
+                if all(line.status == OK for line in raw_lines):
+                    newest = readings_line(raw_store, inverters_configured)
     sqlite = data_dir / SQLITE_FILE
     if not WarehouseSettings.from_env().url and not sqlite.is_file():
         lines.append(
@@ -208,27 +232,8 @@ def store_lines(inverters_configured: bool) -> list[Line]:
         lines.append(Line(ERROR, disk, f"free at least {human_bytes(checkup.MIN_FREE_BYTES)}"))
     else:
         lines.append(Line(OK, disk))
-    if readable is not None:
-        recent = checkup.last_reading_health(
-            readable,
-            now=datetime.now(UTC),
-            inverters_configured=inverters_configured,
-            poll_seconds=settings.for_loading("GOODWE_POLL_SECONDS"),
-        )
-        if not inverters_configured and recent.ok:
-            status = WARNING if "no reading" in recent.detail else OK
-        else:
-            status = OK if recent.ok else ERROR
-        lines.append(
-            Line(
-                status,
-                f"readings: {recent.detail}",
-                None
-                if status == OK
-                else "is `dagster dev` (or the daemon) running with the "
-                "poll_inverters sensor on? See Automation > poll_inverters in the UI",
-            )
-        )
+    if newest is not None:
+        lines.append(newest)
     return lines
 
 
@@ -240,10 +245,8 @@ def warehouse_line() -> Line | None:
         return None
     except Exception as exc:  # a malformed URL is a failed check, not a crash
         return Line(ERROR, f"warehouse: {type(exc).__name__}: {exc}", WAREHOUSE_FIX)
-    try:
+    with warehouse:
         wh = checkup.warehouse_health(warehouse)
-    finally:
-        warehouse.dispose()
     return Line(
         OK if wh.ok else ERROR,
         f"warehouse: {wh.detail} ({wh.latency_ms or 0:.0f} ms)",

@@ -9,12 +9,13 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
 
 from goodwe_pipeline.commands._range import RangeError, add_date_range, date_range
 from goodwe_pipeline.common import settings
 from goodwe_pipeline.common.settings import WarehouseSettings
-from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, schema
+from goodwe_pipeline.readings import DEVICE_ID
+from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
+from goodwe_pipeline.warehouse.reads import read_daily, read_sessions
 from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = "Write battery sessions and daily energy reports of a date range as CSV files."
@@ -96,30 +97,16 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     tz = settings.timezone()
-    sessions_query = sa.select(schema.battery_sessions).where(
-        schema.battery_sessions.c.partition_date.between(start, end)
-    )
-    daily_query = sa.select(schema.daily_energy).where(
-        schema.daily_energy.c.day.between(start, end)
-    )
-    if args.device:
-        sessions_query = sessions_query.where(schema.battery_sessions.c.device_id == args.device)
-        daily_query = daily_query.where(schema.daily_energy.c.device_id == args.device)
-    warehouse = Warehouse.from_settings(where)
     try:
-        sessions = warehouse.read_frame(
-            sessions_query.order_by(
-                schema.battery_sessions.c.start_time, schema.battery_sessions.c.device_id
-            )
-        )
-        daily = warehouse.read_frame(
-            daily_query.order_by(schema.daily_energy.c.day, schema.daily_energy.c.device_id)
-        )
+        with Warehouse.from_settings(where) as warehouse:
+            sessions = read_sessions(warehouse, start, end)
+            daily = read_daily(warehouse, start, end)
     except WarehouseUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        warehouse.dispose()
+    if args.device:
+        sessions = sessions[sessions[DEVICE_ID] == args.device]
+        daily = daily[daily[DEVICE_ID] == args.device]
     if sessions.empty and daily.empty:
         device = f" for device {args.device}" if args.device else ""
         print(

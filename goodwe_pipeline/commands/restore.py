@@ -33,14 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if not archive.days(start, end):
         print(f"error: nothing archived from {start} to {end} in {archive.root}", file=sys.stderr)
         return 1
-    store = open_raw_store(store_settings)
     try:
-        restored = restore(store, archive, start, end)
+        with open_raw_store(store_settings) as raw_store:
+            restored = restore(raw_store, archive, start, end)
     except StoreUnavailableError as exc:
         print(f"error: {exc}; nothing is lost, run the restore again later", file=sys.stderr)
         return 1
     for day in restored:
         print(f"{day.day}: {day.rows} readings from {day.files} files")
     total = sum(day.rows for day in restored)
-    print(f"restored {total} readings of {len(restored)} days into {store.url}")
+    print(f"restored {total} readings of {len(restored)} days into {raw_store.url}")
     return 0

@@ -19,11 +19,13 @@ from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.base import StoreUnavailableError
+from goodwe_pipeline.reports.daily import READING_FIELDS
 from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
+from goodwe_pipeline.warehouse.reads import read_prices, read_sessions_until
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS
-from goodwe_pipeline.whatif.history import what_if
+from goodwe_pipeline.whatif.history import spans, what_if
 
 HELP = (
     "Compare tariff offers on your own history: as measured, without and with the battery run best."
@@ -72,24 +74,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_days = list(days.iter_days(start, end))
-    warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
+    now = datetime.now(UTC)
+    readings_span, prices_span = spans(run_days, tz, now)
     try:
-        with open_raw_store(RawStoreSettings.from_env()) as store:
+        with (
+            open_raw_store(RawStoreSettings.from_env()) as raw_store,
+            Warehouse.from_settings(WarehouseSettings.from_env()) as warehouse,
+        ):
             found = what_if(
-                store,
-                warehouse,
+                raw_store.read(*readings_span, fields=READING_FIELDS),
+                read_prices(warehouse, *prices_span),
+                read_sessions_until(warehouse, run_days[-1]),
                 run_days,
                 tz,
                 catalogue,
                 owner,
-                now=datetime.now(UTC),
+                now=now,
                 limits=limits,
             )
     except (WarehouseUnavailableError, StoreUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        warehouse.dispose()
     rows = found.comparison.rows
     print(f"offers: {', '.join(catalogue.names)} (current: {catalogue.current.name})")
     for device, limit in found.limits.items():

@@ -27,18 +27,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from goodwe_pipeline.history.files import display_name, skip_reason
 from goodwe_pipeline.history.formats import Detected, Format, detect
 from goodwe_pipeline.history.timestamps import to_us
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline.warehouse.schema import migration_files
+from goodwe_pipeline.warehouse.reads import read_migration_files
 
 TABLE = "migration_files"
 SCAN_FOLDERS = ("out", "data")
 EARLIEST_NAME_DATE = date(2010, 1, 1)
-LOOKUP_CHUNK = 500
 _US = 1_000_000
 _HIDDEN = re.compile(r"^[._]")
 
@@ -300,23 +298,11 @@ class FolderIndex:
                 present.append(entry)
             else:
                 entry.skip("the file vanished or cannot be read")
-        stored = load_rows(warehouse, [e.path for e in entries])
+        stored = read_migration_files(warehouse, [e.path for e in entries])
         for entry in entries:
             entry.stored = stored.get(entry.path)
         for entry in present:
             entry.adopt_stored()
-
-
-def load_rows(warehouse: Warehouse, paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored ``migration_files`` rows for ``paths``, by path."""
-    found: dict[str, dict[str, Any]] = {}
-    with warehouse.engine.connect() as connection:
-        for offset in range(0, len(paths), LOOKUP_CHUNK):
-            chunk = paths[offset : offset + LOOKUP_CHUNK]
-            statement = sa.select(migration_files).where(migration_files.c.path.in_(chunk))
-            for row in connection.execute(statement).mappings():
-                found[row["path"]] = dict(row)
-    return found
 
 
 def save(warehouse: Warehouse, entries: Iterable[FileEntry], now: datetime | None = None) -> int:

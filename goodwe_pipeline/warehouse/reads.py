@@ -9,10 +9,16 @@ converted here.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 
+from goodwe_pipeline.warehouse.schema import migration_files
 from goodwe_pipeline.warehouse.store import Warehouse
+
+MIGRATION_FILES_CHUNK = 500
+"""Paths per ``read_migration_files`` query: bounds the statement's size."""
 
 
 def _read_days(
@@ -28,8 +34,8 @@ def _read_days(
 def read_prices(warehouse: Warehouse, start: datetime, end: datetime) -> pd.DataFrame:
     """Price rows overlapping ``[start, end)``, in time order."""
     return warehouse.read_frame(
-        'SELECT "time_start", "time_end", "zone", "buy_pln_kwh", "sell_pln_kwh" '
-        'FROM "electricity_prices" '
+        'SELECT "time_start", "time_end", "zone", "buy_pln_kwh", "sell_pln_kwh", '
+        '"market_pln_kwh" FROM "electricity_prices" '
         'WHERE "time_end" > :start AND "time_start" < :end ORDER BY "time_start"',
         {"start": start, "end": end},
     )
@@ -52,7 +58,8 @@ def read_sessions(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame
     return _read_days(
         warehouse,
         'SELECT * FROM "battery_sessions" '
-        'WHERE "partition_date" >= :first AND "partition_date" <= :last ORDER BY "start_time"',
+        'WHERE "partition_date" >= :first AND "partition_date" <= :last '
+        'ORDER BY "start_time", "device_id"',
         first,
         last,
         "partition_date",
@@ -68,6 +75,16 @@ def read_sessions_by_device(warehouse: Warehouse, first: date, last: date) -> pd
         'WHERE "partition_date" >= :first AND "partition_date" <= :last '
         'ORDER BY "device_id", "start_time"',
         {"first": first, "last": last},
+    )
+
+
+def read_sessions_until(warehouse: Warehouse, last: date) -> pd.DataFrame:
+    """What the battery's limits are learned from, of every session of the days up to
+    ``last``: device, kind, status, energy, charge levels and duration."""
+    return warehouse.read_frame(
+        'SELECT "device_id", "kind", "status", "energy_kwh", "soc_start", "soc_end", '
+        '"duration_s" FROM "battery_sessions" WHERE "partition_date" <= :last',
+        {"last": last},
     )
 
 
@@ -173,3 +190,15 @@ def read_reports(warehouse: Warehouse, report_type: str, first: date, last: date
         "report_date",
         report_type=report_type,
     )
+
+
+def read_migration_files(warehouse: Warehouse, paths: list[str]) -> dict[str, dict[str, Any]]:
+    """Stored ``migration_files`` rows for ``paths``, by path."""
+    found: dict[str, dict[str, Any]] = {}
+    with warehouse.engine.connect() as connection:
+        for offset in range(0, len(paths), MIGRATION_FILES_CHUNK):
+            chunk = paths[offset : offset + MIGRATION_FILES_CHUNK]
+            statement = sa.select(migration_files).where(migration_files.c.path.in_(chunk))
+            for row in connection.execute(statement).mappings():
+                found[row["path"]] = dict(row)
+    return found
