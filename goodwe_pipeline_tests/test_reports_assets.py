@@ -1,4 +1,4 @@
-"""Reports, trends, archive, checks, schedules and the health sensor, run by Dagster against
+"""Reports, trends, archive, checks and schedules, run by Dagster against
 real stores: Parquet files for readings, SQLite or PostgreSQL for the warehouse."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from goodwe_pipeline.archive.daily_files import Archive, archive_root
 from goodwe_pipeline.common import days
 from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.definitions import defs as load_defs
-from goodwe_pipeline.defs.health.sensors import storage_health
 from goodwe_pipeline.defs.reports.assets import daily_energy_report, energy_trends
 from goodwe_pipeline.defs.reports.checks import (
     counters_agree_with_integration,
@@ -435,41 +434,6 @@ def test_schedules_run_by_default_in_local_time() -> None:
         assert schedule.execution_timezone == TZ
 
 
-def test_storage_health_sensor_writes_rows(data_dir, warehouse) -> None:
-    ParquetRawStore(data_dir / "raw").write(
-        make_readings(LAST, LAST, TZ, load=constant(300), cadence_s=600)
-    )
-    good = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        resources={
-            "raw_store": RawStoreResource(data_dir=str(data_dir)),
-            "warehouse": WarehouseResource(data_dir=str(data_dir)),
-        },
-    )
-    result = storage_health.evaluate_tick(good)
-    rows = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id")
-    assert list(rows["component"]) == ["parquet", "warehouse", "spool", "disk", "readings"]
-    by_component = rows.set_index("component")
-    assert bool(by_component.loc["warehouse", "ok"]) and bool(by_component.loc["parquet", "ok"])
-    assert int(by_component.loc["disk", "detail"]) > 0
-    assert bool(by_component.loc["readings", "ok"])  # no inverters configured: old data is fine
-    events = result.asset_events
-    assert events[0].asset_key == dg.AssetKey("storage_health")
-    assert "components" in events[0].metadata
-
-    dead = RawStoreResource(data_dir=str(data_dir), influx_url="http://127.0.0.1:9", influx_db="x")
-    bad = dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        resources={"raw_store": dead, "warehouse": WarehouseResource(data_dir=str(data_dir))},
-    )
-    result = storage_health.evaluate_tick(bad)
-    latest = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id").tail(5)
-    influx = latest[latest["component"] == "influxdb"].iloc[0]
-    assert not bool(influx["ok"])
-    check = result.asset_events[1]
-    assert isinstance(check, dg.AssetCheckEvaluation) and not check.passed
-
-
 def test_days_without_readings_write_nothing_and_keep_earlier_reports(data_dir, warehouse) -> None:
     """A re-run after InfluxDB's retention dropped the readings must not erase the report."""
     resources = {
@@ -550,49 +514,3 @@ def test_schedules_request_their_runs_when_the_warehouse_is_down(instance) -> No
     half_past = datetime(2025, 6, 11, 0, 30, tzinfo=ZoneInfo(TZ))
     request = evaluate(nightly_reports, instance, half_past, down)
     assert isinstance(request, dg.RunRequest) and request.partition_key == "2025-06-10"
-
-
-def sensor_tick(resources: dict):
-    context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
-    return storage_health.evaluate_tick(context)
-
-
-def test_storage_health_sensor_reports_a_raw_store_it_cannot_open(
-    data_dir, warehouse, monkeypatch
-) -> None:
-    monkeypatch.setenv("GOODWE_INFLUX_URL", "influx.local:8086")
-    resources = load_defs().resources
-    result = sensor_tick({"raw_store": resources["raw_store"], "warehouse": resources["warehouse"]})
-
-    observation, check = result.asset_events
-    assert not check.passed and "influxdb" in check.metadata["failing"].text
-    assert observation.metadata["influxdb_ok"].value is False
-    assert "cannot be opened: ValueError" in observation.metadata["influxdb"].text
-    assert observation.metadata["recorded"].value is True
-    rows = warehouse.read_frame("SELECT * FROM storage_health ORDER BY id").set_index("component")
-    assert list(rows.index) == ["influxdb", "warehouse", "spool", "disk", "readings"]
-    assert not bool(rows.loc["influxdb", "ok"]) and bool(rows.loc["warehouse", "ok"])
-    assert not bool(rows.loc["readings", "ok"]) and "unknown" in rows.loc["readings", "detail"]
-
-
-@pytest.mark.parametrize(
-    "url",
-    ["postgresql://goodwe:s3cret-pw@127.0.0.1:9/goodwe", "postgresql://goodwe:s3cret-pw@h:port/x"],
-    ids=["unreachable", "malformed"],
-)
-def test_storage_health_sensor_reports_a_broken_warehouse_in_the_ui(data_dir, url) -> None:
-    result = sensor_tick(
-        {
-            "raw_store": RawStoreResource(data_dir=str(data_dir)),
-            "warehouse": WarehouseResource(data_dir=str(data_dir), url=url),
-        }
-    )
-
-    observation, check = result.asset_events
-    assert not check.passed and check.metadata["failing"].text == "warehouse"
-    assert observation.metadata["parquet_ok"].value is True
-    assert observation.metadata["warehouse_ok"].value is False
-    assert observation.metadata["recorded"].value is False
-    assert "not_recorded" in observation.metadata
-    shown = " ".join(str(v.value) for v in observation.metadata.values())
-    assert "s3cret-pw" not in shown
