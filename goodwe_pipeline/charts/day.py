@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
 from goodwe_pipeline.charts.timeaxis import as_numbers, day_slots, local_hours_axis
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 QUARTERS_PER_HOUR = 4
 POWER_SERIES: tuple[tuple[str, str, str], ...] = (

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
 from goodwe_pipeline.charts.timeaxis import QUARTER, as_numbers, day_slots, local_hours_axis
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ZONE_COLOURS = ("#fde0dd", "#e0ecf4", "#e5f5e0", "#fff7bc", "#efedf5")
 

@@ -5,18 +5,35 @@ Dagster documents plots in metadata as a markdown value holding a base64 data-UR
 small (``MAX_CHART_BYTES``) because every one is stored in the event log.
 """
 
+from __future__ import annotations
+
 import base64
 import io
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_CHART_BYTES = 80_000
 """Upper bound for one chart in the event log."""
 DPI = 80
+
+
+@cache
+def matplotlib_agg() -> ModuleType:
+    """matplotlib on the non-interactive Agg backend, with ``figure`` and ``dates`` loaded,
+    imported when the first chart is drawn: the import takes about half a second, and most
+    processes that load the definitions (each run, each ``dg launch``, the code server)
+    draw no chart. The charts reach matplotlib only through here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates
+    import matplotlib.figure
+
+    return matplotlib
 
 
 def new_figure(
@@ -28,9 +45,10 @@ def new_figure(
     ``top``, ``bottom``, ``hspace`` as for ``subplots_adjust``), by those fixed margins:
     about half the drawing time, for charts drawn many times.
     """
+    figure_class = matplotlib_agg().figure.Figure
     if margins is None:
-        return Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
-    figure = Figure(figsize=(width_in, height_in), dpi=DPI)
+        return figure_class(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+    figure = figure_class(figsize=(width_in, height_in), dpi=DPI)
     figure.subplots_adjust(**margins)
     return figure
 

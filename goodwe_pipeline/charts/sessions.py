@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.marks import note
 from goodwe_pipeline.charts.render import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 COLOURS = {"grid": "#d62728", "pv": "#f2a900", "discharge": "#9467bd", "plan": "#ffffff"}
 

@@ -7,14 +7,17 @@ keep their real length (the 25-hour day shows the repeated hour twice on its axi
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
+from goodwe_pipeline.charts.render import matplotlib_agg
 from goodwe_pipeline.common import days
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 QUARTER = pd.Timedelta(minutes=15)
 
@@ -28,7 +31,9 @@ def day_slots(day: date, tz: str) -> pd.DatetimeIndex:
 def as_numbers(times: pd.DatetimeIndex | pd.Series) -> np.ndarray:
     """UTC instants as matplotlib date numbers."""
     index = pd.DatetimeIndex(times)
-    return mdates.date2num(index.tz_convert("UTC").tz_localize(None).to_pydatetime())
+    return matplotlib_agg().dates.date2num(
+        index.tz_convert("UTC").tz_localize(None).to_pydatetime()
+    )
 
 
 def local_hours_axis(ax: Axes, day: date, tz: str) -> None:
@@ -36,5 +41,6 @@ def local_hours_axis(ax: Axes, day: date, tz: str) -> None:
     start, end = days.day_window(day, tz)
     ax.set_xlim(*as_numbers(pd.DatetimeIndex([start, end])))
     zone = ZoneInfo(tz)
+    mdates = matplotlib_agg().dates
     ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 3), tz=zone))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))

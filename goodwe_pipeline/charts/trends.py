@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.render import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PANELS = (30, 90)
 BARS: tuple[tuple[str, str, str], ...] = (

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.render import markdown_image, png_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CHART_DAYS = 5
 """Days of a run that get charts: all of a run this short, else its last ``CHART_DAYS``."""

@@ -44,12 +44,14 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 
 from goodwe_pipeline.whatif.battery import BatteryLimits
+
+if TYPE_CHECKING:
+    import highspy
 
 QUARTER_H = 0.25
 SHARE_TOLERANCE = 1e-9
@@ -118,6 +120,8 @@ def settle(
 def _new_highs() -> highspy.Highs:
     """A quiet HiGHS instance. HiGHS prints its banner to stdout when the process creates its
     first instance, before any option can be set; that one line is dropped."""
+    import highspy
+
     global _banner_shown
     if _banner_shown:
         model = highspy.Highs()
@@ -172,6 +176,9 @@ class Dispatcher:
         hours in a row); rows: balance, storage and, with ``power_rows``, power share. The
         storage rows link each quarter hour to the one before only within a day, which
         makes the days blocks."""
+        import highspy
+        import scipy.sparse as sp
+
         key = (lengths, power_rows)
         if key in self._models:
             return self._models[key]
@@ -306,6 +313,8 @@ class Dispatcher:
     def _run(self, model: _BlockModel, load, pv, buy, valued, start) -> np.ndarray:
         """Solves one programme; ``valued`` is the export price the plan counts (at most
         the buy price, see the module docstring)."""
+        import highspy
+
         highs = model.highs
         highs.changeColsCost(
             len(model.costs), model.costs, np.concatenate([buy, -buy, buy - valued])

@@ -2,11 +2,10 @@
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
-from matplotlib.figure import Figure
 
 from goodwe_pipeline.charts.day import day_figure, day_series
 from goodwe_pipeline.charts.trends import trend_bars, trends_figure
@@ -31,6 +30,9 @@ from goodwe_pipeline.warehouse.reads import (
     read_prices,
     read_sessions,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 READ_MARGIN = timedelta(hours=1)
 """Read past both ends of the days, so counters bridge midnight."""
@@ -195,7 +197,7 @@ def _day_chart(
     row: pd.Series,
     tz: str,
     label: str,
-) -> Figure:
+) -> "Figure":
     day, device = row["day"], row[DEVICE_ID]
     quarters = result.quarters
     quarters = quarters[(quarters["day"] == day) & (quarters[DEVICE_ID] == device)]
