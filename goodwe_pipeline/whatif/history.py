@@ -1,11 +1,11 @@
 """The what-if over a range of days, from what the stores hold: one path for the asset and
 the ``whatif`` command.
 
-The callers read the stores and pass the frames in: the readings of ``spans(...)[0]`` (what
-``daily_energy_report`` reads for the same days), the prices of ``spans(...)[1]`` (with the
-market price and zone of each quarter hour) and the battery sessions up to the last day, from
-which the battery's limits are learned (``warehouse.reads.read_prices`` and
-``read_sessions_until``).
+The callers read the stores and pass the frames in, this module touches no store: the
+readings of the first of ``spans`` (what ``daily_energy_report`` reads for the same days), the
+prices of the second (``warehouse.reads.read_prices``: with the market price and zone of each
+quarter hour) and the battery sessions up to the last day (``read_sessions_until``), from
+which the battery's limits are learned.
 """
 
 from __future__ import annotations
