@@ -52,6 +52,7 @@ LAYER_OF_PREFIX = {
     "ingest": "job",
     "health": "job",
     "history": "job",
+    "whatif.from_stores": "job",
     "demo": "job",
     # Dagster wiring.
     "defs": "wiring",

@@ -19,13 +19,11 @@ from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.raw_store.base import StoreUnavailableError
-from goodwe_pipeline.reports.daily import READING_FIELDS
 from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
-from goodwe_pipeline.warehouse.reads import read_prices, read_sessions_until
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS
-from goodwe_pipeline.whatif.history import spans, what_if
+from goodwe_pipeline.whatif.from_stores import what_if_from_stores
 
 HELP = (
     "Compare tariff offers on your own history: as measured, without and with the battery run best."
@@ -75,16 +73,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_days = list(days.iter_days(start, end))
     now = datetime.now(UTC)
-    readings_span, prices_span = spans(run_days, tz, now)
     try:
         with (
             open_raw_store(RawStoreSettings.from_env()) as raw_store,
             Warehouse.from_settings(WarehouseSettings.from_env()) as warehouse,
         ):
-            found = what_if(
-                raw_store.read(*readings_span, fields=READING_FIELDS),
-                read_prices(warehouse, *prices_span),
-                read_sessions_until(warehouse, run_days[-1]),
+            found = what_if_from_stores(
+                raw_store,
+                warehouse,
                 run_days,
                 tz,
                 catalogue,

@@ -1,11 +1,8 @@
-"""The what-if over a range of days, from what the stores hold: one path for the asset and
-the ``whatif`` command.
-
-The callers read the stores and pass the frames in, this module touches no store: the
-readings of the first of ``spans`` (what ``daily_energy_report`` reads for the same days), the
-prices of the second (``warehouse.reads.read_prices``: with the market price and zone of each
-quarter hour) and the battery sessions up to the last day (``read_sessions_until``), from
-which the battery's limits are learned.
+"""The what-if over a range of days, from the frames the stores hold (``whatif.from_stores``
+reads them for the asset and the ``whatif`` command): the readings of the first of ``spans``
+(what ``daily_energy_report`` reads for the same days), the prices of the second (with the
+market price and zone of each quarter hour) and the battery sessions up to the last day, from
+which the battery's limits are learned. This module touches no store.
 """
 
 from __future__ import annotations

@@ -14,10 +14,8 @@ from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.prices.tariffs import TariffError
-from goodwe_pipeline.reports.daily import READING_FIELDS
-from goodwe_pipeline.warehouse.reads import read_prices, read_sessions_until
 from goodwe_pipeline.whatif.catalogue import CatalogueError
-from goodwe_pipeline.whatif.history import spans, what_if
+from goodwe_pipeline.whatif.from_stores import what_if_from_stores
 
 CONFIG_NAME = "tariff_catalogue"
 MAX_SKIPPED_SHOWN = 31
@@ -63,12 +61,10 @@ def tariff_comparison(
         catalogue = tariff_catalogue.catalogue(owner)
     except (TariffError, CatalogueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
-    readings_span, prices_span = spans(run, tz, now)
     with raw_store.get_store() as raw_store, warehouse.get_warehouse() as warehouse:
-        found = what_if(
-            raw_store.read(*readings_span, fields=READING_FIELDS),
-            read_prices(warehouse, *prices_span),
-            read_sessions_until(warehouse, run[-1]),
+        found = what_if_from_stores(
+            raw_store,
+            warehouse,
             run,
             tz,
             catalogue,
