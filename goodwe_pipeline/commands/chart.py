@@ -27,7 +27,7 @@ from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.health import checkup
 from goodwe_pipeline.raw_store import open_raw_store
 from goodwe_pipeline.readings import DEVICE_ID, TIME
-from goodwe_pipeline.reports.daily import READING_FIELDS, daily_energy
+from goodwe_pipeline.reports.daily import READ_MARGIN, READING_FIELDS, daily_energy, readings_window
 from goodwe_pipeline.sessions.detection import planned_vs_actual
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import (
@@ -39,7 +39,6 @@ from goodwe_pipeline.warehouse.reads import (
 
 HELP = "Draw a day's or a month's chart as a PNG file (the pictures the Dagster UI shows)."
 KINDS = ("day", "sessions", "prices")
-READ_MARGIN = timedelta(hours=1)
 
 
 def _day(text: str) -> date:
@@ -103,9 +102,10 @@ def _day_chart(day: date, kind: str, device: str | None, tz: str):
         return sessions_figure(
             session_bars(mine, planned_vs_actual(plans, mine), day, tz, label=label)
         )
+    now = datetime.now(UTC)
     with open_raw_store(RawStoreSettings.from_env()) as raw_store:
-        readings = raw_store.read(start - READ_MARGIN, end + READ_MARGIN, fields=READING_FIELDS)
-    result = daily_energy(readings, prices, [day], tz, now=datetime.now(UTC))
+        readings = raw_store.read(*readings_window(day, day, tz, now), fields=READING_FIELDS)
+    result = daily_energy(readings, prices, [day], tz, now=now)
     rows = result.days
     if rows.empty:
         raise LookupError(f"no readings for {day} in the raw store")

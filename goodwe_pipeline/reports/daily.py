@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from goodwe_pipeline.common import days as local_days
 from goodwe_pipeline.readings import DEVICE_ID
 from goodwe_pipeline.reports.counters import KWH_PER_WS, CounterSteps, counter_totals
 from goodwe_pipeline.reports.quality import (
@@ -89,6 +90,17 @@ QUANTITIES: tuple[Quantity, ...] = (
         "battery_discharge_today_kwh",
     ),
 )
+
+READ_MARGIN = timedelta(hours=1)
+"""Read past both ends of the days, so counters bridge midnight."""
+
+
+def readings_window(first: date, last: date, tz: str, now: datetime) -> tuple[datetime, datetime]:
+    """The ``[start, end)`` of the readings a report of the days ``first`` .. ``last`` needs:
+    the days and ``READ_MARGIN`` past both ends, never past ``now`` by more than it."""
+    start, end = local_days.range_window(first, last, tz)
+    return start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN)
+
 
 READING_FIELDS: tuple[str, ...] = tuple(
     dict.fromkeys(

@@ -9,21 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 
 from goodwe_pipeline.common import days as days_mod
 from goodwe_pipeline.prices.tariffs import Tariff
 from goodwe_pipeline.readings import DEVICE_ID
+from goodwe_pipeline.reports.daily import readings_window
 from goodwe_pipeline.reports.quality import Limits
 from goodwe_pipeline.whatif.battery import BatteryLimits, learn_limits
 from goodwe_pipeline.whatif.catalogue import Catalogue
 from goodwe_pipeline.whatif.costs import Comparison, compare
 from goodwe_pipeline.whatif.quarter_hours import measured_days
-
-READ_MARGIN = timedelta(hours=1)
-"""Read past both ends of the days, so counters bridge midnight (as the daily report does)."""
 
 Span = tuple[datetime, datetime]
 
@@ -36,10 +34,9 @@ class WhatIf:
 
 
 def spans(days: Sequence[date], tz: str, now: datetime) -> tuple[Span, Span]:
-    """What a what-if over ``days`` reads: the readings' ``[start, end)`` (the days and
-    ``READ_MARGIN`` past both ends, not past ``now``) and the prices' (the days)."""
-    start, end = days_mod.range_window(days[0], days[-1], tz)
-    return (start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN)), (start, end)
+    """What a what-if over ``days`` reads: the readings' ``[start, end)`` (those the daily
+    report reads for the same days) and the prices' (the days)."""
+    return readings_window(days[0], days[-1], tz, now), days_mod.range_window(days[0], days[-1], tz)
 
 
 def what_if(

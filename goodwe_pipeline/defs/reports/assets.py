@@ -21,6 +21,7 @@ from goodwe_pipeline.reports.daily import (
     READING_FIELDS,
     DailyEnergy,
     daily_energy,
+    readings_window,
 )
 from goodwe_pipeline.reports.daily_document import DAILY_REPORT, report_documents, summary_markdown
 from goodwe_pipeline.reports.trends import WINDOWS, trend_reports, trends_markdown
@@ -34,8 +35,6 @@ from goodwe_pipeline.warehouse.reads import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-READ_MARGIN = timedelta(hours=1)
-"""Read past both ends of the days, so counters bridge midnight."""
 REPORT_DEPS = (MEASUREMENT, "legacy_readings", "electricity_prices", "battery_sessions")
 LONGEST_WINDOW = max(WINDOWS)
 
@@ -81,9 +80,7 @@ def daily_energy_report(
     now = datetime.now(UTC)
     start, end = days.range_window(run[0], run[-1], tz)
     with raw_store.get_store() as raw_store:
-        readings = raw_store.read(
-            start - READ_MARGIN, min(end + READ_MARGIN, now + READ_MARGIN), fields=READING_FIELDS
-        )
+        readings = raw_store.read(*readings_window(run[0], run[-1], tz, now), fields=READING_FIELDS)
     with warehouse.get_warehouse() as warehouse:
         prices = read_prices(warehouse, start, end)
         result = daily_energy(

@@ -23,11 +23,12 @@ import pandas as pd
 
 from goodwe_pipeline.common import days, settings
 from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
-from goodwe_pipeline.defs.reports.assets import READ_MARGIN, daily_energy_report
+from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.defs.sessions.resources import battery_capacity_kwh
 from goodwe_pipeline.readings import DEVICE_ID, FIELD_NAMES, MEASUREMENT
+from goodwe_pipeline.reports.daily import READ_MARGIN
 from goodwe_pipeline.reports.daily_document import DAILY_REPORT
 from goodwe_pipeline.reports.quality import (
     AGREEMENT_LIMIT_PCT,
