@@ -23,7 +23,8 @@ from goodwe_pipeline.reports.quality import DEFAULT_RATED_POWER_W, Limits
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
 from goodwe_pipeline.whatif.catalogue import CatalogueError, load_catalogue
 from goodwe_pipeline.whatif.costs import SCENARIOS
-from goodwe_pipeline.whatif.from_stores import what_if_from_stores
+from goodwe_pipeline.whatif.from_stores import read_what_if_frames
+from goodwe_pipeline.whatif.history import what_if
 
 HELP = (
     "Compare tariff offers on your own history: as measured, without and with the battery run best."
@@ -78,9 +79,8 @@ def run(args: argparse.Namespace) -> int:
             open_raw_store(RawStoreSettings.from_env()) as raw_store,
             Warehouse.from_settings(WarehouseSettings.from_env()) as warehouse,
         ):
-            found = what_if_from_stores(
-                raw_store,
-                warehouse,
+            found = what_if(
+                *read_what_if_frames(raw_store, warehouse, run_days, tz, now),
                 run_days,
                 tz,
                 catalogue,

@@ -15,7 +15,8 @@ from goodwe_pipeline.defs.reports.whatif_resources import TariffCatalogueResourc
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource, warehouse_kind
 from goodwe_pipeline.prices.tariffs import TariffError
 from goodwe_pipeline.whatif.catalogue import CatalogueError
-from goodwe_pipeline.whatif.from_stores import what_if_from_stores
+from goodwe_pipeline.whatif.from_stores import read_what_if_frames
+from goodwe_pipeline.whatif.history import what_if
 
 CONFIG_NAME = "tariff_catalogue"
 MAX_SKIPPED_SHOWN = 31
@@ -62,9 +63,8 @@ def tariff_comparison(
     except (TariffError, CatalogueError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     with raw_store.get_store() as raw_store, warehouse.get_warehouse() as warehouse:
-        found = what_if_from_stores(
-            raw_store,
-            warehouse,
+        found = what_if(
+            *read_what_if_frames(raw_store, warehouse, run, tz, now),
             run,
             tz,
             catalogue,
