@@ -38,6 +38,8 @@ DAILY_FIGURES: tuple[tuple[str, str], ...] = (
     ("grid_export_kwh", "grid_export_kwh"),
     ("savings_pln", "savings_pln"),
 )
+DAILY_COLUMNS: tuple[str, ...] = (*(column for _, column in DAILY_FIGURES), "import_cost_pln")
+"""The ``daily_energy`` columns the trends read."""
 
 
 def report_type(window_days: int) -> str:

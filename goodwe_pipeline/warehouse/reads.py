@@ -8,13 +8,14 @@ converted here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline.warehouse.schema import migration_files
+from goodwe_pipeline.warehouse.schema import daily_energy, migration_files
 from goodwe_pipeline.warehouse.store import Warehouse
 
 MIGRATION_FILES_CHUNK = 500
@@ -22,7 +23,12 @@ MIGRATION_FILES_CHUNK = 500
 
 
 def _read_days(
-    warehouse: Warehouse, query: str, first: date, last: date, day_column: str, **params: object
+    warehouse: Warehouse,
+    query: str | sa.Executable,
+    first: date,
+    last: date,
+    day_column: str,
+    **params: object,
 ) -> pd.DataFrame:
     """``query``'s rows for the days ``first`` .. ``last`` (bound as ``:first`` and ``:last``,
     with ``params``), ``day_column`` as dates."""
@@ -128,41 +134,24 @@ def read_planned_sessions(warehouse: Warehouse, first: date, last: date) -> pd.D
     )
 
 
-def read_daily(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
-    """``daily_energy`` rows of the days ``first`` .. ``last`` (``day`` as dates)."""
-    return _read_days(
-        warehouse,
-        'SELECT * FROM "daily_energy" WHERE "day" >= :first AND "day" <= :last '
-        'ORDER BY "day", "device_id"',
-        first,
-        last,
-        "day",
+def read_daily(
+    warehouse: Warehouse, first: date, last: date, columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``daily_energy`` rows of the days ``first`` .. ``last`` by day and device (``day`` as
+    dates): every column, or ``day``, ``device_id`` and ``columns``."""
+    known = set(daily_energy.c.keys())
+    unknown = [name for name in columns if name not in known]
+    if unknown:
+        raise ValueError(f"daily_energy has no column {', '.join(unknown)}")
+    wanted = [*dict.fromkeys(["day", "device_id", *columns])] if columns else daily_energy.c.keys()
+    query = (
+        sa.select(*(daily_energy.c[name] for name in wanted))
+        .where(
+            daily_energy.c.day >= sa.bindparam("first"), daily_energy.c.day <= sa.bindparam("last")
+        )
+        .order_by(daily_energy.c.day, daily_energy.c.device_id)
     )
-
-
-def read_daily_totals(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
-    """The energies and money the trends follow, per device and day (``day`` as dates)."""
-    return _read_days(
-        warehouse,
-        'SELECT "day", "device_id", "pv_kwh", "load_kwh", "grid_import_kwh", '
-        '"grid_export_kwh", "savings_pln", "import_cost_pln" FROM "daily_energy" '
-        'WHERE "day" >= :first AND "day" <= :last',
-        first,
-        last,
-        "day",
-    )
-
-
-def read_daily_net_costs(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:
-    """``net_cost_pln`` per device and day (``day`` as dates)."""
-    return _read_days(
-        warehouse,
-        'SELECT "day", "device_id", "net_cost_pln" FROM "daily_energy" '
-        'WHERE "day" >= :first AND "day" <= :last',
-        first,
-        last,
-        "day",
-    )
+    return _read_days(warehouse, query, first, last, "day")
 
 
 def read_tariff_comparison(warehouse: Warehouse, first: date, last: date) -> pd.DataFrame:

@@ -24,10 +24,11 @@ from goodwe_pipeline.reports.daily import (
     readings_window,
 )
 from goodwe_pipeline.reports.daily_document import DAILY_REPORT, report_documents, summary_markdown
+from goodwe_pipeline.reports.trends import DAILY_COLUMNS as TREND_DAILY_COLUMNS
 from goodwe_pipeline.reports.trends import WINDOWS, trend_reports, trends_markdown
 from goodwe_pipeline.warehouse.reads import (
     read_charges,
-    read_daily_totals,
+    read_daily,
     read_prices,
     read_sessions,
 )
@@ -230,7 +231,7 @@ def energy_trends(
     run = run_days(context)
     first = run[0] - timedelta(days=LONGEST_WINDOW - 1)
     with warehouse.get_warehouse() as warehouse:
-        daily = read_daily_totals(warehouse, first, run[-1])
+        daily = read_daily(warehouse, first, run[-1], TREND_DAILY_COLUMNS)
         charges = read_charges(warehouse, first, run[-1])
         rows = trend_reports(daily, charges, run)
         now = datetime.now(UTC)

@@ -7,7 +7,7 @@ from goodwe_pipeline.defs.partitions import checked_days
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.tariff_comparison import tariff_comparison
 from goodwe_pipeline.defs.resources import WarehouseResource
-from goodwe_pipeline.warehouse.reads import read_daily_net_costs, read_tariff_comparison
+from goodwe_pipeline.warehouse.reads import read_daily, read_tariff_comparison
 from goodwe_pipeline.whatif.costs import consistency_problems
 
 MAX_TABLE_ROWS = 31
@@ -30,7 +30,7 @@ def tariff_comparison_agrees_with_daily_report(
     first, last = checked_days(context)
     with warehouse.get_warehouse() as warehouse:
         rows = read_tariff_comparison(warehouse, first, last)
-        daily = read_daily_net_costs(warehouse, first, last)
+        daily = read_daily(warehouse, first, last, ["net_cost_pln"])
     problems = consistency_problems(rows, daily)
     metadata = {
         "days": first.isoformat() if first == last else f"{first}..{last}",
