@@ -3,15 +3,15 @@ every good reading and reports what it could not use (real files, FIFOs and link
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
+from goodwe_pipeline.demo.legacy_files import ENERGY_DIR, LegacyFolder
 from goodwe_pipeline.history import decode
 from goodwe_pipeline.history.decisions_migration import migrate_decisions
 from goodwe_pipeline.history.readings_migration import migrate_readings
@@ -26,17 +26,12 @@ DAY = date(2025, 9, 18)
 TIMES = [f"2025-09-18T12:{m:02d}:00" for m in range(0, 60, 10)]
 
 
-def write_day(root: Path) -> Path:
+def write_day(root: Path) -> LegacyFolder:
     """A daily array of six readings and one current_data file: seven good readings."""
-    energy = root / "out" / "energy_data"
-    energy.mkdir(parents=True)
-    (energy / f"energy_data_{DAY}.json").write_text(
-        json.dumps([flat(reading_at(t)) for t in TIMES], indent=2)
-    )
-    (energy / "current_data_20250918_130000.json").write_text(
-        json.dumps(nested(reading_at("2025-09-18T13:00:00")), indent=2)
-    )
-    return energy
+    folder = LegacyFolder(root, TZ)
+    folder.daily_array(DAY, [flat(reading_at(t)) for t in TIMES])
+    folder.current_data(nested(reading_at("2025-09-18T13:00:00")), datetime(2025, 9, 18, 13))
+    return folder
 
 
 def migrate(root: Path, data: Path, **settings) -> tuple[object, pd.DataFrame, pd.DataFrame]:
@@ -76,7 +71,8 @@ def rejected(files: pd.DataFrame, path: str, fragment: str) -> None:
 
 def test_a_fifo_named_like_a_data_file_is_reported_not_read(tmp_path):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
+    energy = root / ENERGY_DIR
+    write_day(root)
     os.mkfifo(energy / "current_data_20250918_140000.json")
     os.mkfifo(energy / "charging_decision_20250918_140000.json")
 
@@ -98,16 +94,16 @@ def test_a_fifo_named_like_a_data_file_is_reported_not_read(tmp_path):
 
 def test_symlinks_are_followed_only_to_regular_files_inside_the_folder(tmp_path):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    foreign = elsewhere / "current_data_20250918_150000.json"
-    foreign.write_text(
-        json.dumps(nested(reading_at("2025-09-18T15:00:00"), serial="FOREIGN-1"), indent=2)
+    folder = write_day(root)
+    energy = root / ENERGY_DIR
+    foreign = tmp_path / LegacyFolder(tmp_path, TZ).current_data(
+        nested(reading_at("2025-09-18T15:00:00"), serial="FOREIGN-1"),
+        datetime(2025, 9, 18, 15),
+        directory="elsewhere",
     )
-    inside = root / "archive" / "current_data_20250918_160000.json"
-    inside.parent.mkdir()
-    inside.write_text(json.dumps(nested(reading_at("2025-09-18T16:00:00")), indent=2))
+    inside = root / folder.current_data(
+        nested(reading_at("2025-09-18T16:00:00")), datetime(2025, 9, 18, 16), directory="archive"
+    )
     links = {
         "current_data_20250918_140000.json": "/dev/zero",
         "current_data_20250918_140500.json": "/etc/passwd",
@@ -135,21 +131,19 @@ def test_symlinks_are_followed_only_to_regular_files_inside_the_folder(tmp_path)
 
 def test_record_times_beyond_the_calendar_reject_only_that_record(tmp_path):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
+    folder = write_day(root)
     records = [flat(reading_at(t)) for t in ("2025-09-18T14:00:00", "2025-09-18T14:10:00")]
     records[0]["timestamp"] = "0001-01-01T00:00:00"
     records[1]["timestamp"] = "9999-12-31T23:59:59-11:00"
     good = flat(reading_at("2025-09-18T14:20:00"))
-    (energy / f"energy_data_{DAY}.json").write_text(
-        json.dumps([flat(reading_at(t)) for t in TIMES] + records + [good], indent=2)
-    )
+    folder.daily_array(DAY, [flat(reading_at(t)) for t in TIMES] + records + [good])
     decisions = [
         {"timestamp": "0001-01-01T00:00:00", "action": "charge", "reason": "x"},
         {"timestamp": "9999-12-31T23:59:59-11:00", "action": "charge", "reason": "y"},
         {"timestamp": "2025-09-18T14:00:00", "action": "wait", "reason": "z"},
     ]
     for number, decision in enumerate(decisions):
-        (energy / f"charging_decision_20250918_14000{number}.json").write_text(json.dumps(decision))
+        folder.charging_decision(decision, datetime(2025, 9, 18, 14, 0, number))
 
     result, frame, files = migrate(root, tmp_path / "data")
 
@@ -168,12 +162,11 @@ def test_record_times_beyond_the_calendar_reject_only_that_record(tmp_path):
 
 def test_a_folder_name_that_is_not_utf8_is_shown_escaped_and_the_run_goes_on(tmp_path):
     root = tmp_path / "optimiser"
-    write_day(root)
-    odd = os.path.join(os.fsencode(root / "out"), b"backup-\xff\xfe")
-    os.mkdir(odd)
-    reading = nested(reading_at("2025-09-18T17:00:00"))
-    with open(os.path.join(odd, b"current_data_20250918_170000.json"), "wb") as handle:
-        handle.write(json.dumps(reading, indent=2).encode())
+    write_day(root).current_data(
+        nested(reading_at("2025-09-18T17:00:00")),
+        datetime(2025, 9, 18, 17),
+        directory="out/" + os.fsdecode(b"backup-\xff\xfe"),
+    )
 
     result, frame, files = migrate(root, tmp_path / "data")
 
@@ -184,9 +177,9 @@ def test_a_folder_name_that_is_not_utf8_is_shown_escaped_and_the_run_goes_on(tmp
 
 def test_a_serial_the_store_cannot_keep_loses_only_its_own_readings(tmp_path):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
+    folder = write_day(root)
     odd = nested(reading_at("2025-09-18T18:00:00"), serial="ODD-SERIAL\\")
-    (energy / "current_data_20250918_180000.json").write_text(json.dumps(odd, indent=2))
+    folder.current_data(odd, datetime(2025, 9, 18, 18))
 
     result, frame, files = migrate(root, tmp_path / "data", device_id=SERIAL)
 
@@ -203,10 +196,8 @@ def test_a_serial_the_store_cannot_keep_loses_only_its_own_readings(tmp_path):
 
 def test_a_file_over_the_size_limit_is_rejected_before_it_is_read(tmp_path):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
-    huge = energy / "current_data_20250918_190000.json"
-    with huge.open("wb") as handle:
-        handle.truncate(300 * 1024 * 1024)
+    huge = write_day(root).current_data(b"", datetime(2025, 9, 18, 19))
+    os.truncate(root / huge, 300 * 1024 * 1024)
 
     result, frame, files = migrate(root, tmp_path / "data")
 
@@ -216,16 +207,14 @@ def test_a_file_over_the_size_limit_is_rejected_before_it_is_read(tmp_path):
 
 def test_decision_text_postgresql_cannot_hold_is_stored_cleaned(tmp_path, private_postgres_url):
     root = tmp_path / "optimiser"
-    energy = write_day(root)
+    folder = write_day(root)
     decision = {
         "timestamp": "2025-09-18T14:00:00",
         "action": "charge\u0000now",
         "reason": "cheap \ud800 window\u0000",
         "details": {"note\u0000": "\udcff"},
     }
-    (energy / "charging_decision_20250918_140000.json").write_text(
-        json.dumps(decision), encoding="utf-8"
-    )
+    folder.charging_decision(decision, datetime(2025, 9, 18, 14))
     warehouse = Warehouse.from_settings(
         WarehouseSettings(url=private_postgres_url, data_dir=tmp_path / "data")
     )
@@ -248,8 +237,7 @@ def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_pa
     small; ``bench/migration_memory.py`` measures the real one on a 200 MB file)."""
     monkeypatch.setattr(decode, "MAX_JSON_VALUES", 1_000)
     root = tmp_path / "optimiser"
-    energy = write_day(root)
-    (energy / "energy_data_2025-09-19.json").write_text(json.dumps(list(range(5_000))))
+    write_day(root).daily_array(date(2025, 9, 19), list(range(5_000)))
 
     result, frame, files = migrate(root, tmp_path / "data")
 
@@ -260,20 +248,19 @@ def test_a_file_with_more_json_values_than_the_bound_is_rejected_unparsed(tmp_pa
 def test_a_decision_in_the_repeated_hour_is_placed_by_its_file_or_rejected(tmp_path):
     """A decision log that steps back once places both; a lone decision with no modification
     time near either occurrence is rejected, not guessed to be the first."""
-    energy = tmp_path / "optimiser" / "out" / "energy_data"
-    energy.mkdir(parents=True)
+    folder = LegacyFolder(tmp_path / "optimiser", TZ)
+    day = date(2025, 10, 26)
     lines = [
         {"timestamp": f"2025-10-26T{t}", "action": "wait", "reason": t}
         for t in ("01:50:00", "02:40:00", "02:20:00", "03:10:00")
     ]
-    (energy / "charging_decision_20251026.json").write_text(
-        "\n".join(json.dumps(line) for line in lines) + "\n"
+    folder.charging_decision_log(day, lines)
+    folder.charging_decision(
+        {"timestamp": "2025-10-26T02:30:00", "action": "charge"},
+        datetime(2025, 10, 26, 2, 30),
+        datetime.fromtimestamp(1_800_000_000, UTC),
     )
-    lone = energy / "charging_decision_20251026_023000.json"
-    lone.write_text(json.dumps({"timestamp": "2025-10-26T02:30:00", "action": "charge"}))
-    os.utime(lone, (1_800_000_000, 1_800_000_000))
     warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
-    day = date(2025, 10, 26)
     try:
         outcome = migrate_decisions(
             LegacySettings(tmp_path / "optimiser", timezone=TZ), warehouse, day, day

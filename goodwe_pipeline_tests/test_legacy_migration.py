@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -231,10 +231,11 @@ def test_a_day_reads_only_its_own_files_and_rescans_only_changes(tmp_path):
             assert any(stamp in path for stamp in allowed), f"{path} is not a file of {day}"
         assert len(files) < sum(1 for _ in (corpus.root / "out" / "energy_data").iterdir()) / 2
 
+        named = datetime(day.year, day.month, day.day, 12, 0, 10)
         changed = corpus.root / "out" / "energy_data" / f"current_data_{day:%Y%m%d}_120010.json"
         reading = json.loads(changed.read_text())
         reading["grid"]["voltage"] = 241.5
-        changed.write_text(json.dumps(reading, indent=2))
+        LegacyFolder(corpus.root, corpus.tz).current_data(reading, named)
         again = migrate_readings(settings_for(corpus), store, warehouse, day, day)
         assert again.readings_written == corpus.expected[day]
         after = migration_files(warehouse)
@@ -310,17 +311,12 @@ def test_fifty_megabyte_file_migrates_and_a_size_limit_rejects_it(tmp_path):
 
 def test_configured_device_id_names_records_without_a_serial(tmp_path):
     root = tmp_path / "optimiser"
-    energy = root / "out" / "energy_data"
-    energy.mkdir(parents=True)
-    (energy / "energy_data_2025-09-18.json").write_text(
-        json.dumps(
-            [flat(reading_at("2025-09-18T12:00:00")), flat(reading_at("2025-09-18T12:10:00"))],
-            indent=2,
-        )
+    folder = LegacyFolder(root, TZ)
+    folder.daily_array(
+        date(2025, 9, 18),
+        [flat(reading_at("2025-09-18T12:00:00")), flat(reading_at("2025-09-18T12:10:00"))],
     )
-    (energy / "current_data_20250918_122000.json").write_text(
-        json.dumps(nested(reading_at("2025-09-18T12:20:00")), indent=2)
-    )
+    folder.current_data(nested(reading_at("2025-09-18T12:20:00")), datetime(2025, 9, 18, 12, 20))
     store = open_raw_store(RawStoreSettings(data_dir=tmp_path / "data"))
     warehouse = Warehouse.from_settings(WarehouseSettings(data_dir=tmp_path / "data"))
     day = date(2025, 9, 18)

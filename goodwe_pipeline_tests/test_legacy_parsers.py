@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from goodwe_pipeline.demo.legacy_files import DATABASE, LegacyFolder
 from goodwe_pipeline.history import decisions
 from goodwe_pipeline.history.decode import split_array
 from goodwe_pipeline.history.files import Unusable
@@ -383,12 +384,11 @@ def test_snapshot_chain_reuses_repeated_elements_and_matches_a_plain_parse():
 
 
 def _on_disk(folder: Path, files: list[bytes]) -> list[Path]:
-    paths = []
-    for number, data in enumerate(files):
-        path = folder / f"historical_data_20250918_{number:06d}.json"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    legacy = LegacyFolder(folder, TZ)
+    return [
+        folder / legacy.historical_data(data, datetime(2025, 9, 18, 0, 0, number))
+        for number, data in enumerate(files)
+    ]
 
 
 def _stamps(count: int) -> list[str]:
@@ -627,44 +627,43 @@ def test_frame_matches_readings_normalize():
 # -- the optimiser's database --------------------------------------------------------------
 
 
-def make_db(path, *, wal: bool) -> None:
-    connection = sqlite3.connect(path)
-    if wal:
-        connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("CREATE TABLE energy_data (timestamp TEXT PRIMARY KEY, battery_soc REAL)")
-    for stamp in (
-        "2025-10-26T02:50:00",
-        "2025-10-26T02:10:00",
-        "2025-10-25T12:00:00",
-        "2025-10-28T00:00:00",
-    ):
-        connection.execute("INSERT INTO energy_data VALUES (?, 50)", (stamp,))
-    connection.commit()
-    connection.close()
+def make_db(root: Path, *, wal: bool) -> Path:
+    database = LegacyFolder(root, TZ).database("2025-10-01T00:00:00", wal=wal)
+    database.readings(
+        [
+            {"timestamp": stamp, "battery_soc": 50}
+            for stamp in (
+                "2025-10-26T02:50:00",
+                "2025-10-26T02:10:00",
+                "2025-10-25T12:00:00",
+                "2025-10-28T00:00:00",
+            )
+        ]
+    )
+    database.close()
+    return root / DATABASE
 
 
 @pytest.mark.parametrize("wal", [True, False])
 def test_database_is_opened_without_creating_any_file(tmp_path, wal):
-    path = tmp_path / "goodwe_energy.db"
-    make_db(path, wal=wal)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    path = make_db(tmp_path, wal=wal)
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
     with open_database(path) as connection:
         rows = rows_between(
             connection, "energy_data", "timestamp", date(2025, 10, 26), date(2025, 10, 26)
         )
         with pytest.raises(sqlite3.OperationalError):
-            connection.execute("INSERT INTO energy_data VALUES ('x', 1)")
+            connection.execute("INSERT INTO energy_data (timestamp, battery_soc) VALUES ('x', 1)")
     assert [r["timestamp"] for r in rows] == [
         "2025-10-26T02:50:00",
         "2025-10-26T02:10:00",
         "2025-10-25T12:00:00",
     ]
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == before
 
 
 def test_not_a_database(tmp_path):
-    path = tmp_path / "goodwe_energy.db"
-    path.write_bytes(b"hello")
+    path = tmp_path / LegacyFolder(tmp_path, TZ).database_file(b"hello")
     with pytest.raises(Unusable, match="not an SQLite database"), open_database(path):
         pass
 

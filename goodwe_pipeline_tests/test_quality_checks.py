@@ -7,7 +7,6 @@ The backfill tests run the code location's own asset job over a real legacy fold
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from datetime import date, datetime, timedelta
@@ -21,6 +20,7 @@ from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.definitions import defs as load_defs
 from goodwe_pipeline.defs.history.checks import last_migration
 from goodwe_pipeline.defs.partitions import RECENT_DAYS, checked_days, recent_days
+from goodwe_pipeline.demo.legacy_files import LegacyFolder
 from goodwe_pipeline.history.mapping import map_record
 from goodwe_pipeline.history.stats import (
     compare_daily_stats,
@@ -82,15 +82,14 @@ def legacy_day(
 
 
 def write_legacy_folder(root: Path, *, impossible: bool, soc_jump: bool = False) -> Path:
-    energy = root / "out" / "energy_data"
-    energy.mkdir(parents=True)
+    folder = LegacyFolder(root, TZ)
     for day in (FIRST, LAST):
         records = legacy_day(
             day,
             impossible_at=150 if impossible and day == LAST else None,
             soc_jump_at=12 if soc_jump and day == LAST else None,
         )
-        (energy / f"energy_data_{day.isoformat()}.json").write_text(json.dumps(records))
+        folder.daily_array(day, records)
     return root
 
 
@@ -339,8 +338,7 @@ def test_source_mismatches_and_rejected_share() -> None:
 
 
 def test_daily_stats_comparison_reads_the_folder(tmp_path) -> None:
-    energy = tmp_path / "out" / "energy_data"
-    energy.mkdir(parents=True)
+    folder = LegacyFolder(tmp_path, TZ)
     readings = make_readings(FIRST, LAST, TZ, cadence_s=60, device_id="A", load=constant(500))
     readings[SOURCE] = SOURCE_LEGACY
 
@@ -350,11 +348,11 @@ def test_daily_stats_comparison_reads_the_folder(tmp_path) -> None:
             "pv_production": {"total_kwh": 0.0},
             "house_consumption": {"total_kwh": load_kwh},
         }
-        (energy / f"daily_stats_{day:%Y%m%d}.json").write_text(json.dumps(document))
+        folder.daily_stats(day, document)
 
     stats(FIRST, 12.0)
     stats(LAST, 15.0)
-    (energy / f"daily_stats_{LAST + timedelta(days=1):%Y%m%d}.json").write_text("{broken")
+    folder.daily_stats(LAST + timedelta(days=1), "{broken")
     files = daily_stats_files(tmp_path, FIRST, LAST)
     assert sorted(files) == [FIRST, LAST]
 

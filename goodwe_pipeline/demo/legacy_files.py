@@ -53,6 +53,11 @@ def _indented(content: Content) -> str | bytes:
     return content if isinstance(content, str | bytes) else json.dumps(content, indent=2)
 
 
+def _json_lines(items: Iterable[dict | str]) -> str:
+    """One JSON document a line (a ``str`` is written as is: a broken line)."""
+    return "\n".join(s if isinstance(s, str) else json.dumps(s, default=str) for s in items) + "\n"
+
+
 class LegacyFolder:
     """The optimiser's working directory (``out/`` and ``data/``), one method per file format.
 
@@ -94,19 +99,31 @@ class LegacyFolder:
         return relative
 
     def _stamped(
-        self, kind: str, content: Content, named: datetime, written: datetime | None
+        self,
+        kind: str,
+        content: Content,
+        named: datetime,
+        written: datetime | None,
+        directory: str = ENERGY_DIR,
     ) -> str:
-        """``out/energy_data/<kind>_YYYYMMDD_HHMMSS.json``, laid out with ``indent=2``."""
-        name = f"{ENERGY_DIR}/{kind}_{self.stamp(named)}.json"
+        """``<directory>/<kind>_YYYYMMDD_HHMMSS.json``, laid out with ``indent=2``."""
+        name = f"{directory}/{kind}_{self.stamp(named)}.json"
         return self.write(name, _indented(content), written, kind)
 
     # -- readings --
 
     def current_data(
-        self, reading: Content, named: datetime, written: datetime | None = None
+        self,
+        reading: Content,
+        named: datetime,
+        written: datetime | None = None,
+        *,
+        directory: str = ENERGY_DIR,
     ) -> str:
-        """``current_data_YYYYMMDD_HHMMSS.json``: the standalone collector's latest reading."""
-        return self._stamped("current_data", reading, named, written)
+        """``current_data_YYYYMMDD_HHMMSS.json``: the standalone collector's latest reading.
+
+        ``directory`` (relative to the folder) places a copy elsewhere, as a backup does."""
+        return self._stamped("current_data", reading, named, written, directory)
 
     def historical_data(
         self, readings: Content, named: datetime, written: datetime | None = None
@@ -118,9 +135,8 @@ class LegacyFolder:
         self, day: date, states: Iterable[dict | str], written: datetime | None = None
     ) -> str:
         """``coordinator_state_YYYYMMDD.json``: JSON Lines, one coordinator state per poll."""
-        lines = [s if isinstance(s, str) else json.dumps(s, default=str) for s in states]
         name = f"out/coordinator_state_{day:%Y%m%d}.json"
-        return self.write(name, "\n".join(lines) + "\n", written, "coordinator_state_log")
+        return self.write(name, _json_lines(states), written, "coordinator_state_log")
 
     def coordinator_snapshot(
         self, state: Content, named: datetime, written: datetime | None = None
@@ -170,6 +186,13 @@ class LegacyFolder:
         """``charging_decision_YYYYMMDD_HHMMSS.json`` (variant a with a timestamp, b without)."""
         return self._stamped("charging_decision", decision, named, written)
 
+    def charging_decision_log(
+        self, day: date, decisions: Iterable[dict | str], written: datetime | None = None
+    ) -> str:
+        """``charging_decision_YYYYMMDD.json``: JSON Lines, one charging decision a line."""
+        name = f"{ENERGY_DIR}/charging_decision_{day:%Y%m%d}.json"
+        return self.write(name, _json_lines(decisions), written, "charging_decision_log")
+
     def selling_decision(
         self, decision: Content, named: datetime, written: datetime | None = None
     ) -> str:
@@ -186,9 +209,14 @@ class LegacyFolder:
         name = "out/battery_selling_analytics/session_records.json"
         return self.write(name, _indented(records), written, "selling_session_records")
 
-    def database(self, applied_at: str) -> OptimiserDatabase:
-        """The optimiser's SQLite database (created with its schema, in WAL mode)."""
-        return OptimiserDatabase(self, applied_at)
+    def database(self, applied_at: str, *, wal: bool = True) -> OptimiserDatabase:
+        """The optimiser's SQLite database (created with its schema, in WAL mode unless
+        ``wal`` is false: then with SQLite's default rollback journal)."""
+        return OptimiserDatabase(self, applied_at, wal=wal)
+
+    def database_file(self, data: bytes, written: datetime | None = None) -> str:
+        """``data/goodwe_energy.db`` holding ``data`` as is (a file that is not a database)."""
+        return self.write(DATABASE, data, written, "optimiser_db")
 
 
 DATABASE_SCHEMA = """
@@ -230,12 +258,13 @@ class OptimiserDatabase:
     Rows are dicts of column -> value, stored as given (the optimiser kept local times
     as text). ``close`` leaves no ``-wal`` file, as a cleanly stopped optimiser did."""
 
-    def __init__(self, folder: LegacyFolder, applied_at: str):
+    def __init__(self, folder: LegacyFolder, applied_at: str, *, wal: bool = True):
         self.folder = folder
         path = folder.root / DATABASE
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(path)
-        self.connection.execute("PRAGMA journal_mode=WAL")
+        if wal:
+            self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.executescript(DATABASE_SCHEMA)
         self.connection.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
