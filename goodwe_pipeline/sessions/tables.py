@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -12,12 +14,8 @@ def _local(times: pd.Series, tz: str, fmt: str) -> pd.Series:
     return pd.to_datetime(times, utc=True).dt.tz_convert(tz).dt.strftime(fmt)
 
 
-def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """One row per session, in start order: local start–end, kind, kWh, charge level
-    before → after, kWh from the grid and from the panels, average price, cost (charge) or
-    value (discharge), status. Times show the date when the session ends on another day;
-    the device column only when there are several."""
-    ordered = found.sort_values("start_time")
+def _rows_with_device(found: pd.DataFrame, tz: str) -> pd.DataFrame:
+    ordered = found.sort_values("start_time", kind="stable")
     start = _local(ordered["start_time"], tz, "%H:%M")
     end_day = _local(ordered["end_time"], tz, "%m-%d")
     end = _local(ordered["end_time"], tz, "%H:%M")
@@ -25,7 +23,7 @@ def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
     end = end.where(end_day == start_day, end_day + " " + end)
     charge = ordered["kind"] == "charge"
     money = ordered["cost_pln"].where(charge, ordered["value_pln"])
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "device": ordered["device_id"],
             "start–end": start + "–" + end,
@@ -42,19 +40,36 @@ def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
             "status": ordered["status"],
         }
     )
-    if table["device"].nunique() <= 1:
-        table = table.drop(columns="device")
-    return table
 
 
-def sessions_table(found: pd.DataFrame, tz: str) -> str:
-    """``session_rows`` as Markdown (at most ``MAX_TABLE_ROWS`` rows)."""
-    if found.empty:
+def _without_a_lone_device(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns="device") if table["device"].nunique() <= 1 else table
+
+
+def session_rows(found: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """One row per session, in start order: local start–end, kind, kWh, charge level
+    before → after, kWh from the grid and from the panels, average price, cost (charge) or
+    value (discharge), status. Times show the date when the session ends on another day;
+    the device column only when there are several."""
+    return _without_a_lone_device(_rows_with_device(found, tz))
+
+
+def session_rows_by_day(found: pd.DataFrame, tz: str) -> dict[date, pd.DataFrame]:
+    """``session_rows`` of each ``partition_date``'s sessions, formatted once for all of
+    ``found`` (a backfill's year of days costs one pass, not one per day)."""
+    found = found.reset_index(drop=True)
+    table = _rows_with_device(found, tz)
+    owners = found.loc[table.index, "partition_date"].to_numpy()
+    return {day: _without_a_lone_device(rows) for day, rows in table.groupby(owners, sort=False)}
+
+
+def sessions_table(rows: pd.DataFrame) -> str:
+    """``session_rows``' table as Markdown (at most ``MAX_TABLE_ROWS`` rows)."""
+    if rows.empty:
         return "_No battery sessions this day._"
-    table = session_rows(found, tz)
-    text = table.head(MAX_TABLE_ROWS).to_markdown(index=False, missingval="–")
-    if len(table) > MAX_TABLE_ROWS:
-        text += f"\n\n_{len(table) - MAX_TABLE_ROWS} more in `battery_sessions`._"
+    text = rows.head(MAX_TABLE_ROWS).to_markdown(index=False, missingval="–")
+    if len(rows) > MAX_TABLE_ROWS:
+        text += f"\n\n_{len(rows) - MAX_TABLE_ROWS} more in `battery_sessions`._"
     return text
 
 

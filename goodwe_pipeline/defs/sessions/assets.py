@@ -24,6 +24,7 @@ from goodwe_pipeline.sessions.tables import (
     MAX_TABLE_ROWS,
     plans_table,
     session_rows,
+    session_rows_by_day,
     sessions_table,
 )
 from goodwe_pipeline.warehouse.reads import (
@@ -120,11 +121,16 @@ def battery_sessions(
     }
     comparison = planned_vs_actual(plans, found)
     charted = day_events.chart_days(days.iter_days(first, last), before=days.local_date(now, tz))
+    rows_by_day = session_rows_by_day(found, tz)
+    no_rows = session_rows(found.iloc[0:0], tz)
+    sessions_by_day = dict(tuple(found.groupby("partition_date", sort=False)))
+    plan_ids_by_day = plans.groupby("plan_date", sort=False)["session_id"].agg(set).to_dict()
     per_day = {
         day: _day_metadata(
             context,
-            found[found["partition_date"] == day],
-            comparison[comparison["plan"].isin(plans.loc[plans["plan_date"] == day, "session_id"])],
+            sessions_by_day.get(day, found.iloc[0:0]),
+            rows_by_day.get(day, no_rows),
+            comparison[comparison["plan"].isin(plan_ids_by_day.get(day, set()))],
             day,
             tz,
             with_chart=day in charted,
@@ -135,10 +141,10 @@ def battery_sessions(
     yield from day_events.finish(context, run_metadata, per_day)
 
 
-def _sessions_list(found: pd.DataFrame, tz: str) -> dg.TableMetadataValue:
+def _sessions_list(rows: pd.DataFrame) -> dg.TableMetadataValue:
     """The day's sessions as a table Dagster shows inline (Markdown longer than about 1000
     characters hides behind [Show Markdown])."""
-    rows = session_rows(found, tz).head(MAX_TABLE_ROWS)
+    rows = rows.head(MAX_TABLE_ROWS)
     columns = [
         dg.TableColumn(name, "float" if rows[name].dtype.kind == "f" else "string")
         for name in rows.columns
@@ -158,6 +164,7 @@ def _sessions_list(found: pd.DataFrame, tz: str) -> dg.TableMetadataValue:
 def _day_metadata(
     context: dg.AssetExecutionContext,
     found: pd.DataFrame,
+    rows: pd.DataFrame,
     comparison: pd.DataFrame,
     day: date,
     tz: str,
@@ -179,8 +186,8 @@ def _day_metadata(
         "sessions_without_prices": int(
             (found["cost_pln"].isna() & found["value_pln"].isna()).sum()
         ),
-        "sessions_list": _sessions_list(found, tz),
-        "sessions_table": dg.MetadataValue.md(sessions_table(found, tz)),
+        "sessions_list": _sessions_list(rows),
+        "sessions_table": dg.MetadataValue.md(sessions_table(rows)),
     }
     if not comparison.empty:
         metadata["planned_vs_actual"] = dg.MetadataValue.md(plans_table(comparison, tz))
