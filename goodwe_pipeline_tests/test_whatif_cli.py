@@ -45,8 +45,14 @@ def test_whatif_prints_the_table_and_writes_the_csv(tmp_path) -> None:
     assert "offers: current, G11, G12w (current: current)" in done.stdout
     assert "Running HiGHS" not in done.stdout
     lines = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert [cell.strip() for cell in lines[0].strip("|").split("|")][:3] == [
+        "device",
+        "offer",
+        "days",
+    ]
     assert "battery_value" in lines[0]
-    assert sum("G12w" in line for line in lines) == 1
+    assert sum("| G12w " in line for line in lines) == 1
+    assert not any("('" in line for line in lines)
 
     rows = pd.read_csv(out)
     assert len(rows) == 2 * 3 * 3

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 COLOURS = {"grid": "#d62728", "pv": "#f2a900", "discharge": "#9467bd", "plan": "#ffffff"}
+LEGEND_HEADROOM = 1.35
+"""The kWh axis reaches this far above the tallest bar, so the legend sits above the bars."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,12 @@ def session_bars(
     bars = pd.concat(frames, ignore_index=True) if frames else actual.iloc[0:0]
     charged = float(actual.loc[actual["kind"] == "charge", "energy_kwh"].sum())
     given = float(actual.loc[actual["kind"] == "discharge", "energy_kwh"].sum())
+    charges = int((actual["kind"] == "charge").sum())
+    discharges = int((actual["kind"] == "discharge").sum())
     title = (
-        f"{day.isoformat()}{f' · {label}' if label else ''} · {int((actual['kind'] == 'charge').sum())} "
-        f"charges ({charged:.1f} kWh) · {int((actual['kind'] == 'discharge').sum())} "
-        f"discharges ({given:.1f} kWh)"
+        f"{day.isoformat()}{f' · {label}' if label else ''} · "
+        f"{charges} charge{'s' * (charges != 1)} ({charged:.1f} kWh) · "
+        f"{discharges} discharge{'s' * (discharges != 1)} ({given:.1f} kWh)"
     )
     return SessionBars(day, bars.reset_index(drop=True), title)
 
@@ -128,15 +132,17 @@ def sessions_figure(series: SessionBars) -> Figure:
             gid="planned_kwh",
         )
     ax.set_xticks(x, bars["label"].tolist(), fontsize=7)
+    tallest = np.nanmax(np.concatenate([grid + pv, bars["energy_kwh"].to_numpy("float64")]))
+    ax.set_ylim(0.0, max(0.1, float(np.nan_to_num(tallest)) * LEGEND_HEADROOM))
     price_axis = ax.twinx()
     price_axis.set_ylabel("average PLN/kWh")
     prices = bars["price_pln_kwh"].to_numpy("float64")
     price_axis.plot(x, prices, "o", color="#333333", label="average price", gid="price_pln_kwh")
     if np.isfinite(prices).any():
         low, high = float(np.nanmin(prices)), float(np.nanmax(prices))
-        price_axis.set_ylim(min(0.0, low * 1.1), max(0.1, high * 1.15))
+        price_axis.set_ylim(min(0.0, low * 1.1), max(0.1, high * LEGEND_HEADROOM))
     handles, labels = ax.get_legend_handles_labels()
     more, more_labels = price_axis.get_legend_handles_labels()
-    ax.legend(handles + more, labels + more_labels, loc="best", fontsize=7)
+    ax.legend(handles + more, labels + more_labels, loc="upper center", ncols=3, fontsize=7)
     figure.suptitle(series.title, fontsize=9)
     return figure

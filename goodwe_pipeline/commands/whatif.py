@@ -51,7 +51,8 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     table["battery_value"] = table["without_battery"] - table["best_battery"]
     days_compared = rows.groupby(["device_id", "offer"])["day"].nunique()
     table.insert(0, "days", days_compared)
-    return table.round(2)
+    table = table.round(2).reset_index().rename(columns={"device_id": "device"})
+    return table.astype({"days": int})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if rows.empty:
         print("no day could be compared")
     else:
-        print(summary_table(rows).to_markdown(floatfmt=".2f"))
+        print(summary_table(rows).to_markdown(index=False, floatfmt=".2f"))
     for device, day, reason in found.comparison.skipped:
-        print(f"skipped {day} {device or ''}: {reason}".replace("  ", " "))
+        print(f"skipped {day}{f' {device}' if device else ''}: {reason}")
     if args.csv:
         out = rows.copy()
         out["zones"] = [json.dumps(z, sort_keys=True) for z in out["zones"]]
