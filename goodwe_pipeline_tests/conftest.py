@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.emulator import Emulator, EmulatorConfig, Faults
-from goodwe_pipeline.warehouse.store import SQLITE_FILE
 from goodwe_pipeline_tests.influx_v2_front import InfluxV2Front
 from goodwe_pipeline_tests.servers import (
     InfluxServer,
@@ -133,7 +133,7 @@ def warehouse_url(request) -> str:
     test's rows, no schema yet)."""
     if request.param == "postgres":
         return request.getfixturevalue("private_postgres_url")
-    return f"sqlite:///{Path(os.environ['GOODWE_DATA_DIR']) / SQLITE_FILE}"
+    return f"sqlite:///{WarehouseSettings(data_dir=os.environ['GOODWE_DATA_DIR']).sqlite_path}"
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from goodwe_pipeline.commands._stores import secret_values
 from goodwe_pipeline.common import settings
 from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.health import checkup
@@ -19,7 +18,6 @@ from goodwe_pipeline.prices.tariffs import TariffError, load_tariff
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.raw_store.influx_v2 import InfluxV2RawStore
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = (
     "Check inverters, raw store (InfluxDB or Parquet), warehouse, spool, disk and the newest "
@@ -164,11 +162,14 @@ def _existing_parent(path: Path) -> Path:
     return path
 
 
-def store_lines(inverters_configured: bool) -> list[Line]:
+def store_lines(
+    raw_settings: RawStoreSettings,
+    warehouse_settings: WarehouseSettings,
+    inverters_configured: bool,
+) -> list[Line]:
     """Raw store, warehouse, spool, disk and the newest reading, creating nothing: an embedded
     store that does not exist yet is a warning saying what will create it."""
     lines: list[Line] = []
-    raw_settings = RawStoreSettings.from_env()
     data_dir = raw_settings.data_dir
     newest: Line | None = None
     parquet_root = raw_settings.parquet_root
@@ -198,8 +199,8 @@ def store_lines(inverters_configured: bool) -> list[Line]:
                 lines += raw_lines
                 if all(line.status == OK for line in raw_lines):
                     newest = readings_line(raw_store, inverters_configured)
-    sqlite = data_dir / SQLITE_FILE
-    if not WarehouseSettings.from_env().url and not sqlite.is_file():
+    sqlite = warehouse_settings.sqlite_path
+    if not warehouse_settings.url and not sqlite.is_file():
         lines.append(
             Line(
                 WARNING,
@@ -208,7 +209,7 @@ def store_lines(inverters_configured: bool) -> list[Line]:
                 "you expected data there",
             )
         )
-    elif (line := warehouse_line()) is not None:
+    elif (line := warehouse_line(warehouse_settings)) is not None:
         lines.append(line)
     spool = spool_dir(data_dir)
     if spool.is_dir():
@@ -237,10 +238,10 @@ def store_lines(inverters_configured: bool) -> list[Line]:
     return lines
 
 
-def warehouse_line() -> Line | None:
+def warehouse_line(warehouse_settings: WarehouseSettings) -> Line | None:
     """The warehouse's answer; None when its setting is not allowed (``setting_lines`` says so)."""
     try:
-        warehouse = Warehouse.from_settings(WarehouseSettings.from_env())
+        warehouse = Warehouse.from_settings(warehouse_settings)
     except settings.SettingError:
         return None
     except Exception as exc:  # a malformed URL is a failed check, not a crash
@@ -254,14 +255,15 @@ def warehouse_line() -> Line | None:
     )
 
 
-def checks(args: argparse.Namespace) -> list[Line]:
-    inverters, configured = inverter_lines(args)
-    return [*setting_lines(), *inverters, *store_lines(configured)]
-
-
 def run(args: argparse.Namespace) -> int:
-    secrets = secret_values()
-    results = checks(args)
+    raw_settings, warehouse_settings = RawStoreSettings.from_env(), WarehouseSettings.from_env()
+    secrets = [*raw_settings.secrets, *warehouse_settings.secrets]
+    inverters, configured = inverter_lines(args)
+    results = [
+        *setting_lines(),
+        *inverters,
+        *store_lines(raw_settings, warehouse_settings, configured),
+    ]
     for line in results:
         print(f"{LABELS[line.status]} {checkup.mask(line.text, secrets)}")
         if line.fix:

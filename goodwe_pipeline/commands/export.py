@@ -16,7 +16,6 @@ from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.readings import DEVICE_ID
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError
 from goodwe_pipeline.warehouse.reads import read_daily, read_sessions
-from goodwe_pipeline.warehouse.store import SQLITE_FILE
 
 HELP = "Write battery sessions and daily energy reports of a date range as CSV files."
 
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     where = WarehouseSettings.from_env()
-    sqlite = where.data_dir / SQLITE_FILE
+    sqlite = where.sqlite_path
     if not where.url and not sqlite.is_file():
         print(
             f"error: no warehouse at {sqlite.absolute()}: nothing to export (set "

@@ -85,8 +85,11 @@ def history_start() -> str:
     return raw
 
 
+DEFAULT_DATA_DIR = "./data"
+
+
 def data_dir() -> Path:
-    return Path(env("GOODWE_DATA_DIR", "./data") or "./data")
+    return Path(env("GOODWE_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
 POSITIVE_NUMBERS: dict[str, str] = {
@@ -144,7 +147,7 @@ class RawStoreSettings:
     error or 5xx answer) bound how long a call to InfluxDB may take.
     """
 
-    data_dir: Path = _variable("GOODWE_DATA_DIR", Path("./data"))
+    data_dir: Path = _variable("GOODWE_DATA_DIR", Path(DEFAULT_DATA_DIR))
     influx_url: str | None = _variable("GOODWE_INFLUX_URL", secret=True)
     """May carry a user name and password."""
     influx_db: str = _variable("GOODWE_INFLUX_DB", "goodwe")
@@ -189,7 +192,7 @@ class WarehouseSettings:
     """Where the warehouse is: ``url`` (PostgreSQL; ``repr`` leaves it out, it may hold a
     password), else a SQLite file in ``data_dir``."""
 
-    data_dir: Path = _variable("GOODWE_DATA_DIR", Path("./data"))
+    data_dir: Path = _variable("GOODWE_DATA_DIR", Path(DEFAULT_DATA_DIR))
     url: str | None = _variable("GOODWE_WAREHOUSE_URL", secret=True)
 
     def __post_init__(self) -> None:
@@ -198,6 +201,11 @@ class WarehouseSettings:
     @classmethod
     def from_env(cls) -> WarehouseSettings:
         return cls(**_from_env(cls))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file used when no ``url`` is set."""
+        return self.data_dir / "warehouse.sqlite"
 
     @property
     def kind(self) -> str:

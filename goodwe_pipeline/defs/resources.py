@@ -14,7 +14,12 @@ from dataclasses import fields
 
 import dagster as dg
 
-from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings, variables
+from goodwe_pipeline.common.settings import (
+    DEFAULT_DATA_DIR,
+    RawStoreSettings,
+    WarehouseSettings,
+    variables,
+)
 from goodwe_pipeline.raw_store import RawStore, open_raw_store
 from goodwe_pipeline.warehouse import Warehouse
 
@@ -52,9 +57,9 @@ class RawStoreResource(dg.ConfigurableResource):
     """Where readings live: InfluxDB when ``influx_url`` is set, else Parquet in ``data_dir``.
     Each field is the ``RawStoreSettings`` field of its name."""
 
-    data_dir: str = "./data"
+    data_dir: str = DEFAULT_DATA_DIR
     influx_url: str | None = None
-    influx_db: str = "goodwe"
+    influx_db: str = RawStoreSettings.influx_db
     influx_rp: str | None = None
     influx_rp_duration: str | None = None
     influx_token: str | None = None
@@ -62,7 +67,7 @@ class RawStoreResource(dg.ConfigurableResource):
     influx_password: str | None = None
     influx_org: str | None = None
     influx_bucket: str | None = None
-    influx_gzip: bool = True
+    influx_gzip: bool = RawStoreSettings.influx_gzip
     create_database: bool = True
     timeout_s: float = RawStoreSettings.timeout_s
     retries: int = RawStoreSettings.retries
@@ -81,7 +86,7 @@ class WarehouseResource(dg.ConfigurableResource):
     """Prices, sessions, reports: PostgreSQL when ``url`` is set, else SQLite in ``data_dir``.
     Each field is the ``WarehouseSettings`` field of its name."""
 
-    data_dir: str = "./data"
+    data_dir: str = DEFAULT_DATA_DIR
     url: str | None = None
 
     def settings(self) -> WarehouseSettings:

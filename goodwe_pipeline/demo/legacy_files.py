@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from goodwe_pipeline.history.optimiser_db import DATABASE, ENERGY_TABLE
+
 ENERGY_DIR = "out/energy_data"
-DATABASE = "data/goodwe_energy.db"
 SCHEMA_VERSION = 4
 
 Content = dict | list | str | bytes
@@ -285,7 +286,7 @@ class OptimiserDatabase:
         self.connection.executemany(statement, [tuple(r[c] for c in columns) for r in rows])
 
     def readings(self, records: Sequence[dict], *, on_conflict: str = "") -> None:
-        self.insert("energy_data", records, on_conflict=on_conflict)
+        self.insert(ENERGY_TABLE, records, on_conflict=on_conflict)
         self.commit()
 
     def decision(self, row: dict) -> None:

@@ -50,7 +50,7 @@ def migrate_decisions(
     entries = folder.select(file_formats, first, last)
     databases = folder.of_format(Format.OPTIMISER_DB)
     folder.load(warehouse, entries + databases)
-    device, _ = default_device(folder, settings.device_id, settings)
+    device, _ = default_device(folder, settings)
     collected = decision_rows.DecisionRows()
     touched: list[FileEntry] = [e for e in entries + databases if e.skipped]
     for entry in [e for e in entries if not e.skipped]:

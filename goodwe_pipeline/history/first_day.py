@@ -25,12 +25,11 @@ from pathlib import Path
 
 from goodwe_pipeline.history.formats import detect
 from goodwe_pipeline.history.index import EARLIEST_NAME_DATE, iter_names
-from goodwe_pipeline.history.optimiser_db import ENERGY_TABLE, open_database
+from goodwe_pipeline.history.optimiser_db import DATABASE, ENERGY_TABLE, open_database
 
 MARKER = "first_day"
 RAW_DIR = "raw"
 ARCHIVE_DIR = "archive"
-DATABASE = Path("data") / "goodwe_energy.db"
 _DAY_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from goodwe_pipeline.history.files import display_name, skip_reason
 from goodwe_pipeline.history.formats import Detected, Format, detect
-from goodwe_pipeline.history.timestamps import to_us
+from goodwe_pipeline.history.timestamps import from_us, to_us
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import read_migration_files
 
@@ -199,7 +199,7 @@ def _row_us(value: Any) -> int | None:
 
 
 def _us_time(us: int | None) -> datetime | None:
-    return None if us is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    return None if us is None else from_us(us)
 
 
 def scan_roots(legacy_dir: Path) -> list[Path]:

@@ -23,6 +23,8 @@ from urllib.parse import quote
 from goodwe_pipeline.history.files import Unusable, open_regular
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+DATABASE = "data/goodwe_energy.db"
+"""Where the optimiser keeps its database, relative to its folder."""
 ENERGY_TABLE = "energy_data"
 
 

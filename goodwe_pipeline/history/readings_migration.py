@@ -45,7 +45,7 @@ from goodwe_pipeline.history.readers import read_readings, read_snapshot_file
 from goodwe_pipeline.history.records import FileReadings, read_records
 from goodwe_pipeline.history.settings import LegacySettings, default_device
 from goodwe_pipeline.history.snapshots import SnapshotChain
-from goodwe_pipeline.history.timestamps import LocalClock, to_us
+from goodwe_pipeline.history.timestamps import LocalClock, from_us, to_us
 from goodwe_pipeline.raw_store.base import RawStore
 from goodwe_pipeline.warehouse import Warehouse
 
@@ -125,7 +125,7 @@ def migrate_readings(
         skipped = [e for e in selected + databases if e.skipped]
         selected = [e for e in selected if not e.skipped]
         databases = [e for e in databases if not e.skipped]
-        device, device_source = default_device(folder, settings.device_id, settings)
+        device, device_source = default_device(folder, settings)
     result = MigrationResult(first, last, device, device_source, timings=timings)
     result.unlisted = list(folder.unreadable)
     run = _ReadingsRun(settings, first, last, device, timer, skipped)
@@ -309,8 +309,7 @@ def _parse_database(entry: FileEntry, clock: LocalClock, first: date, last: date
 
 
 def _local_text(clock: LocalClock, utc_us: int) -> str:
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=utc_us)
-    return moment.astimezone(clock.zone).replace(tzinfo=None).isoformat()
+    return from_us(utc_us).astimezone(clock.zone).replace(tzinfo=None).isoformat()
 
 
 def _text_us(clock: LocalClock, text: object) -> int | None:

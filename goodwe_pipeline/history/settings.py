@@ -44,16 +44,14 @@ class LegacySettings:
         return LocalClock(self.timezone, nonexistent=self.nonexistent, now=self.now)
 
 
-def default_device(
-    index: FolderIndex, configured: str | None, settings: LegacySettings
-) -> tuple[str, str]:
+def default_device(index: FolderIndex, settings: LegacySettings) -> tuple[str, str]:
     """The device of records without a serial, and how it was chosen.
 
     Looks at a few evenly spread files of the formats that carry the serial: the
     same files in the same folder give the same answer on every run.
     """
-    if configured:
-        return configured, "GOODWE_LEGACY_DEVICE_ID"
+    if settings.device_id:
+        return settings.device_id, "GOODWE_LEGACY_DEVICE_ID"
     candidates = [e for e in index.of_format(*_FORMATS_WITH_SERIAL) if not e.skipped]
     candidates.sort(key=lambda e: (e.format is not Format.CURRENT_DATA, e.path))
     preferred = [e for e in candidates if e.format is Format.CURRENT_DATA] or candidates

@@ -28,7 +28,6 @@ from goodwe_pipeline.raw_store.base import Health
 from goodwe_pipeline.warehouse import migrate, rows
 from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 
-SQLITE_FILE = "warehouse.sqlite"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
 # Rows per executed statement: bounds memory and statement size on large inputs
@@ -109,9 +108,9 @@ class Warehouse:
         ``SettingError`` (one line, without the URL) for a URL that cannot be parsed."""
         if settings.url:
             return cls(check_warehouse_url(settings.url))
-        directory = settings.data_dir.resolve()
-        directory.mkdir(parents=True, exist_ok=True)
-        return cls(sa.URL.create("sqlite", database=str(directory / SQLITE_FILE)))
+        path = settings.sqlite_path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(sa.URL.create("sqlite", database=str(path)))
 
     def _create_engine(self) -> sa.Engine:
         url = self._url
