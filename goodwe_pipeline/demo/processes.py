@@ -330,7 +330,17 @@ class DagsterDev:
             left = self._wait_gone(pgid, kill_timeout)
             if left:
                 raise DagsterDevError(f"processes {left} of dagster dev survived SIGKILL")
+        self._reap()
         return killed
+
+    def _reap(self) -> None:
+        """Collect ``dagster dev``'s exit status. A dead leader is a zombie, which
+        ``group_members`` does not count, so the group can look empty before it is reaped."""
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def _wait_gone(self, pgid: int, timeout: float) -> list[int]:
         deadline = time.monotonic() + timeout
