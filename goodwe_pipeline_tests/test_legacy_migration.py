@@ -16,6 +16,7 @@ from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource
+from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.demo.legacy_files import LegacyFolder
 from goodwe_pipeline.history.decisions_migration import migrate_decisions
@@ -79,6 +80,7 @@ def backfill(
             "legacy": LegacyResource(legacy_dir=str(corpus.root), timezone=TZ),
             "raw_store": raw_store,
             "warehouse": warehouse,
+            "reports": ReportsResource(),
         },
         tags={
             "dagster/asset_partition_range_start": corpus.first.isoformat(),
@@ -135,6 +137,14 @@ def assert_exact_readings(frame: pd.DataFrame, corpus: Corpus) -> None:
 
 def assert_checks(result, corpus: Corpus) -> None:
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    steps = {
+        event.step_key
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+    assert steps == {"legacy_migration_checks"}, "the eight checks share one step and one read"
+    assert len(evaluations) == 8
+    assert evaluations["readings_physically_possible"].passed
     assert evaluations["legacy_readings_match_sources"].passed
     assert evaluations["legacy_readings_match_sources"].metadata["days_not_matching"].value == 0
     share = evaluations["legacy_rejected_file_share"]

@@ -108,6 +108,16 @@ def backfill(legacy_dir: Path, monkeypatch, instance: dg.DagsterInstance):
     )
 
 
+def check_legacy_readings_alone(instance: dg.DagsterInstance):
+    """Every check of ``legacy_readings`` without materializing it, as "Execute" on its
+    **Checks** tab does: no partition, so the checks look at the latest migration's days."""
+    job = load_defs().resolve_implicit_global_asset_job_def()
+    keys = job.asset_layer.asset_graph.asset_check_keys
+    checks = {k for k in keys if k.asset_key == dg.AssetKey("legacy_readings")}
+    subset = job.get_subset(asset_selection=set(), asset_check_selection=checks)
+    return subset.execute_in_process(instance=instance, raise_on_error=False)
+
+
 def materialized(result) -> set[tuple[str, str]]:
     events = (
         e.event_specific_data.materialization for e in result.get_asset_materialization_events()
@@ -159,6 +169,14 @@ def test_history_backfill_checks_the_migrated_readings_then_computes(tmp_path, m
     assert last_migration(alone) == (FIRST, LAST)
     assert checked_days(alone) == recent_days()
     assert (recent_days()[1] - recent_days()[0]).days == RECENT_DAYS - 1
+
+    checks_alone = check_legacy_readings_alone(instance)
+    assert checks_alone.success
+    assert not checks_alone.get_asset_materialization_events(), "no re-migration"
+    evaluations = legacy_checks(checks_alone)
+    assert len(evaluations) == 8
+    assert evaluations["readings_physically_possible"].metadata["days"].value == f"{FIRST}..{LAST}"
+    assert evaluations["legacy_readings_match_sources"].passed
 
 
 def test_impossible_migrated_value_blocks_sessions_and_report(tmp_path, monkeypatch) -> None:

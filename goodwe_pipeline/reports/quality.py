@@ -333,6 +333,7 @@ def implausible_changes(
     seconds, device, day = intervals.seconds, intervals.device_codes, intervals.day
     found: list[pd.DataFrame] = []
     kwh_per_pct = battery_capacity_kwh / 100.0
+    times = readings[TIME].array
     checks = [(name, False) for name in LIFETIME_COUNTERS if name in readings]
     if "battery_soc_pct" in readings:
         checks.append(("battery_soc_pct", True))
@@ -361,8 +362,8 @@ def implausible_changes(
                 {
                     DEVICE_ID: readings[DEVICE_ID].to_numpy()[after[bad]],
                     SOURCE: readings[SOURCE].to_numpy()[after[bad]],
-                    "time": readings[TIME].to_numpy()[after[bad]],
-                    "previous_time": readings[TIME].to_numpy()[before[bad]],
+                    "time": times[after[bad]],
+                    "previous_time": times[before[bad]],
                     "field": name,
                     "previous": values[before[bad]],
                     "value": values[after[bad]],

@@ -170,18 +170,39 @@ def readings_results(
     reports: ReportsResource,
 ) -> Iterator[dg.AssetCheckResult]:
     """The five readings check results for the days ``first``..``last``, every source."""
-    checked = list(days.iter_days(first, last))
-    tz = daily_partitions.timezone
     now = datetime.now(UTC)
-    start, end = days.range_window(first, last, tz)
-    limits = reports.limits()
+    start, end = days.range_window(first, last, daily_partitions.timezone)
+    require_capacity()
+    with raw_store.get_store() as raw_store:
+        readings = raw_store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
+    yield from quality_results(asset, readings, first, last, reports, now=now)
+
+
+def require_capacity() -> None:
+    """Fail the step with the setting's one-line message before anything is read."""
     try:
         settings.require("GOODWE_BATTERY_CAPACITY_KWH")
     except settings.SettingError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def quality_results(
+    asset: dg.AssetKey,
+    readings: pd.DataFrame,
+    first: date,
+    last: date,
+    reports: ReportsResource,
+    *,
+    now: datetime,
+) -> Iterator[dg.AssetCheckResult]:
+    """The five readings check results from ``readings`` (every source, every field, of
+    ``first``..``last`` up to ``now`` plus ``READ_MARGIN``) read by the caller, for a step
+    that evaluates other checks on the same frame."""
+    require_capacity()
+    checked = list(days.iter_days(first, last))
+    tz = daily_partitions.timezone
+    limits = reports.limits()
     capacity_kwh = battery_capacity_kwh()
-    with raw_store.get_store() as raw_store:
-        readings = raw_store.read(start, min(end, now + READ_MARGIN), fields=QUALITY_FIELDS)
     quality = day_quality(readings, checked, tz, limits, now=now)
     span = _span(first, last)
 
