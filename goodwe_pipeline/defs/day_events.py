@@ -1,12 +1,11 @@
 """Each day's own figures in the Dagster UI, also after a single-run backfill.
 
-A run over several partitions produces one output; Dagster 1.13 copies its metadata onto
+A run over several partitions produces one output, and the output's metadata is copied onto
 every partition's materialization. So a daily asset's run-level metadata says only what is
-true of the run (days covered, rows written), and a run over several days then yields one
-``AssetMaterialization`` per day, carrying that day's figures. Logged after the output,
-each is its day's latest materialization: the day's page shows its own numbers and the
-asset's Plots (per event) draw them day by day. A run of a single day puts the day's
-figures on its output directly, with no extra event.
+true of the run (days covered, rows written), and each day's own figures are added to that
+day's materialization alone (``add_asset_metadata`` with the day as partition key): the
+day's page shows its own numbers beside the run's, the asset's Plots draw them day by day,
+and a run of N days stores N materializations, as any backfill of N partitions does.
 
 Charts are drawn for the days a person looks at: every finished day of a short run (the
 daily schedules) and the last ``CHART_DAYS`` days of a longer one (a backfill), which bounds
@@ -55,21 +54,12 @@ def finish(
     context: dg.AssetExecutionContext,
     run_metadata: Mapping[str, Any],
     per_day: Mapping[date, Mapping[str, Any]],
-) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
-    """The output (with the day's figures when the run is one day), then, for a run of
-    several days, one materialization per day with that day's figures."""
-    if len(context.partition_keys) == 1:
-        (figures,) = per_day.values() or [{}]
-        yield dg.MaterializeResult(metadata={**run_metadata, **_present(figures)})
-        return
-    yield dg.MaterializeResult(metadata=dict(run_metadata))
+) -> Iterator[dg.MaterializeResult]:
+    """The output: the run's metadata on every day's materialization, each day's figures on
+    its own."""
     for day in sorted(per_day):
-        yield dg.AssetMaterialization(
-            asset_key=context.asset_key,
-            partition=day.isoformat(),
-            description=f"The figures of {day.isoformat()} (one day of a run over several).",
-            metadata=_present(per_day[day]),
-        )
+        context.add_asset_metadata(_present(per_day[day]), partition_key=day.isoformat())
+    yield dg.MaterializeResult(metadata=dict(run_metadata))
 
 
 def _present(figures: Mapping[str, Any]) -> dict[str, Any]:

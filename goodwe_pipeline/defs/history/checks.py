@@ -40,9 +40,9 @@ MAX_TABLE_ROWS = 50
 def last_migration(context: dg.AssetCheckExecutionContext) -> DayRange:
     """The days of the latest ``legacy_readings`` run, else the last week.
 
-    The run's output carries its first and last day; a run over several days logs one event
-    per day after it (``defs/day_events.py``), so the latest event may be a day's: the run's
-    partition-range tags then say which days it covered."""
+    Every materialization of a run carries the run's first and last day; for one stored by
+    an earlier version without them, the run's partition-range tags say which days it
+    covered."""
     event = context.instance.get_latest_materialization_event(legacy_readings.key)
     if event is None or event.asset_materialization is None:
         return recent_days()

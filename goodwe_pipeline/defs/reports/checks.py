@@ -15,14 +15,14 @@ covers the days of its run (``defs.partitions.checked_days``) and names them in 
 metadata.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import pandas as pd
 
 from goodwe_pipeline.common import days, settings
-from goodwe_pipeline.defs.partitions import DayRange, checked_days, daily_partitions
+from goodwe_pipeline.defs.partitions import checked_days, daily_partitions
 from goodwe_pipeline.defs.reports.assets import daily_energy_report
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
@@ -130,36 +130,6 @@ def readings_check_specs(asset: dg.AssetKey, readings: str) -> list[dg.AssetChec
             ),
         ),
     ]
-
-
-def readings_quality_checks(
-    asset: dg.AssetKey,
-    name: str,
-    *,
-    readings: str,
-    fallback: Callable[[dg.AssetCheckExecutionContext], DayRange] | None = None,
-) -> dg.AssetChecksDefinition:
-    """The readings checks on ``asset`` as one multi-check named ``name`` (the readings of
-    the run's days are read once for all five); ``fallback``: the days to check when run on
-    its own (see ``checked_days``)."""
-
-    @dg.multi_asset_check(
-        specs=readings_check_specs(asset, readings),
-        name=name,
-        description=(
-            f"Data quality of the readings of the run's days ({readings}), read once for all "
-            "five checks."
-        ),
-    )
-    def _check(
-        context: dg.AssetCheckExecutionContext,
-        raw_store: RawStoreResource,
-        reports: ReportsResource,
-    ) -> Iterator[dg.AssetCheckResult]:
-        first, last = checked_days(context, fallback)
-        yield from readings_results(asset, first, last, raw_store, reports)
-
-    return _check
 
 
 def readings_results(
@@ -314,11 +284,24 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return out
 
 
-readings_quality = readings_quality_checks(
-    READINGS,
-    "readings_quality",
-    readings="of the days of the nightly or hourly report run, live and migrated alike",
+LIVE_READINGS = "of the days of the nightly or hourly report run, live and migrated alike"
+
+
+@dg.multi_asset_check(
+    specs=readings_check_specs(READINGS, LIVE_READINGS),
+    name="readings_quality",
+    description=(
+        f"Data quality of the readings of the run's days ({LIVE_READINGS}), read once for all "
+        "five checks."
+    ),
 )
+def readings_quality(
+    context: dg.AssetCheckExecutionContext,
+    raw_store: RawStoreResource,
+    reports: ReportsResource,
+) -> Iterator[dg.AssetCheckResult]:
+    first, last = checked_days(context)
+    yield from readings_results(READINGS, first, last, raw_store, reports)
 
 
 def _daily_rows(warehouse: WarehouseResource, first: date, last: date) -> pd.DataFrame:
