@@ -98,6 +98,10 @@ def _coercer(column: sa.Column):
     return None
 
 
+_UNCHANGED = frozenset({str, int, bool, type(None)})
+"""Types ``plain`` gives back as they are."""
+
+
 def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
     """Validate column names and convert every value for the driver.
 
@@ -108,17 +112,30 @@ def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
     else:
         records = list(rows)
     coercers = {c.name: _coercer(c) for c in table.columns}
+    known = coercers.keys()
     out: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        unknown = set(record) - set(coercers)
-        if unknown:
+        if not known >= record.keys():
+            unknown = set(record) - set(coercers)
             raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)} in row {index}")
         row: dict[str, Any] = {}
         for name, value in record.items():
-            value = jsonable(value) if coercers[name] is jsonable else plain(value)
-            if value is not None and coercers[name] is not None and coercers[name] is not jsonable:
+            coerce = coercers[name]
+            kind = type(value)
+            if coerce is jsonable:
+                row[name] = jsonable(value)
+                continue
+            if kind is float and coerce is None:
+                row[name] = None if math.isnan(value) else value
+                continue
+            if kind is datetime and coerce is _to_datetime and value.tzinfo is not None:
+                row[name] = value
+                continue
+            if kind not in _UNCHANGED:
+                value = plain(value)
+            if value is not None and coerce is not None:
                 try:
-                    value = coercers[name](value)
+                    value = coerce(value)
                 except (TypeError, ValueError) as exc:
                     raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
             row[name] = value
@@ -145,19 +162,85 @@ def dedupe(
 def group_by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], list[dict]]]:
     """Rows split by the set of columns they carry, so one statement fits each group."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    sorted_names: dict[tuple[str, ...], tuple[str, ...]] = {}
     for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
+        names = tuple(row)
+        key = sorted_names.get(names)
+        if key is None:
+            key = sorted_names[names] = tuple(sorted(names))
+        groups.setdefault(key, []).append(row)
     yield from groups.items()
 
 
-def chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """What SQLAlchemy's SQLite ``DATETIME`` stores of ``UTCDateTime``'s naive UTC value."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(" ", "microseconds").removesuffix("+00:00")
+
+
+def _utc_value(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def driver_columns(
+    table: sa.Table, names: Sequence[str], rows: list[dict[str, Any]], dialect: sa.Dialect
+) -> list[list[Any]]:
+    """The values of ``names`` in coerced ``rows``, one list per column, as the driver takes
+    them: each column's bind processor is looked up once and applied to the whole column.
+
+    ``UTCDateTime`` values are converted here rather than through the ``TypeDecorator``
+    (whose per-value processing was most of a large upsert's time): ``coerce_rows`` has
+    already refused naive datetimes, so what is left is the conversion to UTC and, on
+    SQLite, the naive text SQLAlchemy's ``DATETIME`` writes.
+    """
+    out = []
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, UTCDateTime):
+            convert = _sqlite_utc_text if dialect.name == "sqlite" else _utc_value
+        else:
+            convert = column_type.dialect_impl(dialect).bind_processor(dialect)
+        out.append(values if convert is None else [convert(v) for v in values])
+    return out
 
 
 def _utc(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _utc_result(value: Any) -> datetime | None:
+    """``UTCDateTime.process_result_value`` of what the driver gives: naive UTC text on
+    SQLite, an aware datetime on PostgreSQL."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _utc(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def result_columns(
+    table: sa.Table,
+    description: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
+    dialect: sa.Dialect,
+) -> list[list[Any]]:
+    """The driver's values of untyped result ``rows`` (columns of ``table``, as the cursor's
+    ``description`` names them), one list per column, as a typed SELECT gives them: each column's result
+    processor is looked up once and applied to the whole column (``UTCDateTime`` decoded in
+    one step)."""
+    out = []
+    for position, (name, driver_type, *_) in enumerate(description):
+        column_type = table.c[name].type
+        values = [row[position] for row in rows]
+        if isinstance(column_type, UTCDateTime):
+            convert = _utc_result
+        else:
+            convert = column_type.dialect_impl(dialect).result_processor(dialect, driver_type)
+        out.append(values if convert is None else [convert(v) for v in values])
+    return out
 
 
 def _decoders() -> dict[str, Any]:
