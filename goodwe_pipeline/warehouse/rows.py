@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -118,27 +119,30 @@ def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
         if not known >= record.keys():
             unknown = set(record) - set(coercers)
             raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)} in row {index}")
-        row: dict[str, Any] = {}
+        row = dict(record)
         for name, value in record.items():
             coerce = coercers[name]
             kind = type(value)
-            if coerce is jsonable:
+            if coerce is None:
+                if kind in _UNCHANGED:
+                    continue
+                if kind is float:
+                    if math.isnan(value):
+                        row[name] = None
+                    continue
+                row[name] = plain(value)
+            elif coerce is jsonable:
                 row[name] = jsonable(value)
+            elif kind is datetime and coerce is _to_datetime and value.tzinfo is not None:
                 continue
-            if kind is float and coerce is None:
-                row[name] = None if math.isnan(value) else value
-                continue
-            if kind is datetime and coerce is _to_datetime and value.tzinfo is not None:
-                row[name] = value
-                continue
-            if kind not in _UNCHANGED:
+            else:
                 value = plain(value)
-            if value is not None and coerce is not None:
-                try:
-                    value = coerce(value)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
-            row[name] = value
+                if value is not None:
+                    try:
+                        value = coerce(value)
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
+                row[name] = value
         out.append(row)
     return out
 
@@ -148,12 +152,17 @@ def dedupe(
 ) -> list[dict[str, Any]]:
     """One row per natural key, the last occurrence winning (an upsert of the same key twice
     in one statement is an error on PostgreSQL)."""
-    latest: dict[tuple, dict[str, Any]] = {}
+    key_of = operator.itemgetter(*keys)
+    several = len(keys) > 1
+    latest: dict[Any, dict[str, Any]] = {}
     for index, row in enumerate(rows):
-        missing = [k for k in keys if row.get(k) is None]
-        if missing:
+        try:
+            key = key_of(row)
+        except KeyError:
+            key = None
+        if key is None or (several and None in key):
+            missing = [k for k in keys if row.get(k) is None]
             raise ValueError(f"{table.name}: row {index} has no value for key column(s) {missing}")
-        key = tuple(row[k] for k in keys)
         latest.pop(key, None)
         latest[key] = row
     return list(latest.values())
