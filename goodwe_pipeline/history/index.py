@@ -195,11 +195,15 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     value = _plain(value)
     return None if value is None else int(value)
 
 
 def _row_us(value: Any) -> int | None:
+    if type(value) is datetime and value.tzinfo is not None:
+        return to_us(value)
     value = _plain(value)
     if value is None:
         return None
