@@ -12,14 +12,14 @@ import json
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline.warehouse.schema import UTCDateTime, metadata
+from goodwe_pipeline.warehouse.schema import UTCDateTime, metadata, utc_from_text
 
 Rows = Iterable[Mapping[str, Any]] | pd.DataFrame
 
@@ -189,20 +189,16 @@ def _sqlite_utc_texts(values: list[datetime | None]) -> list[str | None]:
     return [None if v is None else t.replace("T", " ") for v, t in zip(values, texts, strict=True)]
 
 
-def _utc_value(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
 def driver_columns(
     table: sa.Table, names: Sequence[str], rows: list[dict[str, Any]], dialect: sa.Dialect
 ) -> list[list[Any]]:
     """The values of ``names`` in coerced ``rows``, one list per column, as the driver takes
     them: each column's bind processor is looked up once and applied to the whole column.
 
-    ``UTCDateTime`` values are converted here rather than through the ``TypeDecorator``
-    (whose per-value processing was most of a large upsert's time): ``coerce_rows`` has
-    already refused naive datetimes, so what is left is the conversion to UTC and, on
-    SQLite, the naive text SQLAlchemy's ``DATETIME`` writes.
+    On SQLite, ``UTCDateTime`` columns are formatted in one pass rather than through the
+    ``TypeDecorator`` and ``DATETIME`` per value (most of a large upsert's time):
+    ``coerce_rows`` has already refused naive datetimes, so what is left is the naive UTC
+    text ``DATETIME`` writes.
     """
     out = []
     for name in names:
@@ -211,34 +207,9 @@ def driver_columns(
         if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
             out.append(_sqlite_utc_texts(values))
             continue
-        if isinstance(column_type, UTCDateTime):
-            convert = _utc_value
-        else:
-            convert = column_type.dialect_impl(dialect).bind_processor(dialect)
+        convert = column_type.dialect_impl(dialect).bind_processor(dialect)
         out.append(values if convert is None else [convert(v) for v in values])
     return out
-
-
-def _utc(value: str) -> datetime:
-    """A stored time's text as a tz-aware UTC datetime (naive text is UTC). Stored text has
-    no offset: given ``+00:00``, one parse makes it aware (``replace`` costs as much again)."""
-    try:
-        parsed = datetime.fromisoformat(f"{value}+00:00")
-    except ValueError:
-        parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
-
-
-def _utc_result(value: Any) -> datetime | None:
-    """``UTCDateTime.process_result_value`` of what the driver gives: naive UTC text on
-    SQLite, an aware datetime on PostgreSQL."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return _utc(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def result_columns(
@@ -247,18 +218,18 @@ def result_columns(
     rows: Sequence[Sequence[Any]],
     dialect: sa.Dialect,
 ) -> list[list[Any]]:
-    """The driver's values of untyped result ``rows`` (columns of ``table``, as the cursor's
-    ``description`` names them), one list per column, as a typed SELECT gives them: each column's result
-    processor is looked up once and applied to the whole column (``UTCDateTime`` decoded in
-    one step)."""
+    """The driver's values of untyped result ``rows`` (columns of ``table``, as the
+    cursor's ``description`` names them), one list per column, as a typed SELECT gives them:
+    each column's result processor is looked up once and applied to the whole column; on
+    SQLite, ``UTCDateTime`` text is parsed in one step (``utc_from_text``)."""
     out = []
     for position, (name, driver_type, *_) in enumerate(description):
         column_type = table.c[name].type
         values = [row[position] for row in rows]
-        if isinstance(column_type, UTCDateTime):
-            convert = _utc_result
-        else:
-            convert = column_type.dialect_impl(dialect).result_processor(dialect, driver_type)
+        if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+            out.append([None if v is None else utc_from_text(v) for v in values])
+            continue
+        convert = column_type.dialect_impl(dialect).result_processor(dialect, driver_type)
         out.append(values if convert is None else [convert(v) for v in values])
     return out
 
@@ -274,7 +245,7 @@ def _decoders() -> dict[str, Any]:
     for table in metadata.tables.values():
         for column in table.columns:
             if isinstance(column.type, UTCDateTime):
-                decoders[column.name] = _utc
+                decoders[column.name] = utc_from_text
             elif isinstance(column.type, sa.Date):
                 decoders.setdefault(column.name, lambda v: date.fromisoformat(v[:10]))
             elif isinstance(column.type, sa.JSON):
@@ -304,12 +275,12 @@ def frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame
             continue
         decoder = _DECODERS.get(name)
         if (
-            decoder is _utc
+            decoder is utc_from_text
             and isinstance(column.dtype, pd.StringDtype)
             and column.str.match(_STORED_TIME).fillna(True).all()
         ):
-            # Only times as stored (or missing): one vectorised parse, as ``_utc`` would give each
-            # value. Anything else ("now", "") goes through ``_utc`` and its errors.
+            # Only times as stored (or missing): one vectorised parse, as ``utc_from_text`` would give each
+            # value. Anything else ("now", "") goes through ``utc_from_text`` and its errors.
             data[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
             continue
         if decoder is not None and column.map(lambda v: isinstance(v, str)).any():
