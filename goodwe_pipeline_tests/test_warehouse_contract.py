@@ -23,7 +23,12 @@ from alembic.runtime.migration import MigrationContext
 
 from goodwe_pipeline.common.settings import WarehouseSettings
 from goodwe_pipeline.warehouse import Warehouse, WarehouseUnavailableError, migrate, schema
-from goodwe_pipeline.warehouse.reads import read_priced_quarter_starts, read_reports
+from goodwe_pipeline.warehouse.reads import (
+    read_migration_files,
+    read_priced_quarter_starts,
+    read_reports,
+)
+from goodwe_pipeline.warehouse.rows import coerce_rows
 from goodwe_pipeline.warehouse.store import config_version
 from goodwe_pipeline_tests.servers import (
     free_port,
@@ -171,6 +176,119 @@ def test_upsert_keeps_the_last_of_repeated_keys_and_handles_large_inputs(warehou
         "SELECT buy_pln_kwh FROM electricity_prices WHERE time_start = :t", {"t": start}
     )
     assert first["buy_pln_kwh"].tolist() == [9.99]
+
+
+def _driver_rows(wh: Warehouse, table: sa.Table, key: str) -> dict:
+    """Every row of ``table`` as the driver gives it (untyped: text on SQLite), by ``key``."""
+    names = list(table.c.keys())
+    statement = sa.select(*(sa.column(name) for name in names)).select_from(table)
+    with wh.engine.connect() as connection:
+        return {row[key]: row for row in connection.execute(statement).mappings()}
+
+
+def test_upsert_and_insert_store_what_binding_each_value_stores(warehouse):
+    """Writes bind a column at a time; what they store is what SQLAlchemy binding each value
+    of each row stores: NULLs, NaN, aware datetimes of other zones, JSON, booleans, dates."""
+    warsaw = ZoneInfo("Europe/Warsaw")
+    decisions = [
+        {
+            "decision_id": "a",
+            "decision_time": datetime(2025, 10, 26, 2, 30, tzinfo=warsaw, fold=1),
+            "kind": "charge",
+            "price_pln_kwh": np.float64(0.5),
+            "details": {"x": float("nan"), "n": np.int64(3), "t": "ąę"},
+            "source": "file",
+            "partition_date": DAY,
+        },
+        {
+            "decision_id": "b",
+            "decision_time": pd.Timestamp("2025-06-01 12:00:00.000001", tz="UTC"),
+            "kind": "sell",
+            "action": None,
+            "price_pln_kwh": float("nan"),
+            "details": None,
+            "source": "file",
+            "partition_date": pd.Timestamp("2025-06-01"),
+        },
+        {
+            "decision_id": "c",
+            "decision_time": "2025-01-01T00:00:00+01:00",
+            "kind": "charge",
+            "details": [1, None, {"k": []}],
+            "source": "db",
+            "partition_date": "2025-01-01",
+        },
+    ]
+    selling = [
+        {"session_id": "s", "safety_checks_passed": True, "source": "x", "end_time": T0},
+        {"session_id": "t", "safety_checks_passed": False, "source": "x", "end_time": None},
+    ]
+    for name, data, key in (
+        ("legacy_decisions", decisions, "decision_id"),
+        ("legacy_selling_sessions", selling, "session_id"),
+    ):
+        table = schema.metadata.tables[name]
+        assert warehouse.upsert(name, data) == len(data)
+        with warehouse.engine.begin() as connection:
+            for row in coerce_rows(table, data):
+                connection.execute(sa.insert(table), [dict(row, **{key: f"sa-{row[key]}"})])
+        stored = _driver_rows(warehouse, table, key)
+        typed = warehouse.read_frame(sa.select(table).order_by(table.c[key]))
+        by_key = {row[key]: row.drop(key) for _, row in typed.iterrows()}
+        for row in data:
+            ours, theirs = stored[row[key]], stored[f"sa-{row[key]}"]
+            assert {**ours, key: None} == {**theirs, key: None}
+            assert [type(v) for v in ours.values()] == [type(v) for v in theirs.values()]
+            pd.testing.assert_series_equal(
+                by_key[row[key]], by_key[f"sa-{row[key]}"], check_names=False
+            )
+    assert warehouse.insert("storage_health", [{"time": T0, "component": "d", "ok": True}]) == 1
+    with warehouse.engine.begin() as connection:
+        connection.execute(
+            sa.insert(schema.storage_health), [{"time": T0, "component": "e", "ok": True}]
+        )
+    health = _driver_rows(warehouse, schema.storage_health, "component")
+    assert (health["d"]["time"], health["d"]["ok"]) == (health["e"]["time"], health["e"]["ok"])
+
+
+def test_migration_files_read_back_as_a_typed_select_gives_them(warehouse_url):
+    """``read_migration_files`` decodes untyped columns itself: the same values and types as
+    SQLAlchemy's typed SELECT, NULLs included, also from a server whose session time zone
+    is not UTC."""
+    if warehouse_url.startswith("postgresql"):
+        warehouse_url = f"{warehouse_url}?options=-c%20timezone%3DEurope/Warsaw"
+    warehouse = Warehouse(warehouse_url)
+    entry = {
+        "path": "out/a.json",
+        "size": 2**40,
+        "mtime": 1_700_000_000.123456,
+        "format": "current_data",
+        "device_id": "9010KETU000001",
+        "first_time": datetime(2025, 3, 30, 1, 59, 59, 999_999, tzinfo=UTC),
+        "last_time": datetime(2025, 3, 30, 3, 0, tzinfo=ZoneInfo("Europe/Warsaw")),
+        "records": 5,
+        "valid_records": 4,
+        "rejected_records": 1,
+        "outcome": "migrated",
+        "reason": None,
+        "indexed_at": T0,
+        "migrated_at": T0,
+    }
+    empty = dict.fromkeys(
+        ("device_id", "first_time", "last_time", "records", "valid_records"), None
+    )
+    bare = {**entry, **empty, "path": "out/b.json", "outcome": "rejected", "reason": "not JSON"}
+    warehouse.upsert("migration_files", [entry, bare, {**bare, "path": "out/c.json", "mtime": 0.0}])
+    table = schema.migration_files
+    with warehouse.engine.connect() as connection:
+        typed = {r.path: dict(r._mapping) for r in connection.execute(sa.select(table))}
+    read = read_migration_files(warehouse, ["out/a.json", "out/b.json", "out/c.json", "out/d"])
+    assert read == typed
+    for path, row in typed.items():
+        assert {k: type(v) for k, v in read[path].items()} == {k: type(v) for k, v in row.items()}
+    assert read["out/a.json"]["last_time"] == datetime(2025, 3, 30, 1, tzinfo=UTC)
+    assert read["out/a.json"]["last_time"].tzinfo is UTC
+    warehouse.dispose()
 
 
 def test_text_in_a_time_column_is_read_as_a_time_or_refused(warehouse):

@@ -146,21 +146,33 @@ class FileEntry:
             "migrated_at": self.migrated_at or _as_datetime(stored.get("migrated_at")),
         }
 
-    def changed_from_stored(self) -> bool:
-        """Whether saving would change the stored row (timestamps aside)."""
-        if self.stored is None:
+    def changed_from_stored(self, row: dict[str, Any]) -> bool:
+        """Whether saving ``row`` (this entry's ``row()``) would change the stored row
+        (timestamps aside)."""
+        stored = self.stored
+        if stored is None:
             return True
-        row = self.row(datetime.now(UTC))
-        keys = ("size", "format", "device_id", "records", "valid_records", "rejected_records")
-        for key in (*keys, "outcome", "reason"):
-            if _plain(row[key]) != _plain(self.stored.get(key)):
+        for key in _COMPARED:
+            if row[key] != _plain(stored.get(key)):
                 return True
-        if abs(row["mtime"] - float(self.stored.get("mtime") or 0.0)) > 1e-6:
+        if abs(row["mtime"] - float(stored.get("mtime") or 0.0)) > 1e-6:
             return True
         return (
-            _row_us(self.stored.get("first_time")) != self.first_us
-            or _row_us(self.stored.get("last_time")) != self.last_us
+            _row_us(stored.get("first_time")) != self.first_us
+            or _row_us(stored.get("last_time")) != self.last_us
         )
+
+
+_COMPARED = (
+    "size",
+    "format",
+    "device_id",
+    "records",
+    "valid_records",
+    "rejected_records",
+    "outcome",
+    "reason",
+)
 
 
 def _plain(value: Any) -> Any:
@@ -183,11 +195,15 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     value = _plain(value)
     return None if value is None else int(value)
 
 
 def _row_us(value: Any) -> int | None:
+    if type(value) is datetime and value.tzinfo is not None:
+        return to_us(value)
     value = _plain(value)
     if value is None:
         return None
@@ -308,7 +324,11 @@ class FolderIndex:
 def save(warehouse: Warehouse, entries: Iterable[FileEntry], now: datetime | None = None) -> int:
     """Upsert the rows of entries whose stored row would change; returns rows written."""
     moment = now or datetime.now(UTC)
-    rows = [entry.row(moment) for entry in entries if entry.changed_from_stored()]
+    rows = []
+    for entry in entries:
+        row = entry.row(moment)
+        if entry.changed_from_stored(row):
+            rows.append(row)
     if not rows:
         return 0
     return warehouse.upsert(TABLE, rows)

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from goodwe_pipeline.warehouse import rows
 from goodwe_pipeline.warehouse.schema import daily_energy, migration_files
 from goodwe_pipeline.warehouse.store import Warehouse
 
@@ -182,12 +183,26 @@ def read_reports(warehouse: Warehouse, report_type: str, first: date, last: date
 
 
 def read_migration_files(warehouse: Warehouse, paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Stored ``migration_files`` rows for ``paths``, by path."""
+    """Stored ``migration_files`` rows for ``paths``, by path.
+
+    The columns are selected untyped and decoded a column at a time
+    (``rows.result_columns``): SQLAlchemy's per-value result processing was most of the
+    time of loading a large folder's rows.
+    """
+    names = list(migration_files.c.keys())
     found: dict[str, dict[str, Any]] = {}
     with warehouse.engine.connect() as connection:
         for offset in range(0, len(paths), MIGRATION_FILES_CHUNK):
             chunk = paths[offset : offset + MIGRATION_FILES_CHUNK]
-            statement = sa.select(migration_files).where(migration_files.c.path.in_(chunk))
-            for row in connection.execute(statement).mappings():
-                found[row["path"]] = dict(row)
+            statement = (
+                sa.select(*(sa.column(name) for name in names))
+                .select_from(migration_files)
+                .where(migration_files.c.path.in_(chunk))
+            )
+            result = connection.execute(statement)
+            description = result.cursor.description
+            fetched = result.all()
+            columns = rows.result_columns(migration_files, description, fetched, connection.dialect)
+            for values in zip(*columns, strict=True):
+                found[values[0]] = dict(zip(names, values, strict=True))
     return found

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from goodwe_pipeline.warehouse.schema import UTCDateTime, metadata
+from goodwe_pipeline.warehouse.schema import UTCDateTime, metadata, utc_from_text
 
 Rows = Iterable[Mapping[str, Any]] | pd.DataFrame
 
@@ -98,6 +99,10 @@ def _coercer(column: sa.Column):
     return None
 
 
+_UNCHANGED = frozenset({str, int, bool, type(None)})
+"""Types ``plain`` gives back as they are."""
+
+
 def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
     """Validate column names and convert every value for the driver.
 
@@ -108,20 +113,36 @@ def coerce_rows(table: sa.Table, rows: Rows) -> list[dict[str, Any]]:
     else:
         records = list(rows)
     coercers = {c.name: _coercer(c) for c in table.columns}
+    known = coercers.keys()
     out: list[dict[str, Any]] = []
     for index, record in enumerate(records):
-        unknown = set(record) - set(coercers)
-        if unknown:
+        if not known >= record.keys():
+            unknown = set(record) - set(coercers)
             raise ValueError(f"{table.name}: unknown column(s) {sorted(unknown)} in row {index}")
-        row: dict[str, Any] = {}
+        row = dict(record)
         for name, value in record.items():
-            value = jsonable(value) if coercers[name] is jsonable else plain(value)
-            if value is not None and coercers[name] is not None and coercers[name] is not jsonable:
-                try:
-                    value = coercers[name](value)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
-            row[name] = value
+            coerce = coercers[name]
+            kind = type(value)
+            if coerce is None:
+                if kind in _UNCHANGED:
+                    continue
+                if kind is float:
+                    if math.isnan(value):
+                        row[name] = None
+                    continue
+                row[name] = plain(value)
+            elif coerce is jsonable:
+                row[name] = jsonable(value)
+            elif kind is datetime and coerce is _to_datetime and value.tzinfo is not None:
+                continue
+            else:
+                value = plain(value)
+                if value is not None:
+                    try:
+                        value = coerce(value)
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"{table.name}.{name} in row {index}: {exc}") from None
+                row[name] = value
         out.append(row)
     return out
 
@@ -131,12 +152,17 @@ def dedupe(
 ) -> list[dict[str, Any]]:
     """One row per natural key, the last occurrence winning (an upsert of the same key twice
     in one statement is an error on PostgreSQL)."""
-    latest: dict[tuple, dict[str, Any]] = {}
+    key_of = operator.itemgetter(*keys)
+    several = len(keys) > 1
+    latest: dict[Any, dict[str, Any]] = {}
     for index, row in enumerate(rows):
-        missing = [k for k in keys if row.get(k) is None]
-        if missing:
+        try:
+            key = key_of(row)
+        except KeyError:
+            key = None
+        if key is None or (several and None in key):
+            missing = [k for k in keys if row.get(k) is None]
             raise ValueError(f"{table.name}: row {index} has no value for key column(s) {missing}")
-        key = tuple(row[k] for k in keys)
         latest.pop(key, None)
         latest[key] = row
     return list(latest.values())
@@ -145,19 +171,67 @@ def dedupe(
 def group_by_columns(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], list[dict]]]:
     """Rows split by the set of columns they carry, so one statement fits each group."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    sorted_names: dict[tuple[str, ...], tuple[str, ...]] = {}
     for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
+        names = tuple(row)
+        key = sorted_names.get(names)
+        if key is None:
+            key = sorted_names[names] = tuple(sorted(names))
+        groups.setdefault(key, []).append(row)
     yield from groups.items()
 
 
-def chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _sqlite_utc_texts(values: list[datetime | None]) -> list[str | None]:
+    """What SQLAlchemy's SQLite ``DATETIME`` stores of ``UTCDateTime``'s naive UTC values
+    (``YYYY-MM-DD HH:MM:SS.ffffff``), formatted in one vectorised pass."""
+    instants = pd.to_datetime(values, utc=True).tz_convert(None).as_unit("us")
+    texts = np.datetime_as_string(instants.to_numpy(), unit="us").tolist()
+    return [None if v is None else t.replace("T", " ") for v, t in zip(values, texts, strict=True)]
 
 
-def _utc(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def driver_columns(
+    table: sa.Table, names: Sequence[str], rows: list[dict[str, Any]], dialect: sa.Dialect
+) -> list[list[Any]]:
+    """The values of ``names`` in coerced ``rows``, one list per column, as the driver takes
+    them: each column's bind processor is looked up once and applied to the whole column.
+
+    On SQLite, ``UTCDateTime`` columns are formatted in one pass rather than through the
+    ``TypeDecorator`` and ``DATETIME`` per value (most of a large upsert's time):
+    ``coerce_rows`` has already refused naive datetimes, so what is left is the naive UTC
+    text ``DATETIME`` writes.
+    """
+    out = []
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+            out.append(_sqlite_utc_texts(values))
+            continue
+        convert = column_type.dialect_impl(dialect).bind_processor(dialect)
+        out.append(values if convert is None else [convert(v) for v in values])
+    return out
+
+
+def result_columns(
+    table: sa.Table,
+    description: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[Any]],
+    dialect: sa.Dialect,
+) -> list[list[Any]]:
+    """The driver's values of untyped result ``rows`` (columns of ``table``, as the
+    cursor's ``description`` names them), one list per column, as a typed SELECT gives them:
+    each column's result processor is looked up once and applied to the whole column; on
+    SQLite, ``UTCDateTime`` text is parsed in one step (``utc_from_text``)."""
+    out = []
+    for position, (name, driver_type, *_) in enumerate(description):
+        column_type = table.c[name].type
+        values = [row[position] for row in rows]
+        if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+            out.append([None if v is None else utc_from_text(v) for v in values])
+            continue
+        convert = column_type.dialect_impl(dialect).result_processor(dialect, driver_type)
+        out.append(values if convert is None else [convert(v) for v in values])
+    return out
 
 
 def _decoders() -> dict[str, Any]:
@@ -171,7 +245,7 @@ def _decoders() -> dict[str, Any]:
     for table in metadata.tables.values():
         for column in table.columns:
             if isinstance(column.type, UTCDateTime):
-                decoders[column.name] = _utc
+                decoders[column.name] = utc_from_text
             elif isinstance(column.type, sa.Date):
                 decoders.setdefault(column.name, lambda v: date.fromisoformat(v[:10]))
             elif isinstance(column.type, sa.JSON):
@@ -201,12 +275,12 @@ def frame(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> pd.DataFrame
             continue
         decoder = _DECODERS.get(name)
         if (
-            decoder is _utc
+            decoder is utc_from_text
             and isinstance(column.dtype, pd.StringDtype)
             and column.str.match(_STORED_TIME).fillna(True).all()
         ):
-            # Only times as stored (or missing): one vectorised parse, as ``_utc`` would give each
-            # value. Anything else ("now", "") goes through ``_utc`` and its errors.
+            # Only times as stored (or missing): one vectorised parse, as ``utc_from_text`` would give each
+            # value. Anything else ("now", "") goes through ``utc_from_text`` and its errors.
             data[name] = pd.to_datetime(column, utc=True, format="ISO8601").dt.as_unit("us")
             continue
         if decoder is not None and column.map(lambda v: isinstance(v, str)).any():

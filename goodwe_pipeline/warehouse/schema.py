@@ -37,8 +37,20 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if isinstance(value, str):
-            value = datetime.fromisoformat(value)
+            return utc_from_text(value)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_from_text(value: str) -> datetime:
+    """A stored time's text as a tz-aware UTC datetime (naive text is UTC). Stored text has
+    no offset: given ``+00:00``, one parse makes it aware (``replace`` costs as much again)."""
+    try:
+        parsed = datetime.fromisoformat(f"{value}+00:00")
+    except ValueError:
+        parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -30,9 +32,8 @@ from goodwe_pipeline.warehouse.schema import NATURAL_KEYS, UTCDateTime, metadata
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
 POSTGRES_CONNECT_TIMEOUT_S = 10
-# Rows per executed statement: bounds memory and statement size on large inputs
-# (SQLAlchemy pages multi-row VALUES further for psycopg2).
-BATCH_ROWS = 2_000
+BATCH_ROWS = 1_000
+"""Rows per executed multi-row INSERT: bounds memory and statement size on large inputs."""
 _SQLITE_BEGIN = "goodwe_sqlite_begin"
 
 
@@ -219,8 +220,7 @@ class Warehouse:
                     statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
                 else:
                     statement = statement.on_conflict_do_nothing(index_elements=keys)
-                for batch in rows.chunks(group, BATCH_ROWS):
-                    connection.execute(statement, batch)
+                _write(connection, statement, columns, group)
         return len(records)
 
     def insert(self, table_name: str, data: rows.Rows) -> int:
@@ -289,9 +289,8 @@ class Warehouse:
         return version
 
     def _insert_all(self, connection: sa.Connection, table: sa.Table, records: list[dict]) -> None:
-        for _, group in rows.group_by_columns(records):
-            for batch in rows.chunks(group, BATCH_ROWS):
-                connection.execute(sa.insert(table), batch)
+        for columns, group in rows.group_by_columns(records):
+            _write(connection, sa.insert(table), columns, group)
 
     def read_frame(
         self, statement: str | sa.Executable, params: Mapping[str, Any] | None = None
@@ -331,6 +330,72 @@ class Warehouse:
     def dispose(self) -> None:
         """Close pooled connections."""
         self._engine.dispose()
+
+
+def _write(
+    connection: sa.Connection,
+    statement: sa.Insert,
+    columns: tuple[str, ...],
+    records: list[dict[str, Any]],
+) -> None:
+    """Execute the INSERT ``statement`` of ``columns`` for ``records``: one multi-row VALUES
+    statement per page of rows.
+
+    SQLAlchemy runs an executemany of an ON CONFLICT statement row by row (through
+    psycopg2, one round trip per row) and binds every value of every row on its own;
+    here the statement is compiled once, its VALUES row repeated for a page, and values
+    are converted for the driver a column at a time (``rows.driver_columns``).
+    """
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
+    head, template, tail, names = _values_row(compiled)
+    unknown = set(names) - set(columns)
+    if unknown:
+        raise ValueError(f"{statement.table.name}: statement binds {sorted(unknown)} too")
+    converted = rows.driver_columns(statement.table, names, records, dialect)
+    values = [v for row in zip(*converted, strict=True) for v in row]
+    width = len(names)
+    page = BATCH_ROWS
+    if dialect.name == "sqlite":
+        limit = connection.connection.driver_connection.getlimit(
+            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+        )
+        page = max(1, min(page, limit // max(width, 1)))
+    sql = {}
+    for start in range(0, len(records), page):
+        count = min(page, len(records) - start)
+        if count not in sql:
+            sql[count] = f"{head}{', '.join([template] * count)}{tail}"
+        params = tuple(values[start * width : (start + count) * width])
+        connection.exec_driver_sql(sql[count], params)
+
+
+_NAMED_BIND = re.compile(r"%\(([^)]+)\)s")
+
+
+def _values_row(compiled: sa.engine.Compiled) -> tuple[str, str, str, list[str]]:
+    """An INSERT's SQL split around its one VALUES row: (before, row, after, bound names in
+    order), the row's parameters positional (``?`` or ``%s``)."""
+    sql = compiled.string
+    marker = " VALUES ("
+    start = sql.find(marker)
+    if start < 0 or sql.find(marker, start + 1) >= 0:
+        raise ValueError(f"not a single-row INSERT ... VALUES: {sql}")
+    start += len(marker) - 1
+    depth = 0
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            break
+    row = sql[start : end + 1]
+    positions = getattr(compiled, "positiontup", None)
+    if positions is not None:
+        names = list(positions)
+    else:
+        names = _NAMED_BIND.findall(row)
+        row = _NAMED_BIND.sub("%s", row)
+    escaped = {v: k for k, v in (compiled.escaped_bind_names or {}).items()}
+    return sql[:start], row, sql[end + 1 :], [escaped.get(n, n) for n in names]
 
 
 def _prepare(
