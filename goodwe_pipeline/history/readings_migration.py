@@ -31,8 +31,8 @@ from goodwe_pipeline.history.file_outcomes import (
     note_parsed,
     settle_outcome,
 )
-from goodwe_pipeline.history.files import Unusable, size_limit_reason
-from goodwe_pipeline.history.formats import READING_FORMATS, Format
+from goodwe_pipeline.history.files import Unusable, read_regular
+from goodwe_pipeline.history.formats import READING_FORMATS, SINGLE_READING_FORMATS, Format
 from goodwe_pipeline.history.index import FileEntry, FolderIndex
 from goodwe_pipeline.history.optimiser_db import (
     ENERGY_TABLE,
@@ -40,9 +40,8 @@ from goodwe_pipeline.history.optimiser_db import (
     open_database,
     rows_between,
 )
-from goodwe_pipeline.history.parse_ahead import ParseAhead, parse_standalone, task_of
 from goodwe_pipeline.history.raw_writer import RawWriter, readings_frame
-from goodwe_pipeline.history.readers import read_snapshot_file
+from goodwe_pipeline.history.readers import read_readings, read_snapshot_file
 from goodwe_pipeline.history.records import FileReadings, read_records
 from goodwe_pipeline.history.settings import LegacySettings, default_device
 from goodwe_pipeline.history.snapshots import SnapshotChain
@@ -137,19 +136,6 @@ def migrate_readings(
     for entry in selected:
         for day in run.relevant_days(entry):
             files_of_day[day].append(entry)
-    for day_files in files_of_day.values():
-        day_files.sort(key=_merge_order)
-    run.ahead = ParseAhead(
-        (
-            e
-            for d in local_days.iter_days(first, last)
-            for e in files_of_day.get(d, [])
-            if e.path not in run.parsed
-        ),
-        run.clock,
-        settings.max_file_bytes,
-        log=log,
-    )
     writer = RawWriter(store, settings.batch_rows, timings)
     try:
         for day in local_days.iter_days(first, last):
@@ -159,7 +145,6 @@ def migrate_readings(
                     f"{day}: {summary.expected_total} readings from {sum(summary.files.values())} files"
                 )
     finally:
-        run.ahead.close()
         writer.close()
     with timer("index"):
         now = datetime.now(UTC)
@@ -201,7 +186,6 @@ class _ReadingsRun:
         self.seen: dict[str, FileEntry] = {e.path: e for e in skipped}
         """Files in the result: skipped ones and those a day of the range touched."""
         self.contributions = FileContributions()
-        self.ahead: ParseAhead | None = None
 
     def readings_of(self, entry: FileEntry) -> FileReadings:
         """The file's readings, parsed on first use."""
@@ -212,14 +196,8 @@ class _ReadingsRun:
         with self.timer("parse"):
             if entry.format is Format.OPTIMISER_DB:
                 readings = _parse_database(entry, self.clock, self.first, self.last)
-            elif entry.format is Format.HISTORICAL_DATA:
-                readings = _parse_snapshot(entry, self.clock, self.chain, self.settings)
             else:
-                readings = self.ahead.take(entry) if self.ahead is not None else None
-                if readings is None:
-                    readings = parse_standalone(
-                        task_of(entry), self.clock, self.settings.max_file_bytes
-                    )
+                readings = _parse_file(entry, self.clock, self.chain, self.settings)
         note_parsed(entry, readings)
         self.parsed[entry.path] = readings
         if entry.format is not Format.OPTIMISER_DB:
@@ -249,7 +227,7 @@ class _ReadingsRun:
         start_us, end_us = (to_us(t) for t in window)
         merge = DayMerge(day, start_us, end_us, self.device, self.contributions)
         summary = merge.summary
-        for entry in sorted(entries, key=_merge_order):
+        for entry in sorted(entries, key=lambda e: (_PRIORITY[e.format], e.path)):
             readings = self.readings_of(entry)
             touched = merge.add_file(entry, readings)
             unusable = readings.error is not None or not readings.valid
@@ -291,19 +269,24 @@ class _ReadingsRun:
                 entry.reason = f"the raw store refused its device: {refused[entry.device_id][0]}"
 
 
-def _parse_snapshot(
+def _parse_file(
     entry: FileEntry, clock: LocalClock, chain: SnapshotChain, settings: LegacySettings
 ) -> FileReadings:
     if entry.size is not None and entry.size > settings.max_file_bytes:
         result = FileReadings(entry.format)
-        result.error = size_limit_reason(entry.size, settings.max_file_bytes)
+        limit = settings.max_file_bytes / 1e6
+        result.error = f"file of {entry.size / 1e6:.1f} MB exceeds the {limit:.0f} MB limit"
         return result
-    return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
-
-
-def _merge_order(entry: FileEntry) -> tuple[int, str]:
-    """Files of a day are merged by format priority, then path (``day_merge``)."""
-    return _PRIORITY[entry.format], entry.path
+    if entry.format is Format.HISTORICAL_DATA:
+        return read_snapshot_file(entry.absolute, clock, chain, limit=settings.max_file_bytes)
+    try:
+        data = read_regular(entry.absolute, settings.max_file_bytes)
+    except Unusable as exc:
+        result = FileReadings(entry.format)
+        result.error = str(exc)
+        return result
+    hint = entry.mtime_us if entry.format in SINGLE_READING_FORMATS else None
+    return read_readings(entry.format, data, clock, hint_us=hint, limit=settings.max_file_bytes)
 
 
 def _parse_database(entry: FileEntry, clock: LocalClock, first: date, last: date) -> FileReadings:

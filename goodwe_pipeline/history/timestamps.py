@@ -133,8 +133,6 @@ class LocalClock:
         self.max_us = to_us(moment + FUTURE_TOLERANCE)
         self.known_folds: dict[datetime, int] = {}
         self.stats: Counter[str] = Counter()
-        self.repeated_hour_resolutions = 0
-        """Calls that placed repeated-hour times: each may read or extend ``known_folds``."""
         self._hours: dict[tuple[int, int, int, int], int | None] = {}
 
     def classify(self, naive: datetime) -> tuple[str | None, int, int]:
@@ -240,7 +238,6 @@ class LocalClock:
         folds: list[int | None] = [None] * n
         uncertain: dict[int, tuple[int, int]] = {}
         if ambiguous:
-            self.repeated_hour_resolutions += 1
             by_mtime = self._resolve_ambiguous(ambiguous, known_fold, naives, utc, hint_us)
             uncertain = unproven(ambiguous, known_fold, by_mtime, utc)
             for i, _, us0, _ in ambiguous:
