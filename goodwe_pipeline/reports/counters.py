@@ -22,10 +22,6 @@ import numpy as np
 
 from goodwe_pipeline.reports.quality import DayGrid, Intervals, Limits
 
-KWH_PER_WS = 1.0 / 3.6e6
-COUNTER_RESOLUTION_KWH = 0.2
-"""Slack on counter plausibility: GoodWe counters step in 0.1 kWh."""
-
 
 @dataclass(frozen=True)
 class CounterSteps:
@@ -66,7 +62,7 @@ class CounterSteps:
         keys = np.where(whole, device_code[:-1] * day_count + start_day, 0)
         span = np.bincount(keys, weights=np.where(whole, duration_s, 0.0), minlength=group_count)
         crossing = same & ~whole & (duration_s > 0)
-        max_increment = limits.max_power_w * KWH_PER_WS * duration_s + COUNTER_RESOLUTION_KWH
+        max_increment = limits.max_counter_step_kwh(duration_s)
         return cls(
             known_at,
             seconds[:-1],
@@ -157,8 +153,7 @@ def _without_excursions(values: np.ndarray, intervals: Intervals, limits: Limits
     dropped = (np.diff(known_values) < 0) & (device[1:] == device[:-1])
     if not dropped.any():
         return values
-    max_increment = limits.max_power_w * KWH_PER_WS * np.diff(seconds) + COUNTER_RESOLUTION_KWH
-    reset = dropped & (known_values[1:] <= max_increment)
+    reset = dropped & (known_values[1:] <= limits.max_counter_step_kwh(np.diff(seconds)))
     if not (dropped & ~reset).any():
         return values
     boundary = np.flatnonzero(reset | (device[1:] != device[:-1])) + 1

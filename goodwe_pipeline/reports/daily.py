@@ -38,8 +38,9 @@ from pandas.api.types import is_numeric_dtype
 
 from goodwe_pipeline.common import days as local_days
 from goodwe_pipeline.readings import DEVICE_ID
-from goodwe_pipeline.reports.counters import KWH_PER_WS, CounterSteps, counter_totals
+from goodwe_pipeline.reports.counters import CounterSteps, counter_totals
 from goodwe_pipeline.reports.quality import (
+    KWH_PER_WS,
     POWER_FIELDS,
     SOC_FIELDS,
     TEMPERATURE_FIELDS,

@@ -51,6 +51,11 @@ MIN_COMPARED_KWH = 1.0
 """Below this, differences are counter resolution (0.1 kWh steps), not disagreement."""
 
 
+KWH_PER_WS = 1.0 / 3.6e6
+COUNTER_RESOLUTION_KWH = 0.2
+"""Slack on counter plausibility: GoodWe counters step in 0.1 kWh."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a reading can physically be; ``rated_power_w`` from ``GOODWE_RATED_POWER_W``."""
@@ -60,6 +65,11 @@ class Limits:
     @property
     def max_power_w(self) -> float:
         return POWER_FACTOR * self.rated_power_w
+
+    def max_counter_step_kwh(self, seconds: np.ndarray) -> np.ndarray:
+        """The most an energy counter can add in ``seconds``: the largest power for that long,
+        plus the counter's resolution. A drop to at most this is a reset, not a glitch."""
+        return self.max_power_w * KWH_PER_WS * seconds + COUNTER_RESOLUTION_KWH
 
 
 FIELD_RANGES: dict[str, tuple[float, float]] = {
@@ -347,11 +357,11 @@ def implausible_changes(
         change = values[after] - values[before]
         same = (device[after] == device[before]) & (day[after] >= 0)
         if is_soc:
-            allowed = limits.rated_power_w * dt / 3.6e6 / kwh_per_pct + SOC_STEP_PCT
+            allowed = limits.rated_power_w * dt * KWH_PER_WS / kwh_per_pct + SOC_STEP_PCT
             bad = same & (np.abs(change) > allowed)
             severe = np.abs(change) - allowed >= SEVERE_SOC_EXCESS_PCT
         else:
-            reset = values[after] <= limits.max_power_w * dt / 3.6e6 + 0.2
+            reset = values[after] <= limits.max_counter_step_kwh(dt)
             allowed = np.zeros(len(dt))
             bad = same & (day[after] == day[before]) & (change < 0) & ~reset
             severe = np.zeros(len(dt), dtype=bool)
