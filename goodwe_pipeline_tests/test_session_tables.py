@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline.sessions.tables import session_rows, session_rows_by_day, sessions_table
+from goodwe_pipeline.defs.sessions.assets import NO_SESSIONS, _day_metadata
+from goodwe_pipeline.sessions.tables import session_rows, session_rows_by_day
 
 TZ = "Europe/Warsaw"
 
@@ -70,4 +71,15 @@ def test_a_day_of_one_device_shows_no_device_column_even_when_the_run_has_two():
 
 def test_a_day_without_sessions_says_so():
     found = sessions(3, 1)
-    assert sessions_table(session_rows(found.iloc[0:0], TZ)) == "_No battery sessions this day._"
+    empty = found.iloc[0:0]
+    metadata = _day_metadata(
+        None,
+        empty,
+        session_rows(empty, TZ),
+        pd.DataFrame(),
+        date(2025, 3, 29),
+        TZ,
+        with_chart=False,
+    )
+    assert metadata["sessions"] == 0
+    assert metadata["sessions_list"].value == NO_SESSIONS

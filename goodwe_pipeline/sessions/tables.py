@@ -63,16 +63,6 @@ def session_rows_by_day(found: pd.DataFrame, tz: str) -> dict[date, pd.DataFrame
     return {day: _without_a_lone_device(rows) for day, rows in table.groupby(owners, sort=False)}
 
 
-def sessions_table(rows: pd.DataFrame) -> str:
-    """``session_rows``' table as Markdown (at most ``MAX_TABLE_ROWS`` rows)."""
-    if rows.empty:
-        return "_No battery sessions this day._"
-    text = rows.head(MAX_TABLE_ROWS).to_markdown(index=False, missingval="–")
-    if len(rows) > MAX_TABLE_ROWS:
-        text += f"\n\n_{len(rows) - MAX_TABLE_ROWS} more in `battery_sessions`._"
-    return text
-
-
 def plans_table(comparison: pd.DataFrame, tz: str) -> str:
     """The optimiser's plans beside what happened, with the reason when they differ."""
     shown = pd.DataFrame(

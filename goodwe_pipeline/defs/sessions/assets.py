@@ -25,7 +25,6 @@ from goodwe_pipeline.sessions.tables import (
     plans_table,
     session_rows,
     session_rows_by_day,
-    sessions_table,
 )
 from goodwe_pipeline.warehouse.reads import (
     read_open_sessions_before,
@@ -34,6 +33,7 @@ from goodwe_pipeline.warehouse.reads import (
 )
 from goodwe_pipeline.warehouse.sessions import store_sessions
 
+NO_SESSIONS = "_No battery sessions this day._"
 LOOKBACK = timedelta(hours=6)
 """Read before the first day, to see whether a session at midnight began the day before."""
 LOOKAHEAD = timedelta(days=1)
@@ -186,8 +186,7 @@ def _day_metadata(
         "sessions_without_prices": int(
             (found["cost_pln"].isna() & found["value_pln"].isna()).sum()
         ),
-        "sessions_list": _sessions_list(rows),
-        "sessions_table": dg.MetadataValue.md(sessions_table(rows)),
+        "sessions_list": _sessions_list(rows) if len(rows) else dg.MetadataValue.md(NO_SESSIONS),
     }
     if not comparison.empty:
         metadata["planned_vs_actual"] = dg.MetadataValue.md(plans_table(comparison, tz))
