@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from goodwe_pipeline.defs.sessions.assets import NO_SESSIONS, _day_metadata
-from goodwe_pipeline.sessions.tables import session_rows, session_rows_by_day
+from goodwe_pipeline.sessions.detection import planned_vs_actual
+from goodwe_pipeline.sessions.tables import plans_table, session_rows, session_rows_by_day
 
 TZ = "Europe/Warsaw"
 
@@ -83,3 +84,21 @@ def test_a_day_without_sessions_says_so():
     )
     assert metadata["sessions"] == 0
     assert metadata["sessions_list"].value == NO_SESSIONS
+
+
+def test_a_plan_without_a_window_or_a_session_shows_dashes_not_nan():
+    plans = pd.DataFrame(
+        {
+            "plan_date": [date(2025, 10, 26)],
+            "session_id": ["20251026_1"],
+            "start_time": [pd.NaT],
+            "end_time": [pd.NaT],
+            "target_energy_kwh": [6.5],
+            "estimated_cost_pln": [2.79],
+            "status": ["planned"],
+        }
+    )
+    table = plans_table(planned_vs_actual(plans, sessions(3, 0).iloc[0:0]), TZ)
+    assert "20251026_1" in table and "6.5" in table
+    assert "nan" not in table.lower()
+    assert "–" in table

@@ -81,4 +81,4 @@ def plans_table(comparison: pd.DataFrame, tz: str) -> str:
             "why different": comparison["why_different"],
         }
     )
-    return shown.to_markdown(index=False, missingval="–")
+    return shown.astype(object).where(shown.notna(), None).to_markdown(index=False, missingval="–")
