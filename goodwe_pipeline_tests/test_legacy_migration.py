@@ -15,7 +15,7 @@ from goodwe_pipeline.common import days
 from goodwe_pipeline.common.settings import RawStoreSettings, WarehouseSettings
 from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
-from goodwe_pipeline.defs.history.resources import LegacyResource
+from goodwe_pipeline.defs.history.resources import LegacyResource, legacy_from_env
 from goodwe_pipeline.defs.reports.resources import ReportsResource
 from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from goodwe_pipeline.demo.legacy_files import LegacyFolder
@@ -359,6 +359,32 @@ def test_unset_legacy_folder_fails_with_a_clear_message(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "GOODWE_LEGACY_DIR is not set" in str(failure.step_failure_data.error)
+
+
+def test_one_option_set_at_launch_keeps_the_folder_and_zone_of_the_environment(
+    tmp_path, monkeypatch
+):
+    """Dagster fills the fields a launch's config leaves out with their class defaults: the
+    documented launchpad option must not forget GOODWE_LEGACY_DIR or GOODWE_TIMEZONE."""
+    corpus = small_corpus(tmp_path / "optimiser")
+    monkeypatch.setenv("GOODWE_LEGACY_DIR", str(corpus.root))
+    monkeypatch.setenv("GOODWE_TIMEZONE", "America/New_York")
+    result = dg.materialize(
+        [legacy_readings],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "legacy": legacy_from_env(),
+            "raw_store": RawStoreResource(data_dir=str(tmp_path / "data")),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path / "data")),
+        },
+        partition_key=corpus.first.isoformat(),
+        run_config={"resources": {"legacy": {"config": {"nonexistent_times": "shift_forward"}}}},
+    )
+    assert result.success
+    settings = LegacyResource(nonexistent_times="shift_forward").get_settings()
+    assert (settings.legacy_dir, settings.timezone) == (corpus.root, "America/New_York")
+    [first, *_] = result.asset_materializations_for_node("legacy_readings")
+    assert first.metadata["readings_migrated"].value > 0
 
 
 def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path):

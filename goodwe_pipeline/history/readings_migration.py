@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from goodwe_pipeline.common import days as local_days
+from goodwe_pipeline.history import day_worker
 from goodwe_pipeline.history import index as file_index
 from goodwe_pipeline.history.day_merge import DayMerge, DaySummary, FileContributions
 from goodwe_pipeline.history.file_outcomes import (
@@ -109,8 +111,12 @@ def migrate_readings(
     last: date,
     *,
     log: Callable[[str], None] | None = None,
+    open_worker_store: Callable[[], RawStore] | None = None,
 ) -> MigrationResult:
-    """Migrate the readings of local days ``first``..``last`` (inclusive)."""
+    """Migrate the readings of local days ``first``..``last`` (inclusive).
+
+    ``open_worker_store``: opens another connection to ``store``; given it, a range with enough
+    work is shared with a second process on a machine with two cores (``day_worker``)."""
     if last < first:
         raise ValueError(f"empty range {first}..{last}")
     started = time.perf_counter()
@@ -128,28 +134,44 @@ def migrate_readings(
         device, device_source = default_device(folder, settings)
     result = MigrationResult(first, last, device, device_source, timings=timings)
     result.unlisted = list(folder.unreadable)
-    run = _ReadingsRun(settings, first, last, device, timer, skipped)
+    run = _ReadingsRun(settings, first, last, device, timer, skipped, databases, log)
     for entry in selected:
         if entry.name_day is None and not entry.unchanged:
             run.readings_of(entry)
-    files_of_day: dict[date, list[FileEntry]] = defaultdict(list)
     for entry in selected:
         for day in run.relevant_days(entry):
-            files_of_day[day].append(entry)
-    writer = RawWriter(store, settings.batch_rows, timings)
-    try:
-        for day in local_days.iter_days(first, last):
-            summary = run.migrate_day(day, files_of_day.get(day, []) + databases, writer, result)
-            if log:
-                log(
-                    f"{day}: {summary.expected_total} readings from {sum(summary.files.values())} files"
+            run.files_of_day[day].append(entry)
+    days = list(local_days.iter_days(first, last))
+    later: list[date] = []
+    worker = None
+    if open_worker_store is not None and day_worker.available():
+        split = day_worker.split_index([run.estimated_cost_us(day) for day in days])
+        if split is not None:
+            try:
+                worker = day_worker.DaysWorker(
+                    partial(run.migrate_as_worker, days[split:], open_worker_store)
                 )
+                days, later = days[:split], days[split:]
+            except OSError as exc:
+                run.note(f"no second process ({exc}); migrating every day here")
+    refused: dict[str, tuple[str, int]] = {}
+    try:
+        run.migrate_days(days, store, result, refused)
+        if worker is not None:
+            outcome, failure = worker.result()
+            if outcome is not None:
+                run.absorb(outcome, result, refused)
+            else:
+                span = f"{later[0]}..{later[-1]}"
+                run.note(f"the second process did not migrate {span} ({failure}); migrating here")
+                run.migrate_days(later, store, result, refused)
     finally:
-        writer.close()
+        if worker is not None:
+            worker.close()
     with timer("index"):
         now = datetime.now(UTC)
-        run.settle_outcomes(writer.refused, now)
-        result.refused_devices = {d: r for d, (r, _) in writer.refused.items()}
+        run.settle_outcomes(refused, now)
+        result.refused_devices = {d: r for d, (r, _) in refused.items()}
         result.files = sorted(run.seen.values(), key=lambda e: e.path)
         file_index.save(warehouse, run.parsed_entries, now)
         warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
@@ -157,6 +179,28 @@ def migrate_readings(
     result.reused_snapshot_elements = run.chain.reused
     timings["total"] = time.perf_counter() - started
     return result
+
+
+@dataclass
+class _WorkerDays:
+    """What a worker process's days gave the run, for ``_ReadingsRun.absorb``."""
+
+    days: list[DaySummary]
+    dst: Counter[str]
+    contributions: FileContributions
+    parsed: list[FileEntry]
+    """Entries of the files the worker parsed, their dropped readings already noted."""
+    first_seen: dict[str, tuple[date, int]]
+    """Files the worker's days used first: the day, and the rejected records counted there."""
+    drops: dict[str, Counter[str]]
+    """Readings of a file the worker's days rejected after parsing, by reason."""
+    clock_stats: Counter[str]
+    reused: int
+    parse_counts: dict[str, tuple[Counter[str], int]]
+    """Per file the worker parsed: its share of ``clock_stats`` and ``reused``."""
+    refused: dict[str, tuple[str, int]]
+    timings: dict[str, float]
+    log: list[str]
 
 
 class _ReadingsRun:
@@ -171,8 +215,13 @@ class _ReadingsRun:
         device: str,
         timer: _Timer,
         skipped: list[FileEntry],
+        databases: list[FileEntry],
+        log: Callable[[str], None] | None,
     ):
         self.settings = settings
+        self.databases = databases
+        self.note = log or (lambda line: None)
+        self.files_of_day: dict[date, list[FileEntry]] = defaultdict(list)
         self.clock = settings.clock()
         self.first = first
         self.last = last
@@ -186,6 +235,110 @@ class _ReadingsRun:
         self.seen: dict[str, FileEntry] = {e.path: e for e in skipped}
         """Files in the result: skipped ones and those a day of the range touched."""
         self.contributions = FileContributions()
+        self.first_seen: dict[str, tuple[date, int]] = {}
+        """Per file in ``seen`` from a day of this run: that day and the rejected records
+        counted in its summary."""
+        self.parse_counts: dict[str, tuple[Counter[str], int]] = {}
+        """Per parsed file: what parsing it added to ``clock.stats`` and ``chain.reused``."""
+
+    def estimated_cost_us(self, day: date) -> float:
+        return sum(
+            day_worker.file_cost_us(e.size, e.format) for e in self.files_of_day.get(day, ())
+        )
+
+    def migrate_days(
+        self,
+        days: list[date],
+        store: RawStore,
+        result: MigrationResult,
+        refused: dict[str, tuple[str, int]],
+    ) -> None:
+        """Migrate ``days`` in order, writing them to ``store``; the devices the store refused
+        are added to ``refused``."""
+        writer = RawWriter(store, self.settings.batch_rows, self.timer.timings)
+        try:
+            for day in days:
+                entries = self.files_of_day.get(day, []) + self.databases
+                summary = self.migrate_day(day, entries, writer, result)
+                files = sum(summary.files.values())
+                self.note(f"{day}: {summary.expected_total} readings from {files} files")
+        finally:
+            writer.close()
+            _add_refused(refused, writer.refused)
+
+    def migrate_as_worker(
+        self, days: list[date], open_store: Callable[[], RawStore]
+    ) -> _WorkerDays:
+        """In a forked process: migrate ``days`` through a connection of its own."""
+        started = time.perf_counter()
+        stats, reused = self.clock.stats.copy(), self.chain.reused
+        parsed, seen = set(self.parsed), set(self.seen)
+        timings = dict(self.timer.timings)
+        lines: list[str] = []
+        self.note = lines.append
+        result = MigrationResult(days[0], days[-1], self.device, "worker")
+        refused: dict[str, tuple[str, int]] = {}
+        with open_store() as store:
+            self.migrate_days(days, store, result, refused)
+        entries = [e for e in self.parsed_entries if e.path in self.parsed and e.path not in parsed]
+        for entry in entries:
+            if self.parsed[entry.path].dropped:
+                note_dropped(entry, self.parsed[entry.path])
+        spent = {k: v - timings.get(k, 0.0) for k, v in self.timer.timings.items()}
+        spent["worker"] = time.perf_counter() - started
+        return _WorkerDays(
+            days=result.days,
+            dst=result.dst,
+            contributions=self.contributions,
+            parsed=entries,
+            first_seen={p: s for p, s in self.first_seen.items() if p not in seen},
+            drops={p: r.drop_reasons for p, r in self.parsed.items() if r.drop_reasons},
+            clock_stats=self.clock.stats - stats,
+            reused=self.chain.reused - reused,
+            parse_counts={
+                e.path: self.parse_counts[e.path] for e in entries if e.path in self.parse_counts
+            },
+            refused=refused,
+            timings=spent,
+            log=lines,
+        )
+
+    def absorb(
+        self, worker: _WorkerDays, result: MigrationResult, refused: dict[str, tuple[str, int]]
+    ) -> None:
+        """Take a worker's days into the run as if this process had migrated them after its
+        own: a file both processes used counts once, from this process's days first."""
+        summaries = {s.day: s for s in worker.days}
+        for path, (day, rejected) in worker.first_seen.items():
+            if path in self.seen:
+                summaries[day].rejected_records -= rejected
+        entries = {e.path: e for e in self.parsed_entries}
+        clock_stats, reused = worker.clock_stats, worker.reused
+        for entry in worker.parsed:
+            if entry.path in self.parsed:
+                counted, parsed_reused = worker.parse_counts.get(entry.path, (Counter(), 0))
+                clock_stats -= counted
+                reused -= parsed_reused
+            else:
+                self.parsed_entries.append(entry)
+                entries[entry.path] = entry
+        for path in worker.first_seen:
+            self.seen.setdefault(path, entries[path])
+        for path, reasons in worker.drops.items():
+            readings = self.parsed.get(path)
+            if readings is not None:
+                readings.absorb_drops(reasons)
+        self.clock.stats.update(clock_stats)
+        self.chain.reused += reused
+        self.contributions.new.update(worker.contributions.new)
+        self.contributions.repeated.update(worker.contributions.repeated)
+        result.days.extend(worker.days)
+        result.dst.update(worker.dst)
+        _add_refused(refused, worker.refused)
+        for name, seconds in worker.timings.items():
+            self.timer.timings[name] += seconds
+        for line in worker.log:
+            self.note(line)
 
     def readings_of(self, entry: FileEntry) -> FileReadings:
         """The file's readings, parsed on first use."""
@@ -193,11 +346,15 @@ class _ReadingsRun:
         if readings is not None:
             return readings
         self.parsed_entries.append(entry)
+        stats, reused = self.clock.stats.copy(), self.chain.reused
         with self.timer("parse"):
             if entry.format is Format.OPTIMISER_DB:
                 readings = _parse_database(entry, self.clock, self.first, self.last)
             else:
                 readings = _parse_file(entry, self.clock, self.chain, self.settings)
+        counted = self.clock.stats - stats
+        if counted or self.chain.reused != reused:
+            self.parse_counts[entry.path] = (counted, self.chain.reused - reused)
         note_parsed(entry, readings)
         self.parsed[entry.path] = readings
         if entry.format is not Format.OPTIMISER_DB:
@@ -239,6 +396,7 @@ class _ReadingsRun:
                 summary.rejected_files[str(entry.format)] += 1
             if entry.path not in self.seen:
                 self.seen[entry.path] = entry
+                self.first_seen[entry.path] = (day, readings.rejected)
                 summary.rejected_records += readings.rejected
         merge.place_unplaced(result.dst)
         with self.timer("normalise"):
@@ -267,6 +425,12 @@ class _ReadingsRun:
             if entry.device_id in refused:
                 entry.outcome = "rejected"
                 entry.reason = f"the raw store refused its device: {refused[entry.device_id][0]}"
+
+
+def _add_refused(refused: dict[str, tuple[str, int]], more: dict[str, tuple[str, int]]) -> None:
+    for device, (reason, count) in more.items():
+        known_reason, known_count = refused.get(device, (reason, 0))
+        refused[device] = (known_reason, known_count + count)
 
 
 def _parse_file(

@@ -41,6 +41,8 @@ class FileReadings:
     does not prove: their two candidate instants. The migration places them by lifetime
     counters or rejects them (``drop``)."""
     dropped: int = 0
+    drop_reasons: Counter[str] = field(default_factory=Counter)
+    """Why each of the ``dropped`` readings was rejected (they are in ``rejections`` too)."""
 
     @property
     def valid(self) -> int:
@@ -52,6 +54,16 @@ class FileReadings:
         """Reject a reading after parsing (one the migration could not place)."""
         self.dropped += 1
         self.rejections[reason] += 1
+        self.drop_reasons[reason] += 1
+
+    def absorb_drops(self, reasons: Counter[str]) -> None:
+        """Count readings of this file that another process's days rejected (``drop``)."""
+        count = sum(reasons.values())
+        self.dropped += count
+        self.rejections.update(reasons)
+        self.drop_reasons.update(reasons)
+        if self.released is not None:
+            self.released -= count
 
     def release(self) -> None:
         """Free the readings once every day they belong to is done; counts stay."""

@@ -123,9 +123,15 @@ def legacy_readings(
 ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     first, last = partition_days(context)
     settings = legacy.get_settings()
-    with warehouse.get_warehouse() as warehouse, raw_store.get_store() as raw_store:
+    with warehouse.get_warehouse() as warehouse, raw_store.get_store() as store:
         result = migrate_readings(
-            settings, raw_store, warehouse, first, last, log=context.log.debug
+            settings,
+            store,
+            warehouse,
+            first,
+            last,
+            log=context.log.debug,
+            open_worker_store=raw_store.get_store if legacy.second_process else None,
         )
     context.log.info(
         f"{first}..{last}: {result.readings_written} readings migrated from "

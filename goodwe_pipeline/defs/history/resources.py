@@ -1,5 +1,6 @@
 """The ``legacy`` resource: the optimiser folder to migrate and how to read it."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -22,24 +23,29 @@ class LegacyResource(dg.ConfigurableResource):
     ``nonexistent_times``: what to do with a wall-clock time in the spring DST gap,
     ``reject`` (default) or ``shift_forward`` (read with the winter offset: 02:30 -> 03:30).
     ``max_rejected_file_share``: above this share of rejected files the check warns.
+    ``second_process``: on a machine with two or more cores, a long migration shares its days
+    with a second process (``history.day_worker``); ``false`` keeps it to one.
     """
 
     legacy_dir: str | None = None
     device_id: str | None = None
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str | None = None
     nonexistent_times: str = "reject"
     max_rejected_file_share: float = DEFAULT_MAX_REJECTED_SHARE
     max_file_mb: float = DEFAULT_MAX_FILE_BYTES / 1024 / 1024
+    second_process: bool = True
 
     def get_settings(self) -> LegacySettings:
-        if not self.legacy_dir:
+        """The settings; a field left empty takes its variable's value (``_from_env``)."""
+        legacy_dir = self.legacy_dir or _from_env("GOODWE_LEGACY_DIR")
+        if not legacy_dir:
             raise dg.Failure(
                 description=(
                     "GOODWE_LEGACY_DIR is not set: point it at the optimiser's working "
                     "directory (the folder that holds its out/ and data/ folders)."
                 )
             )
-        folder = Path(self.legacy_dir).expanduser()
+        folder = Path(legacy_dir).expanduser()
         if not folder.is_dir():
             raise dg.Failure(description=f"GOODWE_LEGACY_DIR={folder} is not a folder")
         if self.nonexistent_times not in NONEXISTENT_POLICIES:
@@ -48,11 +54,19 @@ class LegacyResource(dg.ConfigurableResource):
             )
         return LegacySettings(
             legacy_dir=folder,
-            timezone=self.timezone,
-            device_id=self.device_id or None,
+            timezone=self.timezone or _from_env("GOODWE_TIMEZONE") or DEFAULT_TIMEZONE,
+            device_id=self.device_id or _from_env("GOODWE_LEGACY_DEVICE_ID"),
             nonexistent=self.nonexistent_times,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
         )
+
+
+def _from_env(name: str) -> str | None:
+    """The variable's value, for a field that run config left empty: Dagster fills the fields
+    a launch's ``config`` leaves out with their class defaults, not with the values the
+    definitions gave them, so setting one option in the launchpad would otherwise forget
+    ``GOODWE_LEGACY_DIR`` and put every time in the default zone."""
+    return os.environ.get(name) or None
 
 
 def legacy_from_env() -> LegacyResource:
