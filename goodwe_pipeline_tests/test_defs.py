@@ -63,6 +63,9 @@ def test_secrets_are_env_vars_not_values(monkeypatch) -> None:
 def test_resources_and_command_line_build_the_same_settings(monkeypatch) -> None:
     """A resource's fields are its store's settings fields, with the same defaults (but
     ``create_database``: the resource writes), and the environment gives both the same values."""
+    for settings_class in (RawStoreSettings, WarehouseSettings):
+        for name in settings.variables(settings_class).values():
+            monkeypatch.delenv(name, raising=False)
     assert RawStoreResource().settings() == RawStoreSettings(create_database=True)
     assert WarehouseResource().settings() == WarehouseSettings()
     for settings_class, resource_class, resource_from_env in [
@@ -85,6 +88,25 @@ def test_resources_and_command_line_build_the_same_settings(monkeypatch) -> None
         values = {key: getattr(from_env, key) for key in variables}
         assert {key: getattr(set_, key) for key in variables} == values
         assert all(str(value).startswith("value-") for value in values.values())
+
+
+def test_a_store_field_left_at_its_default_takes_the_environments_value(
+    monkeypatch, tmp_path
+) -> None:
+    """What a launch's config leaves out reaches the resource as the class default (Dagster's
+    rule); the environment's value must win over it, an explicit value over both."""
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("GOODWE_INFLUX_URL", "http://influx.example:8086")
+    launched = RawStoreResource(timeout_s=5.0).settings()
+    assert (launched.data_dir, launched.influx_url, launched.timeout_s) == (
+        tmp_path / "env",
+        "http://influx.example:8086",
+        5.0,
+    )
+    assert RawStoreResource(data_dir=str(tmp_path / "given")).settings().data_dir == (
+        tmp_path / "given"
+    )
+    assert WarehouseResource().settings().data_dir == tmp_path / "env"
 
 
 def test_dagster_cli_validates_definitions() -> None:

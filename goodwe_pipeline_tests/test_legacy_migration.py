@@ -17,7 +17,12 @@ from goodwe_pipeline.defs.history import checks
 from goodwe_pipeline.defs.history.assets import legacy_decisions, legacy_readings
 from goodwe_pipeline.defs.history.resources import LegacyResource, legacy_from_env
 from goodwe_pipeline.defs.reports.resources import ReportsResource
-from goodwe_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from goodwe_pipeline.defs.resources import (
+    RawStoreResource,
+    WarehouseResource,
+    raw_store_from_env,
+    warehouse_from_env,
+)
 from goodwe_pipeline.demo.legacy_files import LegacyFolder
 from goodwe_pipeline.history.decisions_migration import migrate_decisions
 from goodwe_pipeline.history.readings_migration import migrate_readings
@@ -361,30 +366,40 @@ def test_unset_legacy_folder_fails_with_a_clear_message(tmp_path):
     assert "GOODWE_LEGACY_DIR is not set" in str(failure.step_failure_data.error)
 
 
-def test_one_option_set_at_launch_keeps_the_folder_and_zone_of_the_environment(
-    tmp_path, monkeypatch
-):
+def test_options_set_at_launch_keep_what_the_environment_sets(tmp_path, monkeypatch):
     """Dagster fills the fields a launch's config leaves out with their class defaults: the
-    documented launchpad option must not forget GOODWE_LEGACY_DIR or GOODWE_TIMEZONE."""
+    documented launchpad option must not forget GOODWE_LEGACY_DIR or GOODWE_TIMEZONE, nor
+    one store option the store's place (GOODWE_DATA_DIR here)."""
     corpus = small_corpus(tmp_path / "optimiser")
+    data = tmp_path / "from_env"
     monkeypatch.setenv("GOODWE_LEGACY_DIR", str(corpus.root))
     monkeypatch.setenv("GOODWE_TIMEZONE", "America/New_York")
+    monkeypatch.setenv("GOODWE_DATA_DIR", str(data))
     result = dg.materialize(
         [legacy_readings],
         instance=dg.DagsterInstance.ephemeral(),
         resources={
             "legacy": legacy_from_env(),
-            "raw_store": RawStoreResource(data_dir=str(tmp_path / "data")),
-            "warehouse": WarehouseResource(data_dir=str(tmp_path / "data")),
+            "raw_store": raw_store_from_env(),
+            "warehouse": warehouse_from_env(),
         },
         partition_key=corpus.first.isoformat(),
-        run_config={"resources": {"legacy": {"config": {"nonexistent_times": "shift_forward"}}}},
+        run_config={
+            "resources": {
+                "legacy": {"config": {"nonexistent_times": "shift_forward"}},
+                "raw_store": {"config": {"timeout_s": 30.0}},
+            }
+        },
     )
     assert result.success
     settings = LegacyResource(nonexistent_times="shift_forward").get_settings()
     assert (settings.legacy_dir, settings.timezone) == (corpus.root, "America/New_York")
     [first, *_] = result.asset_materializations_for_node("legacy_readings")
-    assert first.metadata["readings_migrated"].value > 0
+    migrated = first.metadata["readings_migrated"].value
+    assert migrated > 0
+    with open_raw_store(RawStoreSettings(data_dir=data)) as store:
+        assert len(store.read(*days.range_window(corpus.first, corpus.last, TZ))) == migrated
+    assert (data / "warehouse.sqlite").is_file()
 
 
 def test_the_legacy_migration_stores_an_odd_serial_under_its_safe_form(tmp_path):

@@ -48,8 +48,18 @@ def _set_variables(settings_class: type) -> dict[str, dg.EnvVar]:
 
 
 def _settings(resource: dg.ConfigurableResource, settings_class: type, **overrides):
-    """``settings_class`` from the resource's fields of the same names."""
+    """``settings_class`` from the resource's fields of the same names.
+
+    A field still at its class default takes its variable's value when the environment sets
+    one: Dagster fills the fields a launch's ``config`` leaves out with their class defaults,
+    not with the ``EnvVar`` the definitions gave them, so setting one option of a store in the
+    launchpad would otherwise switch it to the embedded default (Parquet, SQLite, ./data)."""
     values = {f.name: getattr(resource, f.name) for f in fields(settings_class)}
+    declared = type(resource).model_fields
+    unset = [n for n in variables(settings_class) if values[n] == declared[n].default]
+    if unset:
+        environment = settings_class.from_env()
+        values.update({name: getattr(environment, name) for name in unset})
     return settings_class(**{**values, **overrides})
 
 

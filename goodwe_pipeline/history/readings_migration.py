@@ -158,7 +158,8 @@ def migrate_readings(
     try:
         run.migrate_days(days, store, result, refused)
         if worker is not None:
-            outcome, failure = worker.result()
+            with timer("worker_wait"):
+                outcome, failure = worker.result()
             if outcome is not None:
                 run.absorb(outcome, result, refused)
             else:
