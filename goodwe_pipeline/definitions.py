@@ -1,6 +1,7 @@
 """The Dagster code location: everything under ``defs/``."""
 
 import functools
+import gc
 import logging
 import os
 from pathlib import Path
@@ -29,7 +30,19 @@ logging.getLogger("dagster.components.core.component_tree").addFilter(_LocationN
 @functools.cache
 def _load(settings: tuple[tuple[str, str], ...]) -> dg.Definitions:
     """The definitions for these ``GOODWE_*`` settings (resources read them when loaded)."""
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    definitions = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    _freeze_startup_objects()
+    return definitions
+
+
+@functools.cache
+def _freeze_startup_objects() -> None:
+    """Leave the objects loaded with the code location (Dagster's, pandas', the definitions),
+    which live as long as the process, out of the cyclic garbage collector's passes (once per
+    process). Each full pass otherwise walks them all again: in a terminal backfill of the
+    migration that was about 1 s of 12 (4 alternating rounds, medians 11.0 s and 12.0 s), and a
+    migration's forked second process copied every page such a pass touched."""
+    gc.freeze()
 
 
 @dg.definitions
