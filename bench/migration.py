@@ -23,9 +23,12 @@ On each, against one ``influxd`` started for the run, it times:
 (r) for scale: reading, inflating and JSON-parsing every file whole and nothing else, in one
     process, and the ratio ((f)+(r))/(f) a migration doing only that would reach.
 
+With ``--repeat N`` (f) and (a) run N times, alternating, each into fresh stores; the ratios
+compare their medians, and the step split is the last run's.
+
 Targets on both corpora: (a) <= 2x (f), and (a) >= 35x faster than (b).
 
-    .venv/bin/python bench/migration.py [--days 30] [--sample 20000] [--corpus both] [--keep DIR]
+    .venv/bin/python bench/migration.py [--days 30] [--sample 20000] [--corpus both] [--repeat 1] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import os
 import random
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -347,8 +351,16 @@ def measure(name: str, eras: Eras, work: Path, server: InfluxServer, args) -> di
           f"written in {time.perf_counter() - started:.1f} s", flush=True)  # fmt: skip
     db = name.replace("-", "_")
     read_parse = read_and_parse_seconds(files)
-    floor = run_dagster_floor(work / name, args.days)
-    ours, metadata, steps = run_ours(legacy, work / name, server, args.days, db)
+    floors, ours_runs = [], []
+    for number in range(args.repeat):
+        run_dir = work / name / f"run{number}"
+        floors.append(run_dagster_floor(run_dir, args.days))
+        elapsed, metadata, steps = run_ours(legacy, run_dir, server, args.days, f"{db}_{number}")
+        ours_runs.append(elapsed)
+        if args.repeat > 1:
+            print(f"run {number + 1}: (f) {floors[-1]:.2f} s, (a) {elapsed:.2f} s, "
+                  f"(a)/(f) {elapsed / floors[-1]:.2f}x", flush=True)  # fmt: skip
+    floor, ours = statistics.median(floors), statistics.median(ours_runs)
     sample_s, sent = run_roadmap_sample(legacy, server, args.sample, f"roadmap_{db}")
     roadmap = sample_s / sent * stats["reading_copies"]
     migrated = int(metadata["readings_migrated"])
@@ -357,7 +369,7 @@ def measure(name: str, eras: Eras, work: Path, server: InfluxServer, args) -> di
     print(f"(a) ours, `dg launch --assets legacy_readings --partition-range` (checks included), "
           f"whole process: {ours:.2f} s, {migrated:,} readings, {migrated / ours:,.0f} readings/s")  # fmt: skip
     print("    steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(steps.items(), key=lambda kv: -kv[1]))
-          + f"; outside steps (start-up, imports, run) {ours - step_total:.2f}")  # fmt: skip
+          + f"; outside steps (start-up, imports, run) {ours_runs[-1] - step_total:.2f}")  # fmt: skip
     print("    migration split (s): " + ", ".join(
         f"{k} {split.get(k, 0.0):.2f}" for k in ("index", "parse", "normalise", "write", "write_wait", "total")))  # fmt: skip
     print(
@@ -385,6 +397,9 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=20_000, help="readings timed for (b)")
     parser.add_argument("--corpus", choices=["snapshots", "file-heavy", "both"], default="both")
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="times (f) and (a) run, alternating; medians compared"
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="goodwe-bench-"))
     print(f"import dagster in a fresh process: {import_dagster_seconds():.2f} s")
