@@ -69,8 +69,7 @@ class RawWriter:
                     written += int(self.store.write(readings.reset_index(drop=True)))
                 except ValueError as exc:
                     refused.add(device)
-                    reason, count = self.refused.get(device, (str(exc), 0))
-                    self.refused[device] = (reason, count + len(readings))
+                    add_refused(self.refused, {device: (str(exc), len(readings))})
         self.timings["write"] += time.perf_counter() - start
         return written, refused
 
@@ -116,3 +115,11 @@ class RawWriter:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def add_refused(refused: dict[str, tuple[str, int]], more: dict[str, tuple[str, int]]) -> None:
+    """Add ``more`` (device -> the store's reason, readings refused) to ``refused``; a device
+    already there keeps its first reason."""
+    for device, (reason, count) in more.items():
+        known_reason, known_count = refused.get(device, (reason, 0))
+        refused[device] = (known_reason, known_count + count)

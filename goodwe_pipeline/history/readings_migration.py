@@ -42,7 +42,7 @@ from goodwe_pipeline.history.optimiser_db import (
     open_database,
     rows_between,
 )
-from goodwe_pipeline.history.raw_writer import RawWriter, readings_frame
+from goodwe_pipeline.history.raw_writer import RawWriter, add_refused, readings_frame
 from goodwe_pipeline.history.readers import read_readings, read_snapshot_file
 from goodwe_pipeline.history.records import FileReadings, read_records
 from goodwe_pipeline.history.settings import LegacySettings, default_device
@@ -265,7 +265,7 @@ class _ReadingsRun:
                 self.note(f"{day}: {summary.expected_total} readings from {files} files")
         finally:
             writer.close()
-            _add_refused(refused, writer.refused)
+            add_refused(refused, writer.refused)
 
     def migrate_as_worker(
         self, days: list[date], open_store: Callable[[], RawStore]
@@ -335,7 +335,7 @@ class _ReadingsRun:
         self.contributions.repeated.update(worker.contributions.repeated)
         result.days.extend(worker.days)
         result.dst.update(worker.dst)
-        _add_refused(refused, worker.refused)
+        add_refused(refused, worker.refused)
         for name, seconds in worker.timings.items():
             self.timer.timings[name] += seconds
         for line in worker.log:
@@ -426,12 +426,6 @@ class _ReadingsRun:
             if entry.device_id in refused:
                 entry.outcome = "rejected"
                 entry.reason = f"the raw store refused its device: {refused[entry.device_id][0]}"
-
-
-def _add_refused(refused: dict[str, tuple[str, int]], more: dict[str, tuple[str, int]]) -> None:
-    for device, (reason, count) in more.items():
-        known_reason, known_count = refused.get(device, (reason, 0))
-        refused[device] = (known_reason, known_count + count)
 
 
 def _parse_file(

@@ -1,10 +1,10 @@
 """The ``legacy`` resource: the optimiser folder to migrate and how to read it."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from goodwe_pipeline.common import settings
 from goodwe_pipeline.common.settings import DEFAULT_TIMEZONE
 from goodwe_pipeline.defs.resources import env_or
 from goodwe_pipeline.history.decode import DEFAULT_MAX_FILE_BYTES
@@ -36,8 +36,11 @@ class LegacyResource(dg.ConfigurableResource):
     second_process: bool = True
 
     def get_settings(self) -> LegacySettings:
-        """The settings; a field left empty takes its variable's value (``_from_env``)."""
-        legacy_dir = self.legacy_dir or _from_env("GOODWE_LEGACY_DIR")
+        """The settings. A field left empty takes its variable's value: Dagster fills the fields
+        a launch's ``config`` leaves out with their class defaults, not with the values the
+        definitions gave them, so setting one option in the launchpad would otherwise forget
+        ``GOODWE_LEGACY_DIR`` and put every time in the default zone."""
+        legacy_dir = self.legacy_dir or settings.env("GOODWE_LEGACY_DIR")
         if not legacy_dir:
             raise dg.Failure(
                 description=(
@@ -54,19 +57,11 @@ class LegacyResource(dg.ConfigurableResource):
             )
         return LegacySettings(
             legacy_dir=folder,
-            timezone=self.timezone or _from_env("GOODWE_TIMEZONE") or DEFAULT_TIMEZONE,
-            device_id=self.device_id or _from_env("GOODWE_LEGACY_DEVICE_ID"),
+            timezone=self.timezone or settings.timezone(),
+            device_id=self.device_id or settings.env("GOODWE_LEGACY_DEVICE_ID"),
             nonexistent=self.nonexistent_times,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
         )
-
-
-def _from_env(name: str) -> str | None:
-    """The variable's value, for a field that run config left empty: Dagster fills the fields
-    a launch's ``config`` leaves out with their class defaults, not with the values the
-    definitions gave them, so setting one option in the launchpad would otherwise forget
-    ``GOODWE_LEGACY_DIR`` and put every time in the default zone."""
-    return os.environ.get(name) or None
 
 
 def legacy_from_env() -> LegacyResource:
