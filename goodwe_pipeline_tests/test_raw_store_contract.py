@@ -598,6 +598,28 @@ def test_influx_batches_with_and_without_gzip(influx_server, influx_db, gzip):
     assert_same(store.read(T0, T0 + timedelta(days=1)), frame)
 
 
+@pytest.mark.parametrize(
+    ("url", "compressed"),
+    [
+        ("http://localhost:8086", False),
+        ("http://127.0.0.1:8086", False),
+        ("http://127.8.0.3:8086", False),
+        ("http://[::1]:8086", False),
+        ("http://influx.localhost", False),
+        ("http://192.168.1.20:8086", True),
+        ("https://influx.example/prefix", True),
+        ("http://localhost.example", True),
+    ],
+)
+def test_influx_compresses_unless_the_server_is_on_this_machine(url, compressed):
+    default = InfluxRawStore(RawStoreSettings(influx_url=url, influx_db="db"))
+    assert default.gzip is compressed
+    assert default._session.headers["Accept-Encoding"] == ("gzip" if compressed else "identity")
+    for chosen in (True, False):
+        store = InfluxRawStore(RawStoreSettings(influx_url=url, influx_db="db", influx_gzip=chosen))
+        assert store.gzip is chosen
+
+
 def test_influx_json_answers_read_like_csv_answers(influx_server, influx_db):
     store = make_influx(influx_server, influx_db)
     frame = make_readings(AWKWARD_IDS, periods=4)

@@ -158,7 +158,9 @@ class RawStoreSettings:
     influx_password: str | None = _variable("GOODWE_INFLUX_PASSWORD", secret=True)
     influx_org: str | None = _variable("GOODWE_INFLUX_ORG")
     influx_bucket: str | None = _variable("GOODWE_INFLUX_BUCKET")
-    influx_gzip: bool = True
+    influx_gzip: bool | None = None
+    """Compress what is sent to InfluxDB and ask for compressed answers; None: unless the
+    server is on this machine (a loopback address)."""
     create_database: bool = False
     timeout_s: float = 30.0
     retries: int = 3

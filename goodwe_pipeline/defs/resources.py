@@ -77,7 +77,7 @@ class RawStoreResource(dg.ConfigurableResource):
     influx_password: str | None = None
     influx_org: str | None = None
     influx_bucket: str | None = None
-    influx_gzip: bool = RawStoreSettings.influx_gzip
+    influx_gzip: bool | None = RawStoreSettings.influx_gzip
     create_database: bool = True
     timeout_s: float = RawStoreSettings.timeout_s
     retries: int = RawStoreSettings.retries

@@ -9,11 +9,11 @@ written again merges into the existing one (its fields overwrite), so writes
 are idempotent. What is kept is decided by ``raw_store.prepare``, shared with
 the Parquet store.
 
-Writes go in gzip-compressed batches of ``batch_lines`` (5,000) lines, as
-InfluxDB recommends. Line protocol for the next batch is produced (column-wise,
-by ``line_protocol``) while earlier batches are being compressed and sent, over one keep-alive session. ``influx_gzip=False`` sends
-plain bodies (and asks for plain answers): on loopback compression only costs
-CPU on both ends. Connection errors and 5xx answers are retried with
+Writes go in batches of ``batch_lines`` (5,000) lines, gzip-compressed as
+InfluxDB recommends unless the server is on this machine (``influx_gzip``: on
+loopback compression only costs CPU on both ends). Line protocol for the next
+batch is produced (column-wise, by ``line_protocol``) while earlier batches are
+being compressed and sent, over one keep-alive session. Connection errors and 5xx answers are retried with
 exponential backoff; 4xx answers are not (they will not change).
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import gzip as gzip_module
 import io
+import ipaddress
 import json
 import logging
 import re
@@ -158,6 +159,17 @@ class InfluxURL:
     username: str | None = None
     password: str | None = None
 
+    @property
+    def on_this_machine(self) -> bool:
+        """The host is a loopback address (``localhost``, ``127.x.x.x``, ``::1``)."""
+        host = urlsplit(self.url).hostname or ""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
 
 def split_url(url: str) -> InfluxURL:
     """``url`` (``http[s]://[user[:password]@]host[:port][/path]``) taken apart.
@@ -207,7 +219,9 @@ class InfluxRawStore(RawStore):
     default infinite) is created on first use where the server supports it (1.x); on
     2.x/3.x buckets are made by the server's setup.
 
-    ``influx_gzip``: compress request bodies and accept compressed answers (default).
+    ``influx_gzip``: compress request bodies and accept compressed answers; by default
+    (None) unless the server is on this machine, where compressing only costs CPU on both
+    ends (a 30-day migration: 0.25 s of the server's CPU and as much of ours).
     ``timeout_s`` bounds each request; ``retries`` follow a connection error or a 5xx answer,
     with exponential backoff from ``backoff``. ``workers``: batches in flight while the next
     one is serialised. ``read_format``: ``csv`` (fast) or ``json`` (for a server whose CSV
@@ -255,7 +269,11 @@ class InfluxRawStore(RawStore):
         self.retention_duration = retention_duration
         self.batch_lines = batch_lines
         self.read_format = read_format
-        self.gzip = settings.influx_gzip
+        self.gzip = (
+            settings.influx_gzip
+            if settings.influx_gzip is not None
+            else not address.on_this_machine
+        )
         self._timeout = settings.timeout_s
         self._retries = max(0, settings.retries)
         self._backoff = backoff
