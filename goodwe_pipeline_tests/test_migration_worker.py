@@ -23,9 +23,10 @@ from goodwe_pipeline.history import day_worker
 from goodwe_pipeline.history.readings_migration import MigrationResult, migrate_readings
 from goodwe_pipeline.history.settings import LegacySettings
 from goodwe_pipeline.raw_store import open_raw_store
+from goodwe_pipeline.raw_store.parquet import ParquetRawStore
 from goodwe_pipeline.readings import DEVICE_ID, SOURCE, SOURCE_LEGACY, TIME
 from goodwe_pipeline.warehouse import Warehouse
-from goodwe_pipeline_tests.legacy_corpus import Corpus, write_corpus
+from goodwe_pipeline_tests.legacy_corpus import SERIAL, Corpus, write_corpus
 
 TZ = "Europe/Warsaw"
 FILE_COLUMNS = ["outcome", "reason", "records", "valid_records", "rejected_records", "device_id"]
@@ -181,6 +182,32 @@ def test_a_worker_that_fails_costs_only_time(
     [notice] = [line for line in split.log if "did not migrate" in line]
     assert why in notice and corpus.days[12].isoformat() in notice
     assert_same_run(split, single_run)
+
+
+class _RefusingParquetStore(ParquetRawStore):
+    def write(self, readings_frame: pd.DataFrame) -> int:
+        raise ValueError("device refused here")
+
+
+def test_a_device_only_the_worker_was_refused_rejects_the_files_saved_before(
+    corpus, monkeypatch, tmp_path
+):
+    """Each process saves the rows of files only its days used while the other still works;
+    a device the other process's store refused afterwards turns those rows to rejected too,
+    as one process would have them."""
+    force_split(monkeypatch, 15)
+    settings = RawStoreSettings(data_dir=tmp_path)
+    run = migrate(
+        corpus,
+        settings,
+        WarehouseSettings(data_dir=tmp_path),
+        lambda: _RefusingParquetStore(settings.parquet_root),
+    )
+    assert set(run.result.refused_devices) == {SERIAL}
+    used = run.files[run.files["device_id"] == SERIAL]
+    assert len(used) > 100
+    assert set(used["outcome"]) == {"rejected"}
+    assert used["reason"].str.contains("the raw store refused its device").all()
 
 
 def test_the_days_are_split_where_half_the_work_is_done():

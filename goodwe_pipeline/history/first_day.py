@@ -24,7 +24,8 @@ from datetime import date
 from pathlib import Path
 
 from goodwe_pipeline.history.formats import detect
-from goodwe_pipeline.history.index import EARLIEST_NAME_DATE, iter_names
+from goodwe_pipeline.history.index import EARLIEST_NAME_DATE
+from goodwe_pipeline.history.listing import legacy_names
 from goodwe_pipeline.history.optimiser_db import DATABASE, ENERGY_TABLE, open_database
 
 MARKER = "first_day"
@@ -57,7 +58,7 @@ def oldest_legacy_day(legacy_dir: Path, today: date) -> date | None:
     """The oldest plausible local day in the folder's file names or its SQLite database."""
     days = [
         detected.name_time.date()
-        for _, _, detected, skipped in iter_names(legacy_dir)
+        for _, _, detected, skipped in legacy_names(legacy_dir)
         if detected is not None and skipped is None and detected.name_time is not None
     ]
     oldest = min((d for d in days if _plausible(d, today)), default=None)

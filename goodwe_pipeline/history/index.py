@@ -18,8 +18,7 @@ their span; later runs use the stored span.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,17 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goodwe_pipeline.history.files import display_name, skip_reason
-from goodwe_pipeline.history.formats import Detected, Format, detect
+from goodwe_pipeline.history.formats import Format
+from goodwe_pipeline.history.listing import legacy_names
 from goodwe_pipeline.history.timestamps import from_us, to_us
 from goodwe_pipeline.warehouse import Warehouse
 from goodwe_pipeline.warehouse.reads import read_migration_files
 
 TABLE = "migration_files"
-SCAN_FOLDERS = ("out", "data")
 EARLIEST_NAME_DATE = date(2010, 1, 1)
 _US = 1_000_000
-_HIDDEN = re.compile(r"^[._]")
 
 
 @dataclass
@@ -218,49 +215,6 @@ def _us_time(us: int | None) -> datetime | None:
     return None if us is None else from_us(us)
 
 
-def scan_roots(legacy_dir: Path) -> list[Path]:
-    """``out/`` and ``data/`` of the optimiser's folder, or the folder itself if it has neither."""
-    roots = [legacy_dir / name for name in SCAN_FOLDERS if (legacy_dir / name).is_dir()]
-    return roots or [legacy_dir]
-
-
-def iter_names(legacy_dir: Path) -> Iterator[tuple[str, str, Detected | None, str | None]]:
-    """Every recognised legacy file: (relative path, absolute path, detected format, why it is
-    skipped or None); no stat of files that are read. What is skipped follows ``files``'s rule;
-    a folder that cannot be listed is yielded with its reason (format None)."""
-    base = os.path.join(str(legacy_dir), "")
-    roots = [str(root) for root in scan_roots(legacy_dir)]
-    real = {os.path.realpath(folder) for folder in [str(legacy_dir), *roots]}
-    stack = list(roots)
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            relative = display_name(folder.removeprefix(base).replace(os.sep, "/"))
-            yield relative, folder, None, f"cannot list the folder: {exc.strerror or exc}"
-            continue
-        for entry in entries:
-            name = entry.name
-            if _HIDDEN.match(name):
-                continue
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                is_link = entry.is_symlink()
-            except OSError:
-                continue
-            if is_dir:
-                stack.append(entry.path)
-                continue
-            detected = detect(name)
-            if detected is None:
-                continue
-            relative = display_name(entry.path.removeprefix(base).replace(os.sep, "/"))
-            regular = not is_link and entry.is_file(follow_symlinks=False)
-            reason = None if regular else skip_reason(entry.path, is_link, real)
-            yield relative, entry.path, detected, reason
-
-
 @dataclass
 class FolderIndex:
     """The recognised files of one legacy folder, with what ``migration_files`` knows of them."""
@@ -272,7 +226,7 @@ class FolderIndex:
     @classmethod
     def scan(cls, legacy_dir: Path) -> FolderIndex:
         index = cls(legacy_dir)
-        for relative, absolute, detected, reason in iter_names(legacy_dir):
+        for relative, absolute, detected, reason in legacy_names(legacy_dir):
             if detected is None:
                 index.unreadable.append(f"{relative}: {reason}")
                 continue

@@ -165,7 +165,7 @@ def _migrate(
         if split is not None:
             try:
                 worker = day_worker.DaysWorker(
-                    partial(run.migrate_as_worker, days[split:], open_worker_store)
+                    partial(run.migrate_as_worker, days[split:], open_worker_store, warehouse)
                 )
                 days, later = days[:split], days[split:]
             except OSError as exc:
@@ -174,6 +174,8 @@ def _migrate(
     try:
         run.migrate_days(days, store, result, refused)
         if worker is not None:
+            with timer("index"):
+                run.save_final(run.entries_only_of(days), refused, warehouse)
             with timer("worker_wait"):
                 outcome, failure = worker.result()
             if outcome is not None:
@@ -187,10 +189,11 @@ def _migrate(
             worker.close()
     with timer("index"):
         now = datetime.now(UTC)
-        run.settle_outcomes(refused, now)
+        unsaved = [e for e in run.parsed_entries if not run.saved_as_final(e, refused)]
+        run.settle_outcomes(unsaved, refused, now)
         result.refused_devices = {d: r for d, (r, _) in refused.items()}
         result.files = sorted(run.seen.values(), key=lambda e: e.path)
-        file_index.save(warehouse, run.parsed_entries, now)
+        file_index.save(warehouse, unsaved, now)
         warehouse.upsert("analytics_reports", [_summary_row(d, now) for d in result.days])
     result.dst.update(run.clock.stats)
     result.reused_snapshot_elements = run.chain.reused
@@ -216,6 +219,9 @@ class _WorkerDays:
     parse_counts: dict[str, tuple[Counter[str], int]]
     """Per file the worker parsed: its share of ``clock_stats`` and ``reused``."""
     refused: dict[str, tuple[str, int]]
+    saved: dict[str, frozenset[str]]
+    """Files whose ``migration_files`` rows the worker saved (only its days used them), with
+    the devices the store had refused by then."""
     timings: dict[str, float]
     log: list[str]
 
@@ -257,6 +263,9 @@ class _ReadingsRun:
         counted in its summary."""
         self.parse_counts: dict[str, tuple[Counter[str], int]] = {}
         """Per parsed file: what parsing it added to ``clock.stats`` and ``chain.reused``."""
+        self.saved: dict[str, frozenset[str]] = {}
+        """Files whose ``migration_files`` rows were saved before the run ended (``save_final``),
+        with the devices the store had refused by then."""
 
     def estimated_cost_us(self, day: date) -> float:
         return sum(
@@ -284,9 +293,10 @@ class _ReadingsRun:
             add_refused(refused, writer.refused)
 
     def migrate_as_worker(
-        self, days: list[date], open_store: Callable[[], RawStore]
+        self, days: list[date], open_store: Callable[[], RawStore], warehouse: Warehouse
     ) -> _WorkerDays:
-        """In a forked process: migrate ``days`` through a connection of its own."""
+        """In a forked process: migrate ``days`` through a connection of its own, and save the
+        ``migration_files`` rows of the files no other day of the run uses."""
         started = time.perf_counter()
         stats, reused = self.clock.stats.copy(), self.chain.reused
         parsed, seen = set(self.parsed), set(self.seen)
@@ -301,6 +311,10 @@ class _ReadingsRun:
         for entry in entries:
             if self.parsed[entry.path].dropped:
                 note_dropped(entry, self.parsed[entry.path])
+        own = self.entries_only_of(days)
+        with self.timer("index"):
+            warehouse.after_fork()
+            self.save_final([e for e in own if e.path not in parsed], refused, warehouse)
         spent = {k: v - timings.get(k, 0.0) for k, v in self.timer.timings.items()}
         spent["worker"] = time.perf_counter() - started
         return _WorkerDays(
@@ -316,6 +330,7 @@ class _ReadingsRun:
                 e.path: self.parse_counts[e.path] for e in entries if e.path in self.parse_counts
             },
             refused=refused,
+            saved=self.saved,
             timings=spent,
             log=lines,
         )
@@ -341,6 +356,7 @@ class _ReadingsRun:
                 entries[entry.path] = entry
         for path in worker.first_seen:
             self.seen.setdefault(path, entries[path])
+        self.saved.update(worker.saved)
         for path, reasons in worker.drops.items():
             readings = self.parsed.get(path)
             if readings is not None:
@@ -427,9 +443,40 @@ class _ReadingsRun:
             self.unreleased.pop(path).release()
         return summary
 
-    def settle_outcomes(self, refused: dict[str, tuple[str, int]], now: datetime) -> None:
-        """Each parsed file's outcome, from what it contributed over the run."""
-        for entry in self.parsed_entries:
+    def entries_only_of(self, days: list[date]) -> list[FileEntry]:
+        """The files parsed here that no day but ``days`` uses (the database aside): once those
+        days are migrated their outcomes are final."""
+        chosen = set(days)
+        elsewhere = {e.path for e in self.databases}
+        for day, files in self.files_of_day.items():
+            if day not in chosen:
+                elsewhere.update(e.path for e in files)
+        return [e for e in self.parsed_entries if e.path in self.parsed and e.path not in elsewhere]
+
+    def save_final(
+        self, entries: list[FileEntry], refused: dict[str, tuple[str, int]], warehouse: Warehouse
+    ) -> None:
+        """Settle and save ``entries`` now, while the other process still migrates: the run
+        saves only the rest at its end."""
+        now = datetime.now(UTC)
+        self.settle_outcomes(entries, refused, now)
+        file_index.save(warehouse, entries, now)
+        known = frozenset(refused)
+        self.saved.update((e.path, known) for e in entries)
+
+    def saved_as_final(self, entry: FileEntry, refused: dict[str, tuple[str, int]]) -> bool:
+        """Whether ``entry``'s saved row stands: saved early, and its device was not refused
+        only afterwards (by the other process's writes)."""
+        known = self.saved.get(entry.path)
+        if known is None:
+            return False
+        return entry.device_id not in refused or entry.device_id in known
+
+    def settle_outcomes(
+        self, entries: list[FileEntry], refused: dict[str, tuple[str, int]], now: datetime
+    ) -> None:
+        """Each of the parsed ``entries``' outcome, from what it contributed over the run."""
+        for entry in entries:
             readings = self.parsed.get(entry.path)
             if readings is not None and readings.dropped:
                 note_dropped(entry, readings)

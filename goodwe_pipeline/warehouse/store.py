@@ -166,6 +166,11 @@ class Warehouse:
             with connection.begin():
                 yield connection
 
+    def after_fork(self) -> None:
+        """In a forked child: leave the parent's pooled connections to the parent (neither
+        reused nor closed here), so that this process opens connections of its own."""
+        self._engine.dispose(close=False)
+
     def _reason(self, exc: BaseException) -> str:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = " ".join(line.strip() for line in reason if line.strip()) or type(exc).__name__
