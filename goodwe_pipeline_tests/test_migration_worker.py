@@ -210,10 +210,12 @@ def test_a_device_only_the_worker_was_refused_rejects_the_files_saved_before(
     assert used["reason"].str.contains("the raw store refused its device").all()
 
 
-def test_the_days_are_split_where_half_the_work_is_done():
+def test_the_days_are_split_where_this_process_keeps_a_little_more_than_half():
     assert day_worker.split_index([1e6, 1e6, 1e6, 1e6]) == 2
     assert day_worker.split_index([3e6, 1e6, 1e6, 1e6]) == 1
     assert day_worker.split_index([1e6, 1e6, 1e6, 3e6]) == 3
+    assert day_worker.split_index([1e6] * 20) == 11, "this process keeps a little more"
+    assert day_worker.split_index([1e6, 9e6]) == 1
     assert day_worker.split_index([5e6]) is None
     assert day_worker.split_index([1e3, 1e3, 1e3]) is None, "too little work to share"
 
