@@ -815,7 +815,8 @@ def test_retention_duration_comes_from_the_environment(influx_server, influx_db,
     monkeypatch.setenv("GOODWE_INFLUX_RP_DURATION", "400d")
     resource = raw_store_from_env().process_config_and_initialize()
     store = resource.get_store()
-    assert isinstance(store, InfluxRawStore) and store.gzip
+    assert isinstance(store, InfluxRawStore)
+    assert not store.gzip, "a server on this machine is written to uncompressed"
     recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     assert store.write(make_readings(["GW0001"], start=recent, periods=2)) == 2
     policies = json.loads(influx_server.query(f'SHOW RETENTION POLICIES ON "{influx_db}"'))
