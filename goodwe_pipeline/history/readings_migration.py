@@ -175,7 +175,7 @@ def _migrate(
         run.migrate_days(days, store, result, refused)
         if worker is not None:
             with timer("index"):
-                run.save_final(run.entries_only_of(days), refused, warehouse)
+                run.save_final(run.entries_only_of(days, run.parsed_entries), refused, warehouse)
             with timer("worker_wait"):
                 outcome, failure = worker.result()
             if outcome is not None:
@@ -311,10 +311,9 @@ class _ReadingsRun:
         for entry in entries:
             if self.parsed[entry.path].dropped:
                 note_dropped(entry, self.parsed[entry.path])
-        own = self.entries_only_of(days)
         with self.timer("index"):
             warehouse.after_fork()
-            self.save_final([e for e in own if e.path not in parsed], refused, warehouse)
+            self.save_final(self.entries_only_of(days, entries), refused, warehouse)
         spent = {k: v - timings.get(k, 0.0) for k, v in self.timer.timings.items()}
         spent["worker"] = time.perf_counter() - started
         return _WorkerDays(
@@ -443,15 +442,16 @@ class _ReadingsRun:
             self.unreleased.pop(path).release()
         return summary
 
-    def entries_only_of(self, days: list[date]) -> list[FileEntry]:
-        """The files parsed here that no day but ``days`` uses (the database aside): once those
-        days are migrated their outcomes are final."""
+    def entries_only_of(self, days: list[date], entries: list[FileEntry]) -> list[FileEntry]:
+        """Those of ``entries`` that no day but ``days`` uses (the database aside): once those
+        days are migrated their outcomes are final. A worker passes only the files it parsed:
+        the run's copies of the files parsed before the fork are settled by the run."""
         chosen = set(days)
         elsewhere = {e.path for e in self.databases}
         for day, files in self.files_of_day.items():
             if day not in chosen:
                 elsewhere.update(e.path for e in files)
-        return [e for e in self.parsed_entries if e.path in self.parsed and e.path not in elsewhere]
+        return [e for e in entries if e.path not in elsewhere]
 
     def save_final(
         self, entries: list[FileEntry], refused: dict[str, tuple[str, int]], warehouse: Warehouse

@@ -13,8 +13,9 @@ Writes go in batches of ``batch_lines`` (5,000) lines, gzip-compressed as
 InfluxDB recommends unless the server is on this machine (``influx_gzip``: on
 loopback compression only costs CPU on both ends). Line protocol for the next
 batch is produced (column-wise, by ``line_protocol``) while earlier batches are
-being compressed and sent, over one keep-alive session. Connection errors and 5xx answers are retried with
-exponential backoff; 4xx answers are not (they will not change).
+being compressed and sent, over one keep-alive session. Connection errors and
+5xx answers are retried with exponential backoff; 4xx answers are not (they
+will not change).
 """
 
 from __future__ import annotations
